@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Tests spawn real processes and real sockets; give them room on a 2-core machine,
+    // but never retry: a flaky test is a bug to fix.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    retry: 0,
+    pool: 'forks',
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
