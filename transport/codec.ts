@@ -1,0 +1,154 @@
+/**
+ * The envelope codec: bytes <-> validated Envelope. This is the only module that turns
+ * untrusted frames into objects; everything above it sees envelopes that passed
+ * `decodeFrame`. Rules are those of proto/README.md ("Validation").
+ */
+import { randomBytes } from 'node:crypto';
+import { zmesh } from './gen/mesh.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './options.js';
+import type { DropReason } from './types.js';
+
+const pb = zmesh.v1;
+export const Kind = pb.Kind;
+export type Kind = zmesh.v1.Kind;
+export type Envelope = zmesh.v1.Envelope;
+export type EnvelopeInit = zmesh.v1.IEnvelope;
+export type Hello = zmesh.v1.Hello;
+export type HelloInit = zmesh.v1.IHello;
+
+export const PROTOCOL_VERSION = 1;
+export const ID_BYTES = 16;
+const MAX_ID_BYTES = 64;
+export const MAX_SUBJECT_BYTES = 256;
+export const SYNC_TOPIC_PREFIX = '$sync/';
+
+const KNOWN_KINDS = new Set<number>(Object.values(pb.Kind).filter((v): v is number => typeof v === 'number' && v !== 0));
+const NEEDS_CORRELATION = new Set<number>([Kind.REPLY, Kind.WELCOME, Kind.PONG, Kind.ERROR]);
+const NEEDS_TARGET = new Set<number>([Kind.REQUEST, Kind.COMMAND]);
+
+/**
+ * Issues message ids: an 8-byte random epoch chosen at start, then the 8-byte
+ * big-endian seq. Unique per node for all time without coordination, and cheap: no
+ * randomness per message.
+ */
+export class IdSource {
+  private readonly epoch = randomBytes(8);
+  private seq = 0;
+
+  next(): { id: Buffer; seq: number } {
+    const seq = ++this.seq;
+    const id = Buffer.allocUnsafe(ID_BYTES);
+    this.epoch.copy(id, 0);
+    id.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 8);
+    id.writeUInt32BE(seq >>> 0, 12);
+    return { id, seq };
+  }
+}
+
+/** Map key for an id or correlation id. latin1 keeps one char per byte. */
+export function idKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+}
+
+export function encodeEnvelope(env: EnvelopeInit): Buffer {
+  return pb.Envelope.encode(env).finish() as Buffer;
+}
+
+export type Decoded =
+  | { ok: true; env: Envelope }
+  | { ok: false; reason: DropReason; detail: string; env?: Envelope };
+
+function fail(reason: DropReason, detail: string, env?: Envelope): Decoded {
+  return env === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, env };
+}
+
+/**
+ * Decodes and validates one frame. Never throws: hostile input is a value, not an
+ * exception. A version mismatch still returns the envelope so that the caller can
+ * answer with VERSION_MISMATCH when the message expects a reply.
+ */
+export function decodeFrame(frame: Uint8Array, maxFrameBytes: number): Decoded {
+  // Size first: never hand an oversized frame to the decoder.
+  if (frame.byteLength > maxFrameBytes) return fail('oversized', `${frame.byteLength} bytes > ${maxFrameBytes}`);
+  let env: Envelope;
+  try {
+    env = pb.Envelope.decode(frame);
+  } catch (err) {
+    return fail('malformed', err instanceof Error ? err.message : 'undecodable');
+  }
+  if (env.version === 0) return fail('invalid', 'missing version');
+  if (env.version !== PROTOCOL_VERSION) return fail('versionMismatch', `version ${env.version}`, env);
+  if (!KNOWN_KINDS.has(env.kind)) return fail('unknownKind', `kind ${env.kind}`, env);
+  if (env.id.byteLength === 0 || env.id.byteLength > MAX_ID_BYTES) return fail('invalid', 'id must be 1..64 bytes', env);
+  if (!NODE_ID_RE.test(env.senderNode)) return fail('invalid', 'bad sender_node', env);
+  if (!SERVICE_RE.test(env.senderService)) return fail('invalid', 'bad sender_service', env);
+  if (NEEDS_CORRELATION.has(env.kind) && env.correlationId.byteLength === 0) return fail('invalid', 'missing correlation_id', env);
+  if (NEEDS_TARGET.has(env.kind) && (env.service === '' || env.subject === '')) return fail('invalid', 'missing service or subject', env);
+  if (env.kind === Kind.EVENT && env.subject === '') return fail('invalid', 'event without topic', env);
+  if (env.subject.length > MAX_SUBJECT_BYTES) return fail('invalid', 'subject too long', env);
+  return { ok: true, env };
+}
+
+export function encodeHello(h: HelloInit): Buffer {
+  return pb.Hello.encode(h).finish() as Buffer;
+}
+
+/** Decodes a Hello payload; undefined when it is not one we can use. */
+export function decodeHello(payload: Uint8Array): Hello | undefined {
+  try {
+    const h = pb.Hello.decode(payload);
+    if (!NODE_ID_RE.test(h.nodeId) || !SERVICE_RE.test(h.service) || !MESH_RE.test(h.mesh)) return undefined;
+    if (h.routerPort > 65535 || h.pubPort === 0 || h.pubPort > 65535) return undefined;
+    return h;
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeHeartbeat(sentMs: number): Buffer {
+  return pb.Heartbeat.encode({ sentMs }).finish() as Buffer;
+}
+
+export function decodeHeartbeat(payload: Uint8Array): number | undefined {
+  try {
+    return pb.Heartbeat.decode(payload).sentMs;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ErrorReplyInit {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export function encodeErrorReply(e: ErrorReplyInit): Buffer {
+  return pb.ErrorReply.encode(e).finish() as Buffer;
+}
+
+export function decodeErrorReply(payload: Uint8Array): ErrorReplyInit | undefined {
+  try {
+    const e = pb.ErrorReply.decode(payload);
+    return e.code === '' ? undefined : { code: e.code, message: e.message, retryable: e.retryable };
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeSyncMark(token: string): Buffer {
+  return pb.SyncMark.encode({ token }).finish() as Buffer;
+}
+
+export function decodeSyncMark(payload: Uint8Array): string | undefined {
+  try {
+    return pb.SyncMark.decode(payload).token || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Envelope headers as a plain record (protobufjs decodes maps to objects). */
+export function headersOf(env: Envelope): Readonly<Record<string, string>> {
+  return env.headers ?? {};
+}

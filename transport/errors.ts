@@ -1,0 +1,151 @@
+/**
+ * The zmesh error catalog. Every condition a caller can meet has one class and one
+ * stable code. A code is never reused for another meaning; codes that cross the wire
+ * (see `WIRE_CODES`) travel as ErrorReply.code and are rebuilt here as the same class
+ * on the caller's side.
+ */
+
+export const ErrorCode = {
+  /** No live instance of the target service (locally), or the node reached is not it. */
+  NO_ROUTE: 'ZMESH_ERR_NO_ROUTE',
+  /** The target service has no handler for the method. */
+  UNKNOWN_METHOD: 'ZMESH_ERR_UNKNOWN_METHOD',
+  /** The remote handler threw. The message is the handler's. */
+  HANDLER_FAILED: 'ZMESH_ERR_HANDLER_FAILED',
+  /** No reply within the deadline. */
+  TIMEOUT: 'ZMESH_ERR_TIMEOUT',
+  /** A message or payload that could not be decoded or failed validation. */
+  BAD_MESSAGE: 'ZMESH_ERR_BAD_MESSAGE',
+  /** The peer speaks another protocol version. */
+  VERSION_MISMATCH: 'ZMESH_ERR_VERSION_MISMATCH',
+  /** A bounded send queue is full; the message was not queued. */
+  QUEUE_FULL: 'ZMESH_ERR_QUEUE_FULL',
+  /** A payload or frame exceeds the configured maximum size. */
+  MESSAGE_TOO_LARGE: 'ZMESH_ERR_MESSAGE_TOO_LARGE',
+  /** The peer serving the request went down before it answered. */
+  PEER_DOWN: 'ZMESH_ERR_PEER_DOWN',
+  /** The caller's AbortSignal fired. */
+  ABORTED: 'ZMESH_ERR_ABORTED',
+  /** The node is closed or closing. */
+  CLOSED: 'ZMESH_ERR_CLOSED',
+  /** A socket could not bind (address in use, no such interface). */
+  BIND_FAILED: 'ZMESH_ERR_BIND_FAILED',
+  /** A bad argument from application code (topic, service name, option). */
+  INVALID_ARGUMENT: 'ZMESH_ERR_INVALID_ARGUMENT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ZmeshErrorOptions extends ErrorOptions {
+  /** True when sending the same message again may succeed. */
+  retryable?: boolean;
+  /** The node that produced the error, when it came over the wire. */
+  remoteNode?: string;
+}
+
+export class ZmeshError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly remoteNode: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ZmeshErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.remoteNode = options.remoteNode;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+// One class per code, so callers can `instanceof` or switch on `code`.
+export class NoRouteError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.NO_ROUTE, message, { retryable: true, ...o }); }
+}
+export class UnknownMethodError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.UNKNOWN_METHOD, message, o); }
+}
+export class HandlerFailedError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.HANDLER_FAILED, message, o); }
+}
+export class TimeoutError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.TIMEOUT, message, { retryable: true, ...o }); }
+}
+export class BadMessageError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.BAD_MESSAGE, message, o); }
+}
+export class VersionMismatchError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.VERSION_MISMATCH, message, o); }
+}
+export class QueueFullError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.QUEUE_FULL, message, { retryable: true, ...o }); }
+}
+export class MessageTooLargeError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.MESSAGE_TOO_LARGE, message, o); }
+}
+export class PeerDownError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.PEER_DOWN, message, { retryable: true, ...o }); }
+}
+export class AbortedError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.ABORTED, message, o); }
+}
+export class ClosedError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.CLOSED, message, o); }
+}
+export class BindFailedError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.BIND_FAILED, message, o); }
+}
+export class InvalidArgumentError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.INVALID_ARGUMENT, message, o); }
+}
+
+type ErrorClass = new (message: string, o?: ZmeshErrorOptions) => ZmeshError;
+
+const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
+  [ErrorCode.NO_ROUTE]: NoRouteError,
+  [ErrorCode.UNKNOWN_METHOD]: UnknownMethodError,
+  [ErrorCode.HANDLER_FAILED]: HandlerFailedError,
+  [ErrorCode.TIMEOUT]: TimeoutError,
+  [ErrorCode.BAD_MESSAGE]: BadMessageError,
+  [ErrorCode.VERSION_MISMATCH]: VersionMismatchError,
+  [ErrorCode.QUEUE_FULL]: QueueFullError,
+  [ErrorCode.MESSAGE_TOO_LARGE]: MessageTooLargeError,
+  [ErrorCode.PEER_DOWN]: PeerDownError,
+  [ErrorCode.ABORTED]: AbortedError,
+  [ErrorCode.CLOSED]: ClosedError,
+  [ErrorCode.BIND_FAILED]: BindFailedError,
+  [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,
+};
+
+/** Codes a node may put in an ErrorReply. The others only ever arise locally. */
+export const WIRE_CODES: readonly ErrorCode[] = [
+  ErrorCode.NO_ROUTE,
+  ErrorCode.UNKNOWN_METHOD,
+  ErrorCode.HANDLER_FAILED,
+  ErrorCode.BAD_MESSAGE,
+  ErrorCode.VERSION_MISMATCH,
+  ErrorCode.MESSAGE_TOO_LARGE,
+  ErrorCode.QUEUE_FULL,
+  ErrorCode.CLOSED,
+];
+
+const ALL_CODES = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return ALL_CODES.has(code);
+}
+
+/**
+ * Rebuilds a typed error from an ErrorReply. An unknown code (a newer peer) becomes
+ * HANDLER_FAILED with the original code kept in the message, never a crash.
+ */
+export function errorFromWire(code: string, message: string, retryable: boolean, remoteNode: string): ZmeshError {
+  if (isErrorCode(code)) return new CLASS_BY_CODE[code](message, { retryable, remoteNode });
+  return new HandlerFailedError(`${code}: ${message}`, { retryable, remoteNode });
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,62 @@
+/**
+ * zmesh public API. Exports are named by hand: anything not listed here is internal
+ * and may change without notice.
+ */
+export { createNode, SUBSCRIBE_TIMEOUT_MS } from './node.js';
+export {
+  ErrorCode,
+  WIRE_CODES,
+  ZmeshError,
+  NoRouteError,
+  UnknownMethodError,
+  HandlerFailedError,
+  TimeoutError,
+  BadMessageError,
+  VersionMismatchError,
+  QueueFullError,
+  MessageTooLargeError,
+  PeerDownError,
+  AbortedError,
+  ClosedError,
+  BindFailedError,
+  InvalidArgumentError,
+  isErrorCode,
+} from './errors.js';
+export type { ZmeshErrorOptions } from './errors.js';
+export { bytesCodec, jsonCodec, protoCodec, defineMethod, call, serve } from './codecs.js';
+export type { Codec, ProtoType, MethodDef, TypedHandler } from './codecs.js';
+export { PROTOCOL_VERSION } from './codec.js';
+export {
+  DEFAULT_MESH,
+  REQUEST_TIMEOUT_MS,
+  MAX_PAYLOAD_BYTES,
+  SEND_QUEUE_LIMIT,
+  HEARTBEAT_INTERVAL_MS,
+  SUSPECT_AFTER_MS,
+  DEAD_AFTER_MS,
+} from './options.js';
+export type {
+  NodeOptions,
+  NodeComponents,
+  MeshNode,
+  NodeEndpoints,
+  Handler,
+  HandlerContext,
+  RequestOptions,
+  SendOptions,
+  MeshEvent,
+  EventListener,
+  SubscribeOptions,
+  Subscription,
+  Sender,
+  PeerInfo,
+  PeerState,
+  NodeEvent,
+  NodeEventType,
+  NodeEventOf,
+  NodeStats,
+  DropReason,
+  Discovery,
+  DiscoverySink,
+  Candidate,
+} from './types.js';

@@ -1,0 +1,33 @@
+/**
+ * Logging helpers. transport/ never writes to the console: it logs through an injected
+ * pino logger that is silent by default.
+ */
+import { pino, type Logger } from 'pino';
+
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/** Log hostile-input warnings at most once per interval per key, so a storm of bad
+ *  frames costs a counter increment each, not a log line each. */
+export const DROP_LOG_INTERVAL_MS = 5_000;
+
+export class RateLimitedLog {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = DROP_LOG_INTERVAL_MS,
+  ) {}
+
+  warn(key: string, fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    const entry = this.last.get(key);
+    if (entry !== undefined && now - entry.at < this.intervalMs) {
+      entry.suppressed++;
+      return;
+    }
+    this.log.warn({ ...fields, suppressed: entry?.suppressed ?? 0 }, msg);
+    this.last.set(key, { at: now, suppressed: 0 });
+  }
+}

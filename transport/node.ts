@@ -1,0 +1,374 @@
+/**
+ * createNode: wires sockets, codec, protocol and peers into one MeshNode.
+ *
+ *            peers' DEALERs                      peers' SUBs
+ *                 |                                   ^
+ *                 v                                   |
+ *   [ROUTER] -> RequestServer -> handlers      [XPUB] <- Publisher <- publish()
+ *                                                     -> sync marks
+ *   request()/command() -> PeerTable.pick -> PeerLink [DEALER] -> peer's ROUTER
+ *   subscribe() -> EventSubscriber [SUB] <- every live peer's PUB
+ *
+ * This module owns lifecycle only; each box above is its own module.
+ */
+import type { Logger } from 'pino';
+import type * as zmq from 'zeromq';
+import {
+  AbortedError, BindFailedError, ClosedError, MessageTooLargeError, NoRouteError, TimeoutError, ZmeshError,
+  errorMessage,
+} from './errors.js';
+import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
+import { silentLogger } from './log.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_FRAMES, resolveOptions, type ResolvedOptions } from './options.js';
+import { PeerTable } from './peers/peer-table.js';
+import { dropReporter, type DropFn } from './protocol/drops.js';
+import { EnvelopeBuilder } from './protocol/envelopes.js';
+import { PendingRequests } from './protocol/pending.js';
+import { RequestServer } from './protocol/server.js';
+import { Publisher } from './pubsub/publisher.js';
+import { EventSubscriber } from './pubsub/subscriber.js';
+import { validatePrefix } from './pubsub/topics.js';
+import { readLoop } from './socket/read-loop.js';
+import { SendQueue } from './socket/send-queue.js';
+import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
+import { Counters } from './stats.js';
+import type {
+  EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
+  NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
+} from './types.js';
+import { settleWithin } from './timers.js';
+
+/** How long a subscription or a new peer's publisher may take to confirm. */
+export const SUBSCRIBE_TIMEOUT_MS = 5_000;
+/** Peer table timer: liveness is judged at this granularity. */
+const TICK_MS = 50;
+
+type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+/** Creates a node. Call `start()` to bind its sockets and find peers. */
+export function createNode(options: NodeOptions, components: NodeComponents = {}): MeshNode {
+  return new Node(resolveOptions(options), options, components);
+}
+
+class Node implements MeshNode {
+  readonly id: string;
+  readonly service: string;
+  readonly mesh: string;
+  readonly closed: Promise<void>;
+
+  private state: Lifecycle = 'new';
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private markClosed!: () => void;
+  private ports = { router: 0, pub: 0 };
+  private bound: NodeEndpoints | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly lifetime = new AbortController();
+  private readonly startedMs = Date.now();
+
+  private readonly log: Logger;
+  private readonly counters = new Counters();
+  private readonly drop: DropFn;
+  private readonly builder: EnvelopeBuilder;
+  private readonly pending: PendingRequests;
+  private readonly router: zmq.Router;
+  private readonly xpub: zmq.XPublisher;
+  private readonly sub: zmq.Subscriber;
+  private readonly routerQueue: SendQueue;
+  private readonly pubQueue: SendQueue;
+  private readonly server: RequestServer;
+  private readonly publisher: Publisher;
+  private readonly subscriber: EventSubscriber;
+  private readonly table: PeerTable;
+
+  constructor(
+    private readonly opts: ResolvedOptions,
+    private readonly userOptions: NodeOptions,
+    components: NodeComponents,
+  ) {
+    this.id = opts.nodeId;
+    this.service = opts.service;
+    this.mesh = opts.mesh;
+    this.closed = new Promise((resolve) => { this.markClosed = resolve; });
+    this.log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: this.id });
+    this.drop = dropReporter(this.counters, this.log);
+    this.builder = new EnvelopeBuilder(this.id, this.service);
+    this.pending = new PendingRequests(this.counters);
+
+    const limits = { maxFrameBytes: opts.maxFrameBytes };
+    this.router = createRouter(limits);
+    this.xpub = createPublisher(limits);
+    this.sub = createSubscriber(limits);
+    this.routerQueue = this.queueFor('router', (f) => this.router.send(f));
+    this.pubQueue = this.queueFor('publisher', (f) => this.xpub.send(f));
+
+    this.server = new RequestServer({
+      service: this.service,
+      maxFrameBytes: opts.maxFrameBytes,
+      counters: this.counters,
+      drop: this.drop,
+      log: this.log,
+      builder: this.builder,
+      queue: this.routerQueue,
+      localHello: () => this.localHello(),
+      onHello: (hello) => {
+        if (hello.mesh !== this.mesh) return this.drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
+        this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' }, false);
+      },
+      onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
+    });
+    this.publisher = new Publisher(this.builder, this.pubQueue, this.counters, this.drop);
+    this.subscriber = new EventSubscriber(this.sub, this.id, opts.maxFrameBytes, this.counters, this.drop, this.log);
+    this.table = new PeerTable({
+      selfId: this.id,
+      mesh: this.mesh,
+      link: {
+        opts,
+        counters: this.counters,
+        drop: this.drop,
+        log: this.log,
+        builder: this.builder,
+        pending: this.pending,
+        localHello: () => this.localHello(),
+      },
+      subscriber: this.subscriber,
+      pending: this.pending,
+      log: this.log,
+      syncTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
+    });
+  }
+
+  get endpoints(): NodeEndpoints {
+    if (this.bound === undefined) throw new ClosedError('node is not started');
+    return this.bound;
+  }
+
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.state !== 'new') throw new ClosedError('node is closed');
+    this.state = 'starting';
+    const { host } = this.opts;
+    await this.bind(this.router, `tcp://${host}:${this.opts.routerPort}`, 'ROUTER');
+    await this.bind(this.xpub, `tcp://${host}:${this.opts.pubPort}`, 'PUB');
+    this.ports = { router: boundPort(this.router.lastEndpoint), pub: boundPort(this.xpub.lastEndpoint) };
+    this.bound = {
+      router: this.router.lastEndpoint!,
+      pub: this.xpub.lastEndpoint!,
+      routerPort: this.ports.router,
+      pubPort: this.ports.pub,
+    };
+    const onError = (what: string) => (err: unknown) => this.log.error({ err }, `${what} receive failed`);
+    void readLoop(this.router, (f) => this.server.onMessage(f), onError('router'));
+    void readLoop(this.xpub, (f) => this.publisher.onSubscription(f), onError('xpub'));
+    void readLoop(this.sub, (f) => this.subscriber.onMessage(f), onError('sub'));
+    this.ticker = setInterval(() => this.table.tick(performance.now()), TICK_MS);
+    for (const endpoint of this.opts.peers) this.table.propose({ endpoints: [endpoint], source: 'static' }, true);
+    const sink = {
+      propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c, false),
+      withdraw: (c: Parameters<PeerTable['withdraw']>[0]) => this.table.withdraw(c),
+    };
+    for (const source of this.userOptions.discovery ?? []) await source.start(sink, this.lifetime.signal);
+    this.state = 'running';
+    this.log.info({ endpoints: this.bound, service: this.service }, 'node started');
+  }
+
+  private async bind(sock: zmq.Socket & { bind(a: string): Promise<void> }, address: string, what: string): Promise<void> {
+    try {
+      await sock.bind(address);
+    } catch (err) {
+      this.abort();
+      throw new BindFailedError(`cannot bind ${what} on ${address}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  handle(method: string, handler: Handler): void {
+    this.server.handle(method, handler);
+  }
+
+  request(service: string, method: string, payload: Uint8Array, o: RequestOptions = {}): Promise<Uint8Array> {
+    try {
+      this.checkSend(payload);
+      if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
+      const link = this.route(service);
+      const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
+      const { id, frame } = this.builder.build(Kind.REQUEST, {
+        service, subject: method, payload, headers: o.headers, ttlMs: timeoutMs,
+      });
+      link.outstanding++;
+      const reply = this.pending.add(id, {
+        peerId: link.nodeId!,
+        timeoutMs,
+        signal: o.signal,
+        what: `${service}.${method}`,
+        onSettle: () => { link.outstanding--; },
+      });
+      try {
+        link.send(frame);
+      } catch (err) {
+        this.pending.reject(id, err as ZmeshError);
+      }
+      return reply;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
+    this.checkSend(payload);
+    const link = this.route(service);
+    const { frame } = this.builder.build(Kind.COMMAND, { service, subject: method, payload, headers: o.headers });
+    link.send(frame);
+  }
+
+  publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
+    this.checkSend(payload);
+    this.publisher.publish(topic, payload, o.headers);
+  }
+
+  async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
+    validatePrefix(prefix);
+    if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
+    const remove = await this.subscriber.subscribe(prefix, listener, o.timeoutMs ?? SUBSCRIBE_TIMEOUT_MS);
+    const onAbort = (): void => remove();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      prefix,
+      unsubscribe: () => {
+        o.signal?.removeEventListener('abort', onAbort);
+        remove();
+      },
+    };
+  }
+
+  waitForService(service: string, o: { count?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const count = o.count ?? 1;
+    if (this.table.count(service) >= count) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
+      const timer = setTimeout(() => finish(new TimeoutError(`fewer than ${count} instances of "${service}" up after ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = (): void => finish(new AbortedError(`waiting for "${service}" aborted`));
+      const off = this.table.on('peer:up', () => { if (this.table.count(service) >= count) finish(); });
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        off();
+        o.signal?.removeEventListener('abort', onAbort);
+        this.lifetime.signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      if (o.signal?.aborted) return onAbort();
+      o.signal?.addEventListener('abort', onAbort);
+      this.lifetime.signal.addEventListener('abort', onAbort);
+    });
+  }
+
+  peers(): PeerInfo[] {
+    return this.table.list();
+  }
+
+  stats(): NodeStats {
+    return this.counters.snapshot();
+  }
+
+  on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void {
+    return this.table.on(type, listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.starting !== undefined) await this.starting.catch(() => undefined);
+    this.state = 'closing';
+    const t = this.opts.closeTimeoutMs;
+    try {
+      // Finish what we owe others first: running handlers and their replies.
+      this.server.stopAccepting();
+      await settleWithin(this.server.idle(), t);
+      await settleWithin(this.routerQueue.drained(), t);
+      await settleWithin(this.pubQueue.drained(), t);
+      this.lifetime.abort(new ClosedError('node closed'));
+      await Promise.all((this.userOptions.discovery ?? []).map((d) => d.close().catch(() => undefined)));
+      await this.table.close(t);
+    } catch (err) {
+      this.log.error({ err }, 'error while closing');
+    }
+    this.release();
+  }
+
+  abort(): void {
+    if (this.state === 'closed') return;
+    this.lifetime.abort(new ClosedError('node aborted'));
+    this.server.abortAll(new ClosedError('node aborted'));
+    for (const d of this.userOptions.discovery ?? []) void d.close().catch(() => undefined);
+    this.table.abort();
+    this.release(0);
+  }
+
+  private release(lingerMs?: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.ticker);
+    this.routerQueue.close();
+    this.pubQueue.close();
+    this.subscriber.close();
+    this.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
+    for (const sock of [this.router, this.xpub, this.sub]) closeQuietly(sock, lingerMs);
+    this.log.info('node closed');
+    this.markClosed();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private checkSend(payload: Uint8Array): void {
+    if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
+    if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Uint8Array');
+    if (payload.byteLength > this.opts.maxPayloadBytes) {
+      throw new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxPayloadBytes ${this.opts.maxPayloadBytes}`);
+    }
+  }
+
+  private route(service: string) {
+    const link = this.table.pick(service);
+    if (link === undefined) throw new NoRouteError(`no live instance of service "${service}"`);
+    return link;
+  }
+
+  private localHello(): HelloInit {
+    return {
+      nodeId: this.id,
+      service: this.service,
+      mesh: this.mesh,
+      routerPort: this.ports.router,
+      pubPort: this.ports.pub,
+      routerEndpoints: this.opts.advertise.map((a) => `tcp://${a}:${this.ports.router}`),
+      protocolVersion: PROTOCOL_VERSION,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      startedMs: this.startedMs,
+    };
+  }
+
+  private queueFor(name: string, send: (frames: Uint8Array[]) => Promise<void>): SendQueue {
+    return new SendQueue({
+      name,
+      limit: this.opts.sendQueueLimit,
+      maxBatchFrames: MAX_BATCH_FRAMES,
+      maxBatchBytes: MAX_BATCH_BYTES,
+      send,
+      onSent: (n) => { this.counters.sent += n; },
+      onError: (err, n) => {
+        this.counters.sendErrors++;
+        this.log.debug({ err, frames: n, socket: name }, 'send failed');
+      },
+    });
+  }
+}

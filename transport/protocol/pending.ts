@@ -1,0 +1,106 @@
+/**
+ * Requests this node sent and is waiting on, keyed by message id. Every entry settles
+ * exactly once: by a REPLY or ERROR, by its deadline, by the caller's AbortSignal, or
+ * when its peer goes down or the node closes. All of its listeners and its timer are
+ * released on that single exit path.
+ */
+import { AbortedError, TimeoutError, type ZmeshError } from '../errors.js';
+import { idKey } from '../codec.js';
+import type { Counters } from '../stats.js';
+
+interface Entry {
+  resolve(payload: Uint8Array): void;
+  reject(err: ZmeshError): void;
+  /** The peer the request went to, for PEER_DOWN and least-outstanding balancing. */
+  peerId: string;
+}
+
+export interface AddOptions {
+  peerId: string;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  /** "service.method", for error messages. */
+  what: string;
+  /** Called once when the entry settles, however it settles. */
+  onSettle: () => void;
+}
+
+export class PendingRequests {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly counters: Counters) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Registers a request before it is sent. The returned promise settles exactly once. */
+  add(id: Uint8Array, o: AddOptions): Promise<Uint8Array> {
+    const key = idKey(id);
+    const c = this.counters.requests;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        entry.reject(new AbortedError(`${o.what} aborted`, { cause: o.signal?.reason }));
+      };
+      const done = (): boolean => {
+        if (!this.entries.delete(key)) return false;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        c.inFlight--;
+        o.onSettle();
+        return true;
+      };
+      const entry: Entry = {
+        peerId: o.peerId,
+        resolve: (payload) => {
+          if (!done()) return;
+          c.answered++;
+          resolve(payload);
+        },
+        reject: (err) => {
+          if (!done()) return;
+          if (err instanceof TimeoutError) c.timedOut++;
+          else c.failed++;
+          reject(err);
+        },
+      };
+      this.entries.set(key, entry);
+      c.sent++;
+      c.inFlight++;
+      timer = setTimeout(() => entry.reject(new TimeoutError(`${o.what} got no reply within ${o.timeoutMs} ms`)), o.timeoutMs);
+      o.signal?.addEventListener('abort', onAbort);
+    });
+  }
+
+  /** Settles the request `correlationId` answers. False when none is waiting (late or foreign). */
+  resolve(correlationId: Uint8Array, payload: Uint8Array): boolean {
+    const e = this.entries.get(idKey(correlationId));
+    if (e === undefined) return false;
+    e.resolve(payload);
+    return true;
+  }
+
+  reject(correlationId: Uint8Array, err: ZmeshError): boolean {
+    const e = this.entries.get(idKey(correlationId));
+    if (e === undefined) return false;
+    e.reject(err);
+    return true;
+  }
+
+  /** Fails every request that went to `peerId`; returns how many. */
+  rejectPeer(peerId: string, err: () => ZmeshError): number {
+    let n = 0;
+    for (const e of [...this.entries.values()]) {
+      if (e.peerId === peerId) {
+        e.reject(err());
+        n++;
+      }
+    }
+    return n;
+  }
+
+  rejectAll(err: () => ZmeshError): void {
+    for (const e of [...this.entries.values()]) e.reject(err());
+  }
+}

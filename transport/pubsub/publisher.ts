@@ -1,0 +1,58 @@
+/**
+ * The event side of a node: one XPUB socket.
+ *
+ * Outgoing events go through a send queue keyed by topic, so a run of events on one
+ * topic leaves as one multipart message [topic, env, env, ...].
+ *
+ * Incoming frames on an XPUB are subscription messages (0x01 + prefix, or 0x00 to
+ * unsubscribe). When one names "$sync/<this node>/<token>", every subscription that
+ * subscriber sent before it is in effect (libzmq applies them in order per
+ * connection), so we answer with a SYNC mark on that very topic. The subscriber knows
+ * it will miss nothing published from then on: the slow-joiner fix, with no sleep.
+ */
+import { Kind, encodeSyncMark } from '../codec.js';
+import type { EnvelopeBuilder } from '../protocol/envelopes.js';
+import type { DropFn } from '../protocol/drops.js';
+import type { SendQueue } from '../socket/send-queue.js';
+import type { Counters } from '../stats.js';
+import { syncTopic, validateTopic } from './topics.js';
+
+export class Publisher {
+  private readonly syncPrefix: string;
+
+  constructor(
+    private readonly builder: EnvelopeBuilder,
+    private readonly queue: SendQueue,
+    private readonly counters: Counters,
+    private readonly drop: DropFn,
+  ) {
+    this.syncPrefix = syncTopic(builder.nodeId, '');
+  }
+
+  publish(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined): void {
+    validateTopic(topic);
+    const { frame } = this.builder.build(Kind.EVENT, { subject: topic, payload, headers });
+    this.queue.push(frame, topic);
+    this.counters.events.published++;
+  }
+
+  /** One XPUB message: a subscription change from some subscriber. */
+  onSubscription(frames: Buffer[]): void {
+    const msg = frames[0];
+    if (frames.length !== 1 || msg === undefined || msg.length === 0) {
+      this.drop('badFrames', `${frames.length} frames on XPUB`, 'xpub');
+      return;
+    }
+    if (msg[0] !== 1) return; // unsubscribe: nothing to answer
+    const topic = msg.subarray(1).toString();
+    if (!topic.startsWith(this.syncPrefix)) return;
+    const token = topic.slice(this.syncPrefix.length);
+    const { frame } = this.builder.build(Kind.SYNC, { subject: topic, payload: encodeSyncMark(token) });
+    try {
+      this.queue.push(frame, topic);
+    } catch {
+      // Queue full: the subscriber's sync times out and it retries.
+      this.counters.sendErrors++;
+    }
+  }
+}

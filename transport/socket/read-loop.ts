@@ -1,0 +1,35 @@
+/**
+ * The receive loop of one socket. It never dies on bad input: each message is handled
+ * inside its own try/catch, and the loop only ends when the socket is closed.
+ */
+import type * as zmq from 'zeromq';
+
+interface Readable {
+  receive(): Promise<Buffer[]>;
+  readonly closed: boolean;
+}
+
+export async function readLoop(
+  sock: Readable & zmq.Socket,
+  onMessage: (frames: Buffer[]) => void,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  for (;;) {
+    let frames: Buffer[];
+    try {
+      frames = await sock.receive();
+    } catch (err) {
+      if (sock.closed) return;
+      // A receive error on an open socket is not expected from libzmq; report it and
+      // yield a turn so a persistent fault cannot spin the event loop.
+      onError(err);
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    try {
+      onMessage(frames);
+    } catch (err) {
+      onError(err);
+    }
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * One bounded FIFO in front of one zeromq socket.
+ *
+ * zeromq.js allows a single pending send() per socket ("Socket is busy"), on purpose.
+ * Application code may fire thousands of sends at once, so they all go through this
+ * queue, and one pump drains it. While a send is in flight, new frames pile up; the
+ * next send takes as many queued frames as fit one batch (MAX_BATCH_FRAMES/BYTES) and
+ * ships them as one multipart message. That coalescing is what lets a pipelined
+ * workload beat one-message-per-send() throughput.
+ *
+ * Frames may carry a key (ROUTER: the peer identity; PUB: the topic). A batch holds
+ * consecutive frames with the same key and is sent as [key, frame, frame, ...], so
+ * per-key order is the enqueue order and cross-key order is kept too.
+ */
+import { QueueFullError } from '../errors.js';
+
+export type SendFn = (frames: Uint8Array[]) => Promise<void>;
+export type Key = Buffer | string | undefined;
+
+export interface SendQueueOptions {
+  /** Most frames held; a push beyond it throws QUEUE_FULL. */
+  limit: number;
+  maxBatchFrames: number;
+  maxBatchBytes: number;
+  send: SendFn;
+  /** A batch could not be sent (socket closed, peer gone). `frames` were dropped. */
+  onError: (err: unknown, frames: number) => void;
+  /** Counts envelopes handed to the socket. */
+  onSent?: (frames: number) => void;
+  /** For error messages. */
+  name: string;
+}
+
+function sameKey(a: Key, b: Key): boolean {
+  if (a === b) return true;
+  return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+}
+
+export class SendQueue {
+  private keys: Key[] = [];
+  private frames: Uint8Array[] = [];
+  private head = 0;
+  private busy = false;
+  private closed = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly o: SendQueueOptions) {}
+
+  get size(): number {
+    return this.frames.length - this.head;
+  }
+
+  /** Nothing queued and no send in flight. */
+  get idle(): boolean {
+    return this.size === 0 && !this.busy;
+  }
+
+  /** Queues one frame. Returns at once; the pump sends it in order. */
+  push(frame: Uint8Array, key?: Key): void {
+    if (this.closed) return;
+    if (this.size >= this.o.limit) {
+      throw new QueueFullError(`send queue of ${this.o.name} is full (${this.o.limit} messages)`);
+    }
+    this.keys.push(key);
+    this.frames.push(frame);
+    if (!this.busy) void this.pump();
+  }
+
+  /** Resolves once everything queued so far has been handed to the socket. */
+  drained(): Promise<void> {
+    if (this.size === 0 && !this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Drops every queued frame; returns how many. The in-flight batch is not recalled. */
+  clear(): number {
+    const n = this.size;
+    this.keys = [];
+    this.frames = [];
+    this.head = 0;
+    if (!this.busy) this.wake();
+    return n;
+  }
+
+  /** Stops the pump for good and drops what is queued. */
+  close(): void {
+    this.closed = true;
+    this.clear();
+  }
+
+  // Runs synchronously up to the first send(), so a lone message leaves in the same
+  // tick it was queued: no added latency when nothing is waiting.
+  private async pump(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.size > 0 && !this.closed) {
+        const batch = this.takeBatch();
+        const count = batch.length - (batch.key === undefined ? 0 : 1);
+        try {
+          await this.o.send(batch);
+          this.o.onSent?.(count);
+        } catch (err) {
+          this.o.onError(err, count);
+        }
+      }
+    } finally {
+      this.busy = false;
+      this.wake();
+    }
+  }
+
+  private takeBatch(): Uint8Array[] & { key?: Key } {
+    const key = this.keys[this.head];
+    const batch: Uint8Array[] & { key?: Key } = [];
+    if (key !== undefined) {
+      batch.push(typeof key === 'string' ? Buffer.from(key) : key);
+      batch.key = key;
+    }
+    let bytes = 0;
+    let n = 0;
+    while (this.head < this.frames.length && n < this.o.maxBatchFrames) {
+      const frame = this.frames[this.head]!;
+      if (n > 0 && (bytes + frame.byteLength > this.o.maxBatchBytes || !sameKey(this.keys[this.head], key))) break;
+      batch.push(frame);
+      bytes += frame.byteLength;
+      this.head++;
+      n++;
+    }
+    this.compact();
+    return batch;
+  }
+
+  private compact(): void {
+    if (this.head === this.frames.length) {
+      this.keys = [];
+      this.frames = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.frames.length) {
+      this.keys = this.keys.slice(this.head);
+      this.frames = this.frames.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private wake(): void {
+    if (this.size !== 0 || this.busy) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Public types of the zmesh transport. Everything a user of `createNode` touches is
+ * declared here; implementation modules import from this file, never the reverse.
+ */
+import type { Logger } from 'pino';
+
+/** User options for `createNode`. Defaults live in options.ts, in one place. */
+export interface NodeOptions {
+  /** Service this node provides, e.g. "order". [a-z0-9][a-z0-9_-]{0,31}. */
+  service: string;
+  /** Unique node id. Default: `<service>-<8 random hex>`, new on every start. */
+  nodeId?: string;
+  /** Mesh name; nodes of different meshes ignore each other. Default "default". */
+  mesh?: string;
+  /** Address to bind the ROUTER and PUB sockets on. Default "0.0.0.0". */
+  host?: string;
+  /** Addresses peers should use to reach this node. Default: `host` when it is not a
+   *  wildcard, otherwise every non-internal IPv4 address of this host. */
+  advertise?: string[];
+  /** ROUTER port; 0 picks a free port. Default 0. */
+  routerPort?: number;
+  /** PUB port; 0 picks a free port. Default 0. */
+  pubPort?: number;
+  /** Static peers: ROUTER endpoints such as "tcp://10.0.0.7:5555". Peers reached this
+   *  way also learn this node from its hello, so one side's list is enough. */
+  peers?: string[];
+  /** Extra peer sources (mDNS, ...). Each proposes candidates; the hello handshake
+   *  decides. */
+  discovery?: Discovery[];
+  /** Default request deadline in ms. Default 10_000. */
+  requestTimeoutMs?: number;
+  /** Largest application payload in bytes. Default 1 MiB. Larger sends throw
+   *  MESSAGE_TOO_LARGE; larger frames from peers are dropped and counted. */
+  maxPayloadBytes?: number;
+  /** Messages one socket's send queue may hold before sends throw QUEUE_FULL.
+   *  Default 100_000. */
+  sendQueueLimit?: number;
+  /** Heartbeat period in ms. Default 500. */
+  heartbeatIntervalMs?: number;
+  /** Silence in ms after which a peer is suspect (not chosen while others are up).
+   *  Default 1_500. */
+  suspectAfterMs?: number;
+  /** Silence in ms after which a peer is down. Default 2_500. */
+  deadAfterMs?: number;
+  /** How long close() waits for running handlers and queued sends, in ms. Default 2_000. */
+  closeTimeoutMs?: number;
+}
+
+/** Injected parts, kept apart from user options. All optional. */
+export interface NodeComponents {
+  /** pino logger. Default: silent. */
+  logger?: Logger;
+}
+
+/** A source of peer candidates. Implementations: static list, mDNS. */
+export interface Discovery {
+  /** Starts proposing candidates; resolves when the source is running. */
+  start(sink: DiscoverySink, signal: AbortSignal): Promise<void>;
+  /** Stops the source and releases its sockets and timers. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface Candidate {
+  /** ROUTER endpoints to try, best first, e.g. "tcp://10.0.0.7:5555". */
+  endpoints: string[];
+  /** Node id when the source knows it (mDNS does); used to skip known peers. */
+  nodeId?: string;
+  /** Where the candidate came from, for logs and `zmesh peers`. */
+  source: string;
+}
+
+export interface DiscoverySink {
+  /** A candidate appeared or changed its endpoints. */
+  propose(candidate: Candidate): void;
+  /** A candidate withdrew (goodbye or expiry). Liveness still decides "down". */
+  withdraw(candidate: Candidate): void;
+}
+
+export type PeerState = 'connecting' | 'up' | 'suspect' | 'down';
+
+export interface PeerInfo {
+  nodeId: string;
+  service: string;
+  /** The ROUTER endpoint this node talks to. */
+  endpoint: string;
+  /** The PUB endpoint this node subscribes to. */
+  pubEndpoint: string;
+  state: PeerState;
+  /** Requests sent to this peer and not yet answered. */
+  outstanding: number;
+  /** Last heartbeat round trip in ms, or undefined before the first. */
+  rttMs: number | undefined;
+  /** Unix ms when the peer was last seen up (welcome) for the first time in this run. */
+  upSinceMs: number;
+}
+
+/** Typed node events. */
+export type NodeEvent =
+  | { type: 'peer:up'; peer: PeerInfo }
+  | { type: 'peer:down'; peer: PeerInfo; reason: string };
+
+export type NodeEventType = NodeEvent['type'];
+export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>;
+
+/** The identity of the node that sent a message. */
+export interface Sender {
+  node: string;
+  service: string;
+}
+
+export interface HandlerContext {
+  /** The request's message id (16 bytes). */
+  readonly id: Uint8Array;
+  readonly method: string;
+  readonly caller: Sender;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Fires when the caller's deadline passes or the node aborts. Created on first use. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/** Answers a request (the returned bytes are the reply) or handles a command (the
+ *  return value is ignored). Throw a ZmeshError to send its code; anything else
+ *  becomes HANDLER_FAILED with the error's message. */
+export type Handler = (payload: Uint8Array, ctx: HandlerContext) => Uint8Array | void | Promise<Uint8Array | void>;
+
+export interface RequestOptions {
+  /** Deadline in ms; default the node's requestTimeoutMs. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+export interface SendOptions {
+  headers?: Record<string, string>;
+}
+
+export interface MeshEvent {
+  topic: string;
+  payload: Uint8Array;
+  sender: Sender;
+  id: Uint8Array;
+  seq: number;
+  timestampMs: number;
+  headers: Readonly<Record<string, string>>;
+}
+
+export type EventListener = (event: MeshEvent) => void;
+
+export interface SubscribeOptions {
+  /** Unsubscribes when it fires. */
+  signal?: AbortSignal;
+  /** How long to wait for publishers to confirm the subscription. Default 5_000. */
+  timeoutMs?: number;
+}
+
+export interface Subscription {
+  readonly prefix: string;
+  /** Stops delivery to this listener. Idempotent. */
+  unsubscribe(): void;
+}
+
+export type DropReason =
+  | 'badFrames'
+  | 'oversized'
+  | 'malformed'
+  | 'invalid'
+  | 'unknownKind'
+  | 'versionMismatch'
+  | 'unexpected'
+  | 'foreignMesh'
+  | 'lateReply';
+
+export interface NodeStats {
+  /** Envelopes handed to sockets, by direction. */
+  sent: number;
+  received: number;
+  /** Inbound frames dropped, by reason. */
+  dropped: Record<DropReason, number>;
+  /** Batches that a socket failed to send (peer gone, socket closed). */
+  sendErrors: number;
+  requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
+  handled: { ok: number; failed: number; running: number };
+  events: { published: number; delivered: number };
+}
+
+export interface NodeEndpoints {
+  /** ROUTER endpoint as bound, e.g. "tcp://127.0.0.1:41234". */
+  router: string;
+  /** PUB endpoint as bound. */
+  pub: string;
+  routerPort: number;
+  pubPort: number;
+}
+
+export interface MeshNode extends AsyncDisposable {
+  readonly id: string;
+  readonly service: string;
+  readonly mesh: string;
+  /** Valid after start() resolves. */
+  readonly endpoints: NodeEndpoints;
+
+  /** Binds sockets and starts discovery. Idempotent; resolves when bound. */
+  start(): Promise<void>;
+
+  /** Registers the handler for `method` of this node's service. */
+  handle(method: string, handler: Handler): void;
+
+  /** Calls `method` on one live instance of `service` and resolves with its reply.
+   *  Rejects with a ZmeshError: NO_ROUTE, TIMEOUT, PEER_DOWN, ABORTED, QUEUE_FULL,
+   *  MESSAGE_TOO_LARGE, CLOSED, or a code sent by the remote handler. */
+  request(service: string, method: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
+
+  /** One-way command to one live instance of `service` (fast class: not persisted,
+   *  no acknowledgement). Returns once queued to the socket; throws synchronously
+   *  with NO_ROUTE, QUEUE_FULL, MESSAGE_TOO_LARGE or CLOSED. */
+  command(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
+
+  /** Publishes an event (fast class). Returns once queued to the socket; subscribers
+   *  that are not connected miss it. Throws QUEUE_FULL, MESSAGE_TOO_LARGE,
+   *  INVALID_ARGUMENT (topic) or CLOSED. */
+  publish(topic: string, payload: Uint8Array, options?: SendOptions): void;
+
+  /** Subscribes to every topic starting with `prefix` ("" for all). Resolves once the
+   *  subscription is in effect at every publisher that is up (no slow-joiner loss). */
+  subscribe(prefix: string, listener: EventListener, options?: SubscribeOptions): Promise<Subscription>;
+
+  /** Resolves when at least `count` instances of `service` are up. */
+  waitForService(service: string, options?: { count?: number; timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+
+  peers(): PeerInfo[];
+  stats(): NodeStats;
+
+  on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void;
+
+  /** Stops taking work, lets running handlers finish and queued messages go out
+   *  (bounded by closeTimeoutMs), says goodbye to peers, then releases every socket
+   *  and timer. Idempotent. */
+  close(): Promise<void>;
+  /** Stops at once: pending requests reject with CLOSED, queued messages are dropped. */
+  abort(): void;
+  /** Resolves when the node has fully closed. Never rejects. */
+  readonly closed: Promise<void>;
+}
