@@ -1,0 +1,101 @@
+/**
+ * Spawns and drives test/fixtures/node-proc in a child process. Every child is
+ * registered so that `killAll()` (call it in afterEach) reaps it even when a test fails.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { NodeEndpoints } from '../../transport/index.js';
+
+export const FIXTURE = fileURLToPath(new URL('../../dist/test/fixtures/node-proc.js', import.meta.url));
+
+export interface FixtureConfig {
+  service: string;
+  nodeId?: string;
+  peers?: string[];
+  maxPayloadBytes?: number;
+  heartbeatIntervalMs?: number;
+  suspectAfterMs?: number;
+  deadAfterMs?: number;
+}
+
+type FromChild =
+  | { type: 'ready'; nodeId: string; endpoints: NodeEndpoints }
+  | { type: 'result'; id: number; ok: boolean; value: unknown }
+  | { type: 'event'; topic: string; payload: string; from: string }
+  | { type: 'peer:up' | 'peer:down'; nodeId: string; service?: string; reason?: string }
+  | { type: 'error'; message: string };
+
+const children = new Set<ChildProcess>();
+
+export class NodeProc {
+  readonly events: Array<{ topic: string; payload: string; from: string }> = [];
+  readonly peersUp = new Set<string>();
+  nodeId = '';
+  endpoints!: NodeEndpoints;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => { children.delete(child); resolve({ code, signal }); }));
+    child.on('message', (m: FromChild) => {
+      if (m.type === 'result') {
+        const w = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        if (m.ok) w?.resolve(m.value);
+        else {
+          const v = m.value as { code?: string; message?: string };
+          w?.reject(Object.assign(new Error(v.message ?? 'failed'), { code: v.code }));
+        }
+      } else if (m.type === 'event') this.events.push(m);
+      else if (m.type === 'peer:up') this.peersUp.add(m.nodeId);
+      else if (m.type === 'peer:down') this.peersUp.delete(m.nodeId);
+    });
+  }
+
+  static async start(config: FixtureConfig): Promise<NodeProc> {
+    const child = fork(FIXTURE, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(child);
+    const proc = new NodeProc(child);
+    const ready = await new Promise<FromChild>((resolve, reject) => {
+      const onMessage = (m: FromChild): void => {
+        if (m.type !== 'ready' && m.type !== 'error') return;
+        child.off('message', onMessage);
+        resolve(m);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`fixture exited with ${code} before ready`)));
+    });
+    if (ready.type !== 'ready') throw new Error(`fixture failed: ${JSON.stringify(ready)}`);
+    proc.nodeId = ready.nodeId;
+    proc.endpoints = ready.endpoints;
+    return proc;
+  }
+
+  private call<T>(msg: Record<string, unknown>): Promise<T> {
+    const id = ++this.nextId;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.send({ ...msg, id });
+    });
+  }
+
+  request(service: string, method: string, payload: string, timeoutMs?: number): Promise<string> {
+    return this.call({ type: 'request', service, method, payload, timeoutMs });
+  }
+  publish(topic: string, payload: string): Promise<void> { return this.call({ type: 'publish', topic, payload }); }
+  subscribe(prefix: string): Promise<void> { return this.call({ type: 'subscribe', prefix }); }
+  stats(): Promise<import('../../transport/index.js').NodeStats> { return this.call({ type: 'stats' }); }
+  counts(): Promise<Record<string, number>> { return this.call({ type: 'counts' }); }
+  close(): Promise<void> { return this.call({ type: 'close' }); }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal);
+  }
+}
+
+export async function killAll(): Promise<void> {
+  const all = [...children];
+  for (const c of all) c.kill('SIGKILL');
+  await Promise.all(all.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
+}

@@ -1,0 +1,65 @@
+/**
+ * A "foreign" peer that speaks the zmesh wire protocol with nothing but zeromq sockets
+ * and the generated protobuf types: no transport/ code. It is how the tests hold
+ * proto/README.md to its word, and how they send hostile frames.
+ */
+import { randomBytes } from 'node:crypto';
+import * as zmq from 'zeromq';
+import { zmesh } from '../../transport/gen/mesh.js';
+
+export const pb = zmesh.v1;
+export type RawEnvelope = zmesh.v1.IEnvelope;
+
+let seq = 0;
+
+export function envelope(fields: Partial<RawEnvelope>): Buffer {
+  const s = ++seq;
+  return pb.Envelope.encode({
+    version: 1,
+    id: randomBytes(16),
+    senderNode: 'raw-peer',
+    senderService: 'raw',
+    seq: s,
+    timestampMs: Date.now(),
+    ...fields,
+  }).finish() as Buffer;
+}
+
+/** A DEALER connected to a node's ROUTER, collecting every envelope it receives. */
+export class RawDealer {
+  readonly sock = new zmq.Dealer({ linger: 0 });
+  readonly received: zmesh.v1.Envelope[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(endpoint: string) {
+    this.sock.connect(endpoint);
+    void (async () => {
+      for await (const frames of this.sock) {
+        for (const f of frames) this.received.push(pb.Envelope.decode(f));
+        for (const w of this.waiters.splice(0)) w();
+      }
+    })().catch(() => undefined);
+  }
+
+  send(frames: Buffer[] | Buffer): Promise<void> {
+    return this.sock.send(frames);
+  }
+
+  /** Resolves with the first received envelope answering `id`. */
+  async answerTo(id: Uint8Array, timeoutMs = 5_000): Promise<zmesh.v1.Envelope> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.received.find((e) => Buffer.from(e.correlationId).equals(Buffer.from(id)));
+      if (hit !== undefined) return hit;
+      if (Date.now() > deadline) throw new Error('no answer');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 50);
+        this.waiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+}
