@@ -50,6 +50,15 @@ export function idKey(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
 }
 
+/**
+ * protobufjs decodes uint64 to a Long object whenever long.js is present, whatever
+ * pbjs was told (--force-number only changes the typings). Our uint64 fields (seq,
+ * times) stay far below 2^53, so they become plain numbers here, once, at the edge.
+ */
+function toNumber(v: number | { toNumber(): number }): number {
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
 export function encodeEnvelope(env: EnvelopeInit): Buffer {
   return pb.Envelope.encode(env).finish() as Buffer;
 }
@@ -73,6 +82,8 @@ export function decodeFrame(frame: Uint8Array, maxFrameBytes: number): Decoded {
   let env: Envelope;
   try {
     env = pb.Envelope.decode(frame);
+    env.seq = toNumber(env.seq);
+    env.timestampMs = toNumber(env.timestampMs);
   } catch (err) {
     return fail('malformed', err instanceof Error ? err.message : 'undecodable');
   }
@@ -97,6 +108,7 @@ export function encodeHello(h: HelloInit): Buffer {
 export function decodeHello(payload: Uint8Array): Hello | undefined {
   try {
     const h = pb.Hello.decode(payload);
+    h.startedMs = toNumber(h.startedMs);
     if (!NODE_ID_RE.test(h.nodeId) || !SERVICE_RE.test(h.service) || !MESH_RE.test(h.mesh)) return undefined;
     if (h.routerPort > 65535 || h.pubPort === 0 || h.pubPort > 65535) return undefined;
     return h;
@@ -111,7 +123,7 @@ export function encodeHeartbeat(sentMs: number): Buffer {
 
 export function decodeHeartbeat(payload: Uint8Array): number | undefined {
   try {
-    return pb.Heartbeat.decode(payload).sentMs;
+    return toNumber(pb.Heartbeat.decode(payload).sentMs);
   } catch {
     return undefined;
   }

@@ -105,6 +105,7 @@ class Node implements MeshNode {
     this.server = new RequestServer({
       service: this.service,
       maxFrameBytes: opts.maxFrameBytes,
+      maxPayloadBytes: opts.maxPayloadBytes,
       counters: this.counters,
       drop: this.drop,
       log: this.log,

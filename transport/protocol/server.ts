@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import {
-  ClosedError, ErrorCode, HandlerFailedError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
+  ClosedError, ErrorCode, HandlerFailedError, MessageTooLargeError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
   ZmeshError, errorMessage,
 } from '../errors.js';
 import {
@@ -29,6 +29,7 @@ import type { EnvelopeBuilder } from './envelopes.js';
 export interface ServerDeps {
   service: string;
   maxFrameBytes: number;
+  maxPayloadBytes: number;
   counters: Counters;
   drop: DropFn;
   log: Logger;
@@ -171,6 +172,10 @@ export class RequestServer {
       if (isRequest) this.sendError(identity, env.id, err.code, err.message, err.retryable);
     };
     if (!this.accepting) return fail(new ClosedError(`node of ${this.d.service} is closing`, { retryable: true }));
+    if (env.payload.byteLength > this.d.maxPayloadBytes) {
+      this.d.drop('oversized', `payload of ${env.payload.byteLength} bytes`, env.senderNode);
+      return fail(new MessageTooLargeError(`payload of ${env.payload.byteLength} bytes exceeds this node's limit of ${this.d.maxPayloadBytes}`));
+    }
     if (env.service !== this.d.service) {
       return fail(new NoRouteError(`this node serves "${this.d.service}", not "${env.service}"`));
     }

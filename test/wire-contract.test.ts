@@ -1,0 +1,191 @@
+/**
+ * proto/README.md as a contract: a peer built from raw zeromq sockets and the
+ * generated protobuf types (no transport/ code) joins a zmesh node's mesh, is called,
+ * calls back, publishes and subscribes. Then it turns hostile on its PUB socket.
+ *
+ *   foreign peer: ROUTER + XPUB bound, DEALER -> node ROUTER, SUB -> node PUB
+ *   zmesh node:   learns the peer from its HELLO and links back
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import * as zmq from 'zeromq';
+import { createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
+import { RawDealer, envelope, pb } from './helpers/raw-peer.js';
+
+const FOREIGN_ID = 'foreign-1';
+const text = (s: string): Buffer => Buffer.from(s);
+
+class ForeignPeer {
+  readonly router = new zmq.Router({ linger: 0 });
+  readonly xpub = new zmq.XPublisher({ linger: 0 });
+  routerEndpoint = '';
+  pubPort = 0;
+  helloFrom: string[] = [];
+
+  async start(): Promise<void> {
+    await this.router.bind('tcp://127.0.0.1:0');
+    await this.xpub.bind('tcp://127.0.0.1:0');
+    this.routerEndpoint = this.router.lastEndpoint!;
+    this.pubPort = Number(/:(\d+)$/.exec(this.xpub.lastEndpoint!)![1]);
+    void this.serveRouter();
+    void this.serveSubscriptions();
+  }
+
+  hello(): Uint8Array {
+    return pb.Hello.encode({
+      nodeId: FOREIGN_ID, service: 'foreign', mesh: 'default', routerPort: Number(/:(\d+)$/.exec(this.routerEndpoint)![1]),
+      pubPort: this.pubPort, routerEndpoints: [this.routerEndpoint], protocolVersion: 1, heartbeatIntervalMs: 500,
+    }).finish();
+  }
+
+  answer(kind: number, correlationId: Uint8Array, payload: Uint8Array): Buffer {
+    return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind, correlationId, payload });
+  }
+
+  private async serveRouter(): Promise<void> {
+    for await (const [identity, ...frames] of this.router) {
+      const out: Buffer[] = [];
+      for (const f of frames) {
+        const e = pb.Envelope.decode(f);
+        if (e.kind === pb.Kind.HELLO) {
+          this.helloFrom.push(pb.Hello.decode(e.payload).nodeId);
+          out.push(this.answer(pb.Kind.WELCOME, e.id, this.hello()));
+        } else if (e.kind === pb.Kind.PING) {
+          out.push(this.answer(pb.Kind.PONG, e.id, e.payload));
+        } else if (e.kind === pb.Kind.REQUEST && e.subject === 'greet') {
+          out.push(this.answer(pb.Kind.REPLY, e.id, text(`hello ${Buffer.from(e.payload).toString()}`)));
+        }
+      }
+      if (out.length > 0) await this.router.send([identity!, ...out]);
+    }
+  }
+
+  private async serveSubscriptions(): Promise<void> {
+    const prefix = `$sync/${FOREIGN_ID}/`;
+    for await (const [msg] of this.xpub) {
+      if (msg![0] !== 1) continue;
+      const topic = msg!.subarray(1).toString();
+      if (!topic.startsWith(prefix)) continue;
+      const mark = pb.SyncMark.encode({ token: topic.slice(prefix.length) }).finish();
+      await this.xpub.send([topic, envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.SYNC, subject: topic, payload: mark })]);
+    }
+  }
+
+  publish(topic: string, frames: Buffer[]): Promise<void> {
+    return this.xpub.send([topic, ...frames]);
+  }
+
+  event(topic: string, payload: string): Buffer {
+    return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.EVENT, subject: topic, payload: text(payload) });
+  }
+
+  close(): void {
+    this.router.close();
+    this.xpub.close();
+  }
+}
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function setup(): Promise<{ node: MeshNode; foreign: ForeignPeer; dealer: RawDealer }> {
+  const node = createNode({ service: 'native', host: '127.0.0.1' });
+  await node.start();
+  cleanup.push(() => node.close());
+  node.handle('double', (p) => text(String(2 * Number(Buffer.from(p).toString()))));
+  const foreign = new ForeignPeer();
+  await foreign.start();
+  cleanup.push(() => foreign.close());
+  const dealer = new RawDealer(node.endpoints.router);
+  cleanup.push(() => dealer.close());
+  return { node, foreign, dealer };
+}
+
+describe('wire contract', () => {
+  it('wire - a raw zeromq+protobuf peer joins, is called, calls, publishes and subscribes', async () => {
+    const { node, foreign, dealer } = await setup();
+    const up = new Promise<string>((resolve) => node.on('peer:up', (e) => resolve(e.peer.nodeId)));
+
+    // HELLO -> WELCOME with the node's Hello.
+    const helloId = Buffer.alloc(16, 1);
+    await dealer.send(envelope({ id: helloId, senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.HELLO, payload: foreign.hello() }));
+    const welcome = await dealer.answerTo(helloId);
+    expect(welcome.kind).toBe(pb.Kind.WELCOME);
+    const theirs = pb.Hello.decode(welcome.payload);
+    expect(theirs).toMatchObject({ nodeId: node.id, service: 'native', mesh: 'default', protocolVersion: 1, pubPort: node.endpoints.pubPort });
+
+    // The node learned us from router_endpoints, said HELLO back, synced its SUB: up.
+    expect(await up).toBe(FOREIGN_ID);
+    expect(foreign.helloFrom).toContain(node.id);
+
+    // The node calls the foreign service.
+    expect(Buffer.from(await node.request('foreign', 'greet', text('mesh'))).toString()).toBe('hello mesh');
+
+    // The foreign peer calls the node.
+    const reqId = Buffer.alloc(16, 2);
+    await dealer.send(envelope({ id: reqId, senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.REQUEST, service: 'native', subject: 'double', payload: text('21'), ttlMs: 1000 }));
+    const reply = await dealer.answerTo(reqId);
+    expect(reply.kind).toBe(pb.Kind.REPLY);
+    expect(Buffer.from(reply.payload).toString()).toBe('42');
+
+    // PING -> PONG echoing the payload.
+    const pingId = Buffer.alloc(16, 3);
+    const beat = pb.Heartbeat.encode({ sentMs: 12345 }).finish();
+    await dealer.send(envelope({ id: pingId, senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.PING, payload: beat }));
+    const pong = await dealer.answerTo(pingId);
+    expect(pong.kind).toBe(pb.Kind.PONG);
+    expect(Number(pb.Heartbeat.decode(pong.payload).sentMs)).toBe(12345);
+
+    // The foreign peer publishes; a batch [topic, env, env] is two events.
+    const got: MeshEvent[] = [];
+    await node.subscribe('news.', (e) => got.push(e));
+    await foreign.publish('news.a', [foreign.event('news.a', '1'), foreign.event('news.a', '2')]);
+    await vi.waitFor(() => expect(got.map((e) => Buffer.from(e.payload).toString())).toEqual(['1', '2']));
+    expect(got[0]!.sender).toEqual({ node: FOREIGN_ID, service: 'foreign' });
+    expect(typeof got[0]!.seq).toBe('number');
+    expect(got[1]!.seq).toBeGreaterThan(got[0]!.seq);
+    // Heartbeats run on the link to the foreign peer and measure a round trip.
+    await vi.waitFor(() => expect(node.peers().find((p) => p.nodeId === FOREIGN_ID)?.rttMs).toBeGreaterThanOrEqual(0));
+
+    // The foreign peer subscribes with the sync handshake, then receives the node's events.
+    const sub = new zmq.Subscriber({ linger: 0 });
+    cleanup.push(() => sub.close());
+    sub.connect(`tcp://127.0.0.1:${node.endpoints.pubPort}`);
+    sub.subscribe('ticks.');
+    const syncTopic = `$sync/${node.id}/t1`;
+    sub.subscribe(syncTopic);
+    const [topic, mark] = await sub.receive();
+    expect(topic!.toString()).toBe(syncTopic);
+    expect(pb.Envelope.decode(mark!).kind).toBe(pb.Kind.SYNC);
+    node.publish('ticks.1', text('tick'));
+    const [t2, ev] = await sub.receive();
+    expect(t2!.toString()).toBe('ticks.1');
+    const decoded = pb.Envelope.decode(ev!);
+    expect(decoded).toMatchObject({ version: 1, kind: pb.Kind.EVENT, subject: 'ticks.1', senderNode: node.id, senderService: 'native' });
+    expect(decoded.id.length).toBe(16);
+  });
+
+  it('wire - a hostile publisher is counted and ignored; valid events still arrive', async () => {
+    const { node, foreign, dealer } = await setup();
+    const up = new Promise<void>((resolve) => node.on('peer:up', () => resolve()));
+    await dealer.send(envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.HELLO, payload: foreign.hello() }));
+    await up;
+    const got: string[] = [];
+    await node.subscribe('news.', (e) => got.push(Buffer.from(e.payload).toString()));
+
+    const garbage = [
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),                       // not protobuf
+      foreign.event('news.a', 'x').subarray(0, 7),                        // truncated
+      foreign.event('news.other', 'wrong topic'),                         // subject != topic frame
+      envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.REQUEST, service: 'a', subject: 'news.a' }), // wrong kind for SUB
+      envelope({ version: 9, senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.EVENT, subject: 'news.a' }),
+      envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: 99 as never, subject: 'news.a' }),
+    ];
+    for (let i = 0; i < 50; i++) await foreign.publish('news.a', garbage);
+    await foreign.publish('news.a', [foreign.event('news.a', 'valid')]);
+    await vi.waitFor(() => expect(got).toEqual(['valid']));
+    const d = node.stats().dropped;
+    expect(d).toMatchObject({ malformed: 100, invalid: 50, unexpected: 50, versionMismatch: 50, unknownKind: 50 });
+  });
+});
