@@ -1,0 +1,59 @@
+/** The envelope codec and error catalog, with no sockets at all. */
+import { describe, expect, it } from 'vitest';
+import { IdSource, Kind, decodeFrame, encodeEnvelope } from '../transport/codec.js';
+import { ErrorCode, HandlerFailedError, WIRE_CODES, errorFromWire } from '../transport/errors.js';
+
+const base = { version: 1, id: Buffer.alloc(16, 1), senderNode: 'n-1', senderService: 'svc', seq: 5, timestampMs: 1_700_000_000_000 };
+
+describe('codec', () => {
+  it('codec - round-trips an envelope with numbers for uint64 fields', () => {
+    const frame = encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 'svc', subject: 'm', payload: Buffer.from('p'), headers: { a: 'b' }, ttlMs: 100 });
+    const d = decodeFrame(frame, 1_000);
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    expect(d.env).toMatchObject({ seq: 5, timestampMs: 1_700_000_000_000, service: 'svc', subject: 'm', ttlMs: 100, headers: { a: 'b' } });
+    expect(typeof d.env.seq).toBe('number');
+  });
+
+  it.each([
+    ['oversized', Buffer.alloc(2_000), 'oversized'],
+    ['not protobuf', Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), 'malformed'],
+    ['empty frame', Buffer.alloc(0), 'invalid'],
+    ['wrong version', encodeEnvelope({ ...base, version: 3, kind: Kind.EVENT, subject: 't' }), 'versionMismatch'],
+    ['unknown kind', encodeEnvelope({ ...base, kind: 77 as Kind }), 'unknownKind'],
+    ['no id', encodeEnvelope({ ...base, id: Buffer.alloc(0), kind: Kind.EVENT, subject: 't' }), 'invalid'],
+    ['bad sender', encodeEnvelope({ ...base, senderNode: 'a b', kind: Kind.EVENT, subject: 't' }), 'invalid'],
+    ['reply without correlation', encodeEnvelope({ ...base, kind: Kind.REPLY }), 'invalid'],
+    ['request without method', encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 's' }), 'invalid'],
+    ['event without topic', encodeEnvelope({ ...base, kind: Kind.EVENT }), 'invalid'],
+    ['subject too long', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: 'x'.repeat(300) }), 'invalid'],
+  ])('codec - rejects %s as %s', (_name, frame, reason) => {
+    const d = decodeFrame(frame, 1_000);
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.reason).toBe(reason);
+  });
+
+  it('codec - ids are 16 bytes, unique, and carry the seq', () => {
+    const ids = new IdSource();
+    const a = ids.next();
+    const b = ids.next();
+    expect(a.id).toHaveLength(16);
+    expect(b.seq).toBe(a.seq + 1);
+    expect(a.id.subarray(0, 8)).toEqual(b.id.subarray(0, 8));
+    expect(b.id.readUInt32BE(12)).toBe(b.seq);
+    expect(new IdSource().next().id.subarray(0, 8)).not.toEqual(a.id.subarray(0, 8));
+  });
+
+  it('errors - every wire code rebuilds as its own class; unknown codes degrade safely', () => {
+    for (const code of WIRE_CODES) {
+      const err = errorFromWire(code, 'm', true, 'peer-1');
+      expect(err.code).toBe(code);
+      expect(err.remoteNode).toBe('peer-1');
+      expect(err.name).not.toBe('ZmeshError');
+    }
+    const unknown = errorFromWire('ZMESH_ERR_FROM_THE_FUTURE', 'm', false, 'p');
+    expect(unknown).toBeInstanceOf(HandlerFailedError);
+    expect(unknown.code).toBe(ErrorCode.HANDLER_FAILED);
+    expect(unknown.message).toContain('ZMESH_ERR_FROM_THE_FUTURE');
+  });
+});

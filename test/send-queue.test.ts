@@ -1,0 +1,78 @@
+/** The per-socket send queue: bounded, ordered, coalescing. No sockets: the send
+ *  function is a recorder that resolves when the test says so. */
+import { describe, expect, it } from 'vitest';
+import { QueueFullError } from '../transport/errors.js';
+import { SendQueue } from '../transport/socket/send-queue.js';
+
+/** Records batches; each send stays pending until release(), or resolves at once
+ *  after auto() is called. */
+function recorder() {
+  const sent: string[][] = [];
+  let release: (() => void) | undefined;
+  let automatic = false;
+  const send = (frames: Uint8Array[]): Promise<void> => {
+    sent.push(frames.map((f) => Buffer.from(f).toString()));
+    return automatic ? Promise.resolve() : new Promise((r) => { release = r; });
+  };
+  return {
+    sent,
+    send,
+    release: () => release?.(),
+    auto: () => { automatic = true; release?.(); },
+  };
+}
+
+const make = (send: (f: Uint8Array[]) => Promise<void>, limit = 100, errors: unknown[] = []) =>
+  new SendQueue({ name: 't', limit, maxBatchFrames: 3, maxBatchBytes: 1_000, send, onError: (e) => errors.push(e) });
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+describe('send queue', () => {
+  it('send queue - a lone frame is sent at once, later ones are coalesced in order', async () => {
+    const r = recorder();
+    const q = make(r.send);
+    q.push(b('a'));
+    expect(r.sent).toEqual([['a']]); // synchronously: no added latency
+    for (const f of ['b', 'c', 'd', 'e']) q.push(b(f));
+    r.release();
+    await Promise.resolve(); await Promise.resolve();
+    expect(r.sent[1]).toEqual(['b', 'c', 'd']); // maxBatchFrames = 3
+    r.auto();
+    await q.drained();
+    expect(r.sent).toEqual([['a'], ['b', 'c', 'd'], ['e']]);
+  });
+
+  it('send queue - batches never mix keys and put the key first', async () => {
+    const r = recorder();
+    const q = make(r.send);
+    q.push(b('x'), 'k0');
+    q.push(b('1'), 'k1'); q.push(b('2'), 'k1'); q.push(b('3'), 'k2'); q.push(b('4'), 'k1');
+    r.auto();
+    await q.drained();
+    expect(r.sent).toEqual([['k0', 'x'], ['k1', '1', '2'], ['k2', '3'], ['k1', '4']]);
+  });
+
+  it('send queue - a full queue throws QUEUE_FULL and keeps what it holds', async () => {
+    const r = recorder();
+    const q = make(r.send, 2);
+    q.push(b('in flight'));
+    q.push(b('1'));
+    q.push(b('2'));
+    expect(() => q.push(b('3'))).toThrow(QueueFullError);
+    expect(q.size).toBe(2);
+    r.auto();
+    await q.drained();
+    expect(r.sent.flat()).toEqual(['in flight', '1', '2']);
+  });
+
+  it('send queue - a failing send is reported and the pump goes on', async () => {
+    const errors: unknown[] = [];
+    let n = 0;
+    const q = make(() => (++n === 1 ? Promise.reject(new Error('EHOSTUNREACH')) : Promise.resolve()), 100, errors);
+    q.push(b('a'));
+    q.push(b('b'));
+    await q.drained();
+    expect(errors).toHaveLength(1);
+    expect(n).toBe(2);
+  });
+});
