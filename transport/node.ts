@@ -365,7 +365,7 @@ class Node implements MeshNode {
       maxBatchFrames: MAX_BATCH_FRAMES,
       maxBatchBytes: MAX_BATCH_BYTES,
       send,
-      onSent: (n) => { this.counters.sent += n; },
+      onSent: (n) => { this.counters.sent += n; this.counters.batches++; },
       onError: (err, n) => {
         this.counters.sendErrors++;
         this.log.debug({ err, frames: n, socket: name }, 'send failed');

@@ -10,6 +10,7 @@ export const DROP_REASONS: readonly DropReason[] = [
 
 export class Counters {
   sent = 0;
+  batches = 0;
   received = 0;
   sendErrors = 0;
   readonly dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
@@ -20,6 +21,7 @@ export class Counters {
   snapshot(): NodeStats {
     return {
       sent: this.sent,
+      batches: this.batches,
       received: this.received,
       dropped: { ...this.dropped },
       sendErrors: this.sendErrors,

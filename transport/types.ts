@@ -174,6 +174,8 @@ export type DropReason =
 export interface NodeStats {
   /** Envelopes handed to sockets, by direction. */
   sent: number;
+  /** ZeroMQ messages those envelopes left in; sent / batches is the coalescing factor. */
+  batches: number;
   received: number;
   /** Inbound frames dropped, by reason. */
   dropped: Record<DropReason, number>;

@@ -175,7 +175,7 @@ export class PeerLink {
       maxBatchFrames: MAX_BATCH_FRAMES,
       maxBatchBytes: MAX_BATCH_BYTES,
       send: (frames) => dealer.send(frames),
-      onSent: (n) => { this.d.counters.sent += n; },
+      onSent: (n) => { this.d.counters.sent += n; this.d.counters.batches++; },
       onError: (err, n) => {
         if (!dealer.closed) this.d.log.debug({ err, endpoint: this.endpoint, frames: n }, 'send failed');
         this.d.counters.sendErrors++;
