@@ -1,22 +1,23 @@
 /** The envelope codec and error catalog, with no sockets at all. */
 import { describe, expect, it } from 'vitest';
-import { IdSource, Kind, decodeFrame, encodeEnvelope } from '../transport/codec.js';
+import { IdSource, Kind, decodeMessage, encodeEnvelope } from '../transport/codec.js';
 import { ErrorCode, HandlerFailedError, WIRE_CODES, errorFromWire } from '../transport/errors.js';
 
 const base = { version: 1, id: Buffer.alloc(16, 1), senderNode: 'n-1', senderService: 'svc', seq: 5, timestampMs: 1_700_000_000_000 };
 
 describe('codec', () => {
   it('codec - round-trips an envelope with numbers for uint64 fields', () => {
-    const frame = encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 'svc', subject: 'm', payload: Buffer.from('p'), headers: { a: 'b' }, ttlMs: 100 });
-    const d = decodeFrame(frame, 1_000);
+    const header = encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 'svc', subject: 'm', headers: { a: 'b' }, ttlMs: 100 });
+    const d = decodeMessage(header, Buffer.from('p'), 1_000);
     expect(d.ok).toBe(true);
     if (!d.ok) return;
     expect(d.env).toMatchObject({ seq: 5, timestampMs: 1_700_000_000_000, service: 'svc', subject: 'm', ttlMs: 100, headers: { a: 'b' } });
     expect(typeof d.env.seq).toBe('number');
+    expect(Buffer.from(d.env.payload).toString()).toBe('p');
   });
 
   it.each([
-    ['oversized', Buffer.alloc(2_000), 'oversized'],
+    ['oversized header', Buffer.alloc(20_000), 'oversized'],
     ['not protobuf', Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), 'malformed'],
     ['empty frame', Buffer.alloc(0), 'invalid'],
     ['wrong version', encodeEnvelope({ ...base, version: 3, kind: Kind.EVENT, subject: 't' }), 'versionMismatch'],
@@ -27,10 +28,17 @@ describe('codec', () => {
     ['request without method', encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 's' }), 'invalid'],
     ['event without topic', encodeEnvelope({ ...base, kind: Kind.EVENT }), 'invalid'],
     ['subject too long', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: 'x'.repeat(300) }), 'invalid'],
-  ])('codec - rejects %s as %s', (_name, frame, reason) => {
-    const d = decodeFrame(frame, 1_000);
+  ])('codec - rejects %s as %s', (_name, header, reason) => {
+    const d = decodeMessage(header, Buffer.alloc(0), 1_000);
     expect(d.ok).toBe(false);
     if (!d.ok) expect(d.reason).toBe(reason);
+  });
+
+  it('codec - a payload over the limit is refused after the header, so it can be answered', () => {
+    const header = encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 'svc', subject: 'm' });
+    const d = decodeMessage(header, Buffer.alloc(1_001), 1_000);
+    expect(d).toMatchObject({ ok: false, reason: 'oversized' });
+    expect(d.ok === false && d.env?.subject).toBe('m');
   });
 
   it('codec - ids are 16 bytes, unique, and carry the seq', () => {

@@ -66,7 +66,7 @@ describe('errors', () => {
     const failed = await expectCode(client.request('svc', 'fail', text('')), HandlerFailedError, ErrorCode.HANDLER_FAILED);
     expect(failed.message).toBe('boom');
     await expectCode(client.request('svc', 'json-add', text('{not json')), BadMessageError, ErrorCode.BAD_MESSAGE);
-    // Fits the frame limit, but not the receiver's payload limit.
+    // Within this node's limit, not within the receiver's.
     await expectCode(client.request('svc', 'echo', Buffer.alloc(5_000)), MessageTooLargeError, ErrorCode.MESSAGE_TOO_LARGE);
     await expectCode(client.request('svc', 'sleep', text('2000'), { timeoutMs: 100 }), TimeoutError, ErrorCode.TIMEOUT);
 

@@ -22,7 +22,7 @@ const ROUNDS = 200;
 
 describe('hostile input', () => {
   it('hostile - a malformed-frame storm is dropped and counted while valid traffic continues', async () => {
-    // Frame limit = 1,024 + 16 KiB slack; libzmq's hard cap is twice that.
+    // Payload limit 1 KiB, header limit 16 KiB; libzmq's hard cap is twice the larger.
     const server = await NodeProc.start({ service: 'svc', maxPayloadBytes: 1_024 });
     const client = createNode({ service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] });
     nodes.push(client);
@@ -36,14 +36,16 @@ describe('hostile input', () => {
 
     const storm = (async () => {
       for (let i = 0; i < ROUNDS; i++) {
-        await hostile.send(randomBytes(1 + (i % 64)));                                   // noise
-        await hostile.send(valid.subarray(0, valid.length - 3));                          // truncated protobuf
-        await hostile.send(Array.from({ length: 600 }, () => valid));                     // too many frames
+        await hostile.send([randomBytes(1 + (i % 64)), Buffer.alloc(0)]);                // noise header
+        await hostile.send([valid[0]!.subarray(0, valid[0]!.length - 3), valid[1]!]);       // truncated protobuf
+        await hostile.send([valid[0]!]);                                                  // header without body
+        await hostile.send(Array.from({ length: 600 }, () => valid).flat());              // too many messages
         await hostile.send(envelope({ kind: 42 as never, service: 'svc', subject: 'x' })); // unknown kind
         await hostile.send(envelope({ version: 7, kind: pb.Kind.COMMAND, service: 'svc', subject: 'count' }));
         await hostile.send(envelope({ kind: pb.Kind.COMMAND, senderNode: 'bad node id!', service: 'svc', subject: 'count' }));
         await hostile.send(envelope({ kind: pb.Kind.REPLY, correlationId: Buffer.alloc(16) })); // kind for a DEALER
-        await hostile.send(Buffer.alloc(20_000, 1));                                      // over our frame limit
+        await hostile.send([Buffer.alloc(20_000, 1), Buffer.alloc(0)]);                   // header over 16 KiB
+        await hostile.send(envelope({ kind: pb.Kind.COMMAND, service: 'svc', subject: 'count', payload: Buffer.alloc(2_000) })); // body over 1 KiB
         if (i % 50 === 0) await giant.send(Buffer.alloc(100_000, 2));                     // over ZMQ_MAXMSGSIZE
       }
     })();
@@ -61,11 +63,11 @@ describe('hostile input', () => {
     expect(Buffer.from((await hostile.answerTo(id)).payload).toString()).toBe('still here');
 
     const { dropped } = await server.stats();
-    expect(dropped.badFrames).toBe(ROUNDS);
+    expect(dropped.badFrames).toBe(2 * ROUNDS);
     expect(dropped.unknownKind).toBe(ROUNDS);
     expect(dropped.versionMismatch).toBe(ROUNDS);
     expect(dropped.unexpected).toBe(ROUNDS);
-    expect(dropped.oversized).toBe(ROUNDS);
+    expect(dropped.oversized).toBe(2 * ROUNDS);
     // Noise and truncation land in malformed or invalid depending on the bytes.
     expect(dropped.malformed + dropped.invalid).toBeGreaterThanOrEqual(2 * ROUNDS);
     // No hostile COMMAND reached a handler.

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { QueueFullError } from '../transport/errors.js';
 import { SendQueue } from '../transport/socket/send-queue.js';
 
-/** Records batches; each send stays pending until release(), or resolves at once
- *  after auto() is called. */
+/** Records batches as strings; each send stays pending until release(), or resolves
+ *  at once after auto(). */
 function recorder() {
   const sent: string[][] = [];
   let release: (() => void) | undefined;
@@ -14,63 +14,60 @@ function recorder() {
     sent.push(frames.map((f) => Buffer.from(f).toString()));
     return automatic ? Promise.resolve() : new Promise((r) => { release = r; });
   };
-  return {
-    sent,
-    send,
-    release: () => release?.(),
-    auto: () => { automatic = true; release?.(); },
-  };
+  return { sent, send, release: () => release?.(), auto: () => { automatic = true; release?.(); } };
 }
 
 const make = (send: (f: Uint8Array[]) => Promise<void>, limit = 100, errors: unknown[] = []) =>
-  new SendQueue({ name: 't', limit, maxBatchFrames: 3, maxBatchBytes: 1_000, send, onError: (e) => errors.push(e) });
+  new SendQueue({ name: 't', limit, maxBatchMessages: 3, maxBatchBytes: 1_000, send, onError: (e) => errors.push(e) });
 
 const b = (s: string): Buffer => Buffer.from(s);
+/** Queues message `s` as header "s" and body "S". */
+const put = (q: SendQueue, s: string, key?: string): void => q.push(b(s), b(s.toUpperCase()), key);
 
 describe('send queue', () => {
-  it('send queue - a lone frame is sent at once, later ones are coalesced in order', async () => {
+  it('send queue - a lone message is sent at once, later ones are coalesced in order', async () => {
     const r = recorder();
     const q = make(r.send);
-    q.push(b('a'));
-    expect(r.sent).toEqual([['a']]); // synchronously: no added latency
-    for (const f of ['b', 'c', 'd', 'e']) q.push(b(f));
+    put(q, 'a');
+    expect(r.sent).toEqual([['a', 'A']]); // synchronously: no added latency
+    for (const f of ['b', 'c', 'd', 'e']) put(q, f);
     r.release();
     await Promise.resolve(); await Promise.resolve();
-    expect(r.sent[1]).toEqual(['b', 'c', 'd']); // maxBatchFrames = 3
+    expect(r.sent[1]).toEqual(['b', 'B', 'c', 'C', 'd', 'D']); // maxBatchMessages = 3
     r.auto();
     await q.drained();
-    expect(r.sent).toEqual([['a'], ['b', 'c', 'd'], ['e']]);
+    expect(r.sent[2]).toEqual(['e', 'E']);
   });
 
   it('send queue - batches never mix keys and put the key first', async () => {
     const r = recorder();
     const q = make(r.send);
-    q.push(b('x'), 'k0');
-    q.push(b('1'), 'k1'); q.push(b('2'), 'k1'); q.push(b('3'), 'k2'); q.push(b('4'), 'k1');
+    put(q, 'x', 'k0');
+    put(q, '1', 'k1'); put(q, '2', 'k1'); put(q, '3', 'k2'); put(q, '4', 'k1');
     r.auto();
     await q.drained();
-    expect(r.sent).toEqual([['k0', 'x'], ['k1', '1', '2'], ['k2', '3'], ['k1', '4']]);
+    expect(r.sent).toEqual([['k0', 'x', 'X'], ['k1', '1', '1', '2', '2'], ['k2', '3', '3'], ['k1', '4', '4']]);
   });
 
   it('send queue - a full queue throws QUEUE_FULL and keeps what it holds', async () => {
     const r = recorder();
     const q = make(r.send, 2);
-    q.push(b('in flight'));
-    q.push(b('1'));
-    q.push(b('2'));
-    expect(() => q.push(b('3'))).toThrow(QueueFullError);
+    put(q, 'f');
+    put(q, '1');
+    put(q, '2');
+    expect(() => put(q, '3')).toThrow(QueueFullError);
     expect(q.size).toBe(2);
     r.auto();
     await q.drained();
-    expect(r.sent.flat()).toEqual(['in flight', '1', '2']);
+    expect(r.sent.flat()).toEqual(['f', 'F', '1', '1', '2', '2']);
   });
 
   it('send queue - a failing send is reported and the pump goes on', async () => {
     const errors: unknown[] = [];
     let n = 0;
     const q = make(() => (++n === 1 ? Promise.reject(new Error('EHOSTUNREACH')) : Promise.resolve()), 100, errors);
-    q.push(b('a'));
-    q.push(b('b'));
+    put(q, 'a');
+    put(q, 'b');
     await q.drained();
     expect(errors).toHaveLength(1);
     expect(n).toBe(2);

@@ -1,7 +1,7 @@
 /** The request server (protocol layer) fed envelopes directly, with no socket: the
  *  ROUTER send queue's send function records what would have gone on the wire. */
 import { describe, expect, it } from 'vitest';
-import { Kind, decodeErrorReply, decodeFrame, encodeEnvelope, type Envelope } from '../transport/codec.js';
+import { Kind, decodeErrorReply, decodeMessage, encodeEnvelope, type Envelope } from '../transport/codec.js';
 import { silentLogger } from '../transport/log.js';
 import { EnvelopeBuilder } from '../transport/protocol/envelopes.js';
 import { RequestServer } from '../transport/protocol/server.js';
@@ -14,12 +14,14 @@ function harness() {
   const drops: DropReason[] = [];
   const counters = new Counters();
   const queue = new SendQueue({
-    name: 'router', limit: 1_000, maxBatchFrames: 64, maxBatchBytes: 1 << 20,
-    send: async ([, ...frames]) => { for (const f of frames) { const d = decodeFrame(f!, 1 << 20); if (d.ok) out.push(d.env); } },
+    name: 'router', limit: 1_000, maxBatchMessages: 64, maxBatchBytes: 1 << 20,
+    send: async (frames) => {
+      for (let i = 1; i < frames.length; i += 2) { const d = decodeMessage(frames[i]!, frames[i + 1]!, 1 << 20); if (d.ok) out.push(d.env); }
+    },
     onError: () => undefined,
   });
   const server = new RequestServer({
-    service: 'svc', maxFrameBytes: 4_096, maxPayloadBytes: 1_024, counters,
+    service: 'svc', maxPayloadBytes: 1_024, counters,
     drop: (r) => drops.push(r), log: silentLogger(), builder: new EnvelopeBuilder('svc-1', 'svc'), queue,
     localHello: () => ({ nodeId: 'svc-1', service: 'svc', mesh: 'default', pubPort: 1 }),
     onHello: () => undefined, onBye: () => undefined,
@@ -28,8 +30,8 @@ function harness() {
   const request = (subject: string, payload = Buffer.alloc(0), kind: Kind = Kind.REQUEST) => {
     const id = Buffer.alloc(16, ++n);
     server.onMessage([Buffer.from('caller'), encodeEnvelope({
-      version: 1, kind, id, senderNode: 'c-1', senderService: 'c', seq: n, service: 'svc', subject, payload,
-    })]);
+      version: 1, kind, id, senderNode: 'c-1', senderService: 'c', seq: n, service: 'svc', subject,
+    }), payload]);
     return id;
   };
   const answer = async (id: Buffer) => {
@@ -90,7 +92,7 @@ describe('request server', () => {
     h.server.handle('wait', (_p, ctx) => { signal = ctx.signal; return new Promise(() => undefined); });
     h.server.onMessage([Buffer.from('caller'), encodeEnvelope({
       version: 1, kind: Kind.REQUEST, id: Buffer.alloc(16, 1), senderNode: 'c-1', senderService: 'c', service: 'svc', subject: 'wait', ttlMs: 20,
-    })]);
+    }), Buffer.alloc(0)]);
     expect(signal?.aborted).toBe(false);
     await new Promise((r) => signal!.addEventListener('abort', r));
     expect((signal!.reason as Error).message).toContain('deadline');

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as zmq from 'zeromq';
 import { createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
-import { RawDealer, envelope, pb } from './helpers/raw-peer.js';
+import { RawDealer, decodePairs, envelope, pb } from './helpers/raw-peer.js';
 
 const FOREIGN_ID = 'foreign-1';
 const text = (s: string): Buffer => Buffer.from(s);
@@ -37,22 +37,22 @@ class ForeignPeer {
     }).finish();
   }
 
-  answer(kind: number, correlationId: Uint8Array, payload: Uint8Array): Buffer {
+  answer(kind: number, correlationId: Uint8Array, payload: Uint8Array): Buffer[] {
     return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind, correlationId, payload });
   }
 
   private async serveRouter(): Promise<void> {
-    for await (const [identity, ...frames] of this.router) {
+    for await (const frames of this.router) {
+      const identity = frames[0]!;
       const out: Buffer[] = [];
-      for (const f of frames) {
-        const e = pb.Envelope.decode(f);
+      for (const e of decodePairs(frames, 1)) {
         if (e.kind === pb.Kind.HELLO) {
           this.helloFrom.push(pb.Hello.decode(e.payload).nodeId);
-          out.push(this.answer(pb.Kind.WELCOME, e.id, this.hello()));
+          out.push(...this.answer(pb.Kind.WELCOME, e.id, this.hello()));
         } else if (e.kind === pb.Kind.PING) {
-          out.push(this.answer(pb.Kind.PONG, e.id, e.payload));
+          out.push(...this.answer(pb.Kind.PONG, e.id, e.payload));
         } else if (e.kind === pb.Kind.REQUEST && e.subject === 'greet') {
-          out.push(this.answer(pb.Kind.REPLY, e.id, text(`hello ${Buffer.from(e.payload).toString()}`)));
+          out.push(...this.answer(pb.Kind.REPLY, e.id, text(`hello ${Buffer.from(e.payload).toString()}`)));
         }
       }
       if (out.length > 0) await this.router.send([identity!, ...out]);
@@ -66,15 +66,15 @@ class ForeignPeer {
       const topic = msg!.subarray(1).toString();
       if (!topic.startsWith(prefix)) continue;
       const mark = pb.SyncMark.encode({ token: topic.slice(prefix.length) }).finish();
-      await this.xpub.send([topic, envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.SYNC, subject: topic, payload: mark })]);
+      await this.xpub.send([topic, ...envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.SYNC, subject: topic, payload: mark })]);
     }
   }
 
-  publish(topic: string, frames: Buffer[]): Promise<void> {
-    return this.xpub.send([topic, ...frames]);
+  publish(topic: string, messages: Buffer[][]): Promise<void> {
+    return this.xpub.send([topic, ...messages.flat()]);
   }
 
-  event(topic: string, payload: string): Buffer {
+  event(topic: string, payload: string): Buffer[] {
     return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.EVENT, subject: topic, payload: text(payload) });
   }
 
@@ -155,15 +155,19 @@ describe('wire contract', () => {
     sub.subscribe('ticks.');
     const syncTopic = `$sync/${node.id}/t1`;
     sub.subscribe(syncTopic);
-    const [topic, mark] = await sub.receive();
-    expect(topic!.toString()).toBe(syncTopic);
-    expect(pb.Envelope.decode(mark!).kind).toBe(pb.Kind.SYNC);
+    const syncFrames = await sub.receive();
+    expect(syncFrames[0]!.toString()).toBe(syncTopic);
+    const [mark] = decodePairs(syncFrames, 1);
+    expect(mark!.kind).toBe(pb.Kind.SYNC);
+    expect(pb.SyncMark.decode(mark!.payload).token).toBe('t1');
     node.publish('ticks.1', text('tick'));
-    const [t2, ev] = await sub.receive();
-    expect(t2!.toString()).toBe('ticks.1');
-    const decoded = pb.Envelope.decode(ev!);
+    const eventFrames = await sub.receive();
+    expect(eventFrames).toHaveLength(3); // [topic, header, body]
+    expect(eventFrames[0]!.toString()).toBe('ticks.1');
+    const [decoded] = decodePairs(eventFrames, 1);
     expect(decoded).toMatchObject({ version: 1, kind: pb.Kind.EVENT, subject: 'ticks.1', senderNode: node.id, senderService: 'native' });
-    expect(decoded.id.length).toBe(16);
+    expect(Buffer.from(decoded!.payload).toString()).toBe('tick');
+    expect(decoded!.id.length).toBe(16);
   });
 
   it('wire - a hostile publisher is counted and ignored; valid events still arrive', async () => {
@@ -175,8 +179,8 @@ describe('wire contract', () => {
     await node.subscribe('news.', (e) => got.push(Buffer.from(e.payload).toString()));
 
     const garbage = [
-      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),                       // not protobuf
-      foreign.event('news.a', 'x').subarray(0, 7),                        // truncated
+      [Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), text('')],           // not protobuf
+      [foreign.event('news.a', 'x')[0]!.subarray(0, 7), text('x')],       // truncated header
       foreign.event('news.other', 'wrong topic'),                         // subject != topic frame
       envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.REQUEST, service: 'a', subject: 'news.a' }), // wrong kind for SUB
       envelope({ version: 9, senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.EVENT, subject: 'news.a' }),

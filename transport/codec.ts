@@ -1,17 +1,21 @@
 /**
- * The envelope codec: bytes <-> validated Envelope. This is the only module that turns
- * untrusted frames into objects; everything above it sees envelopes that passed
- * `decodeFrame`. Rules are those of proto/README.md ("Validation").
+ * The envelope codec: frames <-> validated envelopes. This is the only module that
+ * turns untrusted frames into objects; everything above it sees envelopes that passed
+ * `decodeMessage`. Rules are those of proto/README.md ("Validation").
+ *
+ * A message is two frames, [header, body]: the Envelope protobuf, then the payload.
+ * Decoded, the body is attached to the envelope as `payload`.
  */
 import { randomBytes } from 'node:crypto';
 import { zmesh } from './gen/mesh.js';
-import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './options.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './names.js';
 import type { DropReason } from './types.js';
 
 const pb = zmesh.v1;
 export const Kind = pb.Kind;
 export type Kind = zmesh.v1.Kind;
-export type Envelope = zmesh.v1.Envelope;
+/** A decoded header with its body frame attached. */
+export type Envelope = zmesh.v1.Envelope & { payload: Uint8Array };
 export type EnvelopeInit = zmesh.v1.IEnvelope;
 export type Hello = zmesh.v1.Hello;
 export type HelloInit = zmesh.v1.IHello;
@@ -20,6 +24,10 @@ export const PROTOCOL_VERSION = 1;
 export const ID_BYTES = 16;
 const MAX_ID_BYTES = 64;
 export const MAX_SUBJECT_BYTES = 256;
+/** Largest header frame; headers maps beyond this are refused before decoding. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/** Frames per envelope on the wire: header, body. */
+export const FRAMES_PER_MESSAGE = 2;
 export const SYNC_TOPIC_PREFIX = '$sync/';
 
 const KNOWN_KINDS = new Set<number>(Object.values(pb.Kind).filter((v): v is number => typeof v === 'number' && v !== 0));
@@ -72,21 +80,23 @@ function fail(reason: DropReason, detail: string, env?: Envelope): Decoded {
 }
 
 /**
- * Decodes and validates one frame. Never throws: hostile input is a value, not an
- * exception. A version mismatch still returns the envelope so that the caller can
- * answer with VERSION_MISMATCH when the message expects a reply.
+ * Decodes and validates one message (header and body frames). Never throws: hostile
+ * input is a value, not an exception. Once the header decodes, failures still return
+ * the envelope, so that the caller can answer (VERSION_MISMATCH, MESSAGE_TOO_LARGE)
+ * when the message expects a reply.
  */
-export function decodeFrame(frame: Uint8Array, maxFrameBytes: number): Decoded {
+export function decodeMessage(header: Uint8Array, body: Uint8Array, maxPayloadBytes: number): Decoded {
   // Size first: never hand an oversized frame to the decoder.
-  if (frame.byteLength > maxFrameBytes) return fail('oversized', `${frame.byteLength} bytes > ${maxFrameBytes}`);
+  if (header.byteLength > MAX_HEADER_BYTES) return fail('oversized', `header of ${header.byteLength} bytes > ${MAX_HEADER_BYTES}`);
   let env: Envelope;
   try {
-    env = pb.Envelope.decode(frame);
+    env = pb.Envelope.decode(header) as Envelope;
     env.seq = toNumber(env.seq);
     env.timestampMs = toNumber(env.timestampMs);
   } catch (err) {
     return fail('malformed', err instanceof Error ? err.message : 'undecodable');
   }
+  env.payload = body;
   if (env.version === 0) return fail('invalid', 'missing version');
   if (env.version !== PROTOCOL_VERSION) return fail('versionMismatch', `version ${env.version}`, env);
   if (!KNOWN_KINDS.has(env.kind)) return fail('unknownKind', `kind ${env.kind}`, env);
@@ -97,7 +107,19 @@ export function decodeFrame(frame: Uint8Array, maxFrameBytes: number): Decoded {
   if (NEEDS_TARGET.has(env.kind) && (env.service === '' || env.subject === '')) return fail('invalid', 'missing service or subject', env);
   if (env.kind === Kind.EVENT && env.subject === '') return fail('invalid', 'event without topic', env);
   if (env.subject.length > MAX_SUBJECT_BYTES) return fail('invalid', 'subject too long', env);
+  if (body.byteLength > maxPayloadBytes) return fail('oversized', `payload of ${body.byteLength} bytes > ${maxPayloadBytes}`, env);
   return { ok: true, env };
+}
+
+/**
+ * Splits a multipart message into [header, body] pairs after `skip` leading frames
+ * (identity or topic). Undefined when the count is wrong: no pair, an odd frame, or
+ * more than `maxPairs`.
+ */
+export function pairsOf(frames: Buffer[], skip: number, maxPairs: number): number | undefined {
+  const n = frames.length - skip;
+  if (n < FRAMES_PER_MESSAGE || n % FRAMES_PER_MESSAGE !== 0 || n / FRAMES_PER_MESSAGE > maxPairs) return undefined;
+  return n / FRAMES_PER_MESSAGE;
 }
 
 export function encodeHello(h: HelloInit): Buffer {

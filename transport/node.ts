@@ -19,7 +19,7 @@ import {
 } from './errors.js';
 import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
 import { silentLogger } from './log.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_FRAMES, resolveOptions, type ResolvedOptions } from './options.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
 import { PeerTable } from './peers/peer-table.js';
 import { dropReporter, type DropFn } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
@@ -104,7 +104,6 @@ class Node implements MeshNode {
 
     this.server = new RequestServer({
       service: this.service,
-      maxFrameBytes: opts.maxFrameBytes,
       maxPayloadBytes: opts.maxPayloadBytes,
       counters: this.counters,
       drop: this.drop,
@@ -119,7 +118,7 @@ class Node implements MeshNode {
       onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
     });
     this.publisher = new Publisher(this.builder, this.pubQueue, this.counters, this.drop);
-    this.subscriber = new EventSubscriber(this.sub, this.id, opts.maxFrameBytes, this.counters, this.drop, this.log);
+    this.subscriber = new EventSubscriber(this.sub, this.id, opts.maxPayloadBytes, this.counters, this.drop, this.log);
     this.table = new PeerTable({
       selfId: this.id,
       mesh: this.mesh,
@@ -196,9 +195,10 @@ class Node implements MeshNode {
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
       const link = this.route(service);
       const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
-      const { id, frame } = this.builder.build(Kind.REQUEST, {
+      const message = this.builder.build(Kind.REQUEST, {
         service, subject: method, payload, headers: o.headers, ttlMs: timeoutMs,
       });
+      const { id } = message;
       link.outstanding++;
       const reply = this.pending.add(id, {
         peerId: link.nodeId!,
@@ -208,7 +208,7 @@ class Node implements MeshNode {
         onSettle: () => { link.outstanding--; },
       });
       try {
-        link.send(frame);
+        link.send(message);
       } catch (err) {
         this.pending.reject(id, err as ZmeshError);
       }
@@ -221,8 +221,7 @@ class Node implements MeshNode {
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
     this.checkSend(payload);
     const link = this.route(service);
-    const { frame } = this.builder.build(Kind.COMMAND, { service, subject: method, payload, headers: o.headers });
-    link.send(frame);
+    link.send(this.builder.build(Kind.COMMAND, { service, subject: method, payload, headers: o.headers }));
   }
 
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
@@ -362,7 +361,7 @@ class Node implements MeshNode {
     return new SendQueue({
       name,
       limit: this.opts.sendQueueLimit,
-      maxBatchFrames: MAX_BATCH_FRAMES,
+      maxBatchMessages: MAX_BATCH_MESSAGES,
       maxBatchBytes: MAX_BATCH_BYTES,
       send,
       onSent: (n) => { this.counters.sent += n; this.counters.batches++; },

@@ -4,7 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
+import { MAX_HEADER_BYTES } from './codec.js';
 import { InvalidArgumentError } from './errors.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './names.js';
 import type { NodeOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
@@ -15,19 +17,14 @@ export const HEARTBEAT_INTERVAL_MS = 500;
 export const SUSPECT_AFTER_MS = 1_500;
 export const DEAD_AFTER_MS = 2_500;
 export const CLOSE_TIMEOUT_MS = 2_000;
-/** Envelope overhead allowed above maxPayloadBytes before a frame counts as oversized. */
-export const ENVELOPE_SLACK_BYTES = 16 * 1024;
 /** libzmq drops the connection of a peer that sends a frame above this multiple of our
  *  frame limit, before allocating it. Frames between the two are dropped by us and
  *  counted, so a misbehaving peer shows up in stats. */
 export const ZMQ_MAXMSGSIZE_FACTOR = 2;
 /** Envelopes coalesced into one multipart send, and their byte budget. */
-export const MAX_BATCH_FRAMES = 512;
+export const MAX_BATCH_MESSAGES = 512;
 export const MAX_BATCH_BYTES = 512 * 1024;
 
-export const SERVICE_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-export const NODE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
-export const MESH_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface ResolvedOptions {
   service: string;
@@ -40,7 +37,7 @@ export interface ResolvedOptions {
   peers: string[];
   requestTimeoutMs: number;
   maxPayloadBytes: number;
-  /** Largest inbound frame we decode. */
+  /** Largest inbound frame we accept: the bigger of the payload and header limits. */
   maxFrameBytes: number;
   sendQueueLimit: number;
   heartbeatIntervalMs: number;
@@ -108,7 +105,7 @@ export function resolveOptions(o: NodeOptions): ResolvedOptions {
     peers: (o.peers ?? []).map(validateEndpoint),
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, REQUEST_TIMEOUT_MS),
     maxPayloadBytes,
-    maxFrameBytes: maxPayloadBytes + ENVELOPE_SLACK_BYTES,
+    maxFrameBytes: Math.max(maxPayloadBytes, MAX_HEADER_BYTES),
     sendQueueLimit: positiveInt('sendQueueLimit', o.sendQueueLimit, SEND_QUEUE_LIMIT),
     heartbeatIntervalMs,
     suspectAfterMs,

@@ -12,30 +12,42 @@ export type RawEnvelope = zmesh.v1.IEnvelope;
 
 let seq = 0;
 
-export function envelope(fields: Partial<RawEnvelope>): Buffer {
-  const s = ++seq;
-  return pb.Envelope.encode({
+export type Received = zmesh.v1.Envelope & { payload: Uint8Array };
+
+/** One message as it goes on the wire: [header, body]. */
+export function envelope(fields: Partial<RawEnvelope> & { payload?: Uint8Array }): Buffer[] {
+  const { payload, ...header } = fields;
+  return [pb.Envelope.encode({
     version: 1,
     id: randomBytes(16),
     senderNode: 'raw-peer',
     senderService: 'raw',
-    seq: s,
+    seq: ++seq,
     timestampMs: Date.now(),
-    ...fields,
-  }).finish() as Buffer;
+    ...header,
+  }).finish() as Buffer, Buffer.from(payload ?? [])];
+}
+
+/** Decodes [header, body, header, body, ...] after `skip` leading frames. */
+export function decodePairs(frames: Buffer[], skip = 0): Received[] {
+  const out: Received[] = [];
+  for (let i = skip; i + 1 < frames.length; i += 2) {
+    out.push(Object.assign(pb.Envelope.decode(frames[i]!), { payload: frames[i + 1]! }));
+  }
+  return out;
 }
 
 /** A DEALER connected to a node's ROUTER, collecting every envelope it receives. */
 export class RawDealer {
   readonly sock = new zmq.Dealer({ linger: 0 });
-  readonly received: zmesh.v1.Envelope[] = [];
+  readonly received: Received[] = [];
   private waiters: Array<() => void> = [];
 
   constructor(endpoint: string) {
     this.sock.connect(endpoint);
     void (async () => {
       for await (const frames of this.sock) {
-        for (const f of frames) this.received.push(pb.Envelope.decode(f));
+        this.received.push(...decodePairs(frames));
         for (const w of this.waiters.splice(0)) w();
       }
     })().catch(() => undefined);
@@ -46,7 +58,7 @@ export class RawDealer {
   }
 
   /** Resolves with the first received envelope answering `id`. */
-  async answerTo(id: Uint8Array, timeoutMs = 5_000): Promise<zmesh.v1.Envelope> {
+  async answerTo(id: Uint8Array, timeoutMs = 5_000): Promise<Received> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.received.find((e) => Buffer.from(e.correlationId).equals(Buffer.from(id)));

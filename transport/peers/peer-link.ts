@@ -14,12 +14,12 @@ import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import { BadMessageError, errorFromWire } from '../errors.js';
 import {
-  Kind, decodeErrorReply, decodeFrame, decodeHeartbeat, decodeHello, encodeHeartbeat, encodeHello,
+  Kind, decodeErrorReply, decodeHeartbeat, decodeHello, decodeMessage, encodeHeartbeat, encodeHello, pairsOf,
   type Hello, type HelloInit,
 } from '../codec.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_FRAMES, type ResolvedOptions } from '../options.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, type ResolvedOptions } from '../options.js';
 import type { DropFn } from '../protocol/drops.js';
-import type { EnvelopeBuilder } from '../protocol/envelopes.js';
+import type { Built, EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { PendingRequests } from '../protocol/pending.js';
 import { readLoop } from '../socket/read-loop.js';
 import { SendQueue } from '../socket/send-queue.js';
@@ -97,9 +97,9 @@ export class PeerLink {
     };
   }
 
-  /** Queues one envelope frame; throws QUEUE_FULL. */
-  send(frame: Uint8Array): void {
-    this.queue.push(frame);
+  /** Queues one message; throws QUEUE_FULL. */
+  send(message: Built): void {
+    this.queue.push(message.header, message.body);
   }
 
   /** Called by the peer table on its timer. */
@@ -111,8 +111,7 @@ export class PeerLink {
     }
     if (now - this.lastPingMs >= this.d.opts.heartbeatIntervalMs) {
       this.lastPingMs = now;
-      const { frame } = this.d.builder.build(Kind.PING, { payload: encodeHeartbeat(performance.now()) });
-      this.trySend(frame);
+      this.trySend(this.d.builder.build(Kind.PING, { payload: encodeHeartbeat(performance.now()) }));
     }
     const silence = now - this.lastSeenMs;
     if (silence > this.d.opts.deadAfterMs) this.markDown(`silent for ${silence} ms`);
@@ -150,8 +149,7 @@ export class PeerLink {
   async close(bye: boolean, timeoutMs: number): Promise<void> {
     if (this.closed) return;
     if (bye && this.isUp) {
-      const { frame } = this.d.builder.build(Kind.BYE, {});
-      this.trySend(frame);
+      this.trySend(this.d.builder.build(Kind.BYE, {}));
     }
     this.closed = true;
     await settleWithin(this.queue.drained(), timeoutMs);
@@ -172,7 +170,7 @@ export class PeerLink {
     this.queue = new SendQueue({
       name: `link ${this.endpoint}`,
       limit: this.d.opts.sendQueueLimit,
-      maxBatchFrames: MAX_BATCH_FRAMES,
+      maxBatchMessages: MAX_BATCH_MESSAGES,
       maxBatchBytes: MAX_BATCH_BYTES,
       send: (frames) => dealer.send(frames),
       onSent: (n) => { this.d.counters.sent += n; this.d.counters.batches++; },
@@ -186,22 +184,26 @@ export class PeerLink {
 
   private sendHello(now: number): void {
     this.lastHelloMs = now;
-    const { id, frame } = this.d.builder.build(Kind.HELLO, { payload: encodeHello(this.d.localHello()) });
-    this.helloKey = id;
-    this.trySend(frame);
+    const hello = this.d.builder.build(Kind.HELLO, { payload: encodeHello(this.d.localHello()) });
+    this.helloKey = hello.id;
+    this.trySend(hello);
   }
 
-  private trySend(frame: Uint8Array): void {
+  private trySend(message: Built): void {
     try {
-      this.send(frame);
+      this.send(message);
     } catch {
       // Queue full: data traffic is backed up, and the next tick tries again.
     }
   }
 
   private onMessage(frames: Buffer[]): void {
-    for (const frame of frames) {
-      const decoded = decodeFrame(frame, this.d.opts.maxFrameBytes);
+    if (pairsOf(frames, 0, MAX_BATCH_MESSAGES) === undefined) {
+      this.d.drop('badFrames', `${frames.length} frames on DEALER`, this.endpoint);
+      return;
+    }
+    for (let i = 0; i < frames.length; i += 2) {
+      const decoded = decodeMessage(frames[i]!, frames[i + 1]!, this.d.opts.maxPayloadBytes);
       if (!decoded.ok) {
         this.d.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || this.endpoint);
         continue;

@@ -4,9 +4,11 @@
  */
 import { IdSource, PROTOCOL_VERSION, encodeEnvelope, type Kind } from '../codec.js';
 
+/** One outgoing message: its id, and its two frames. */
 export interface Built {
   id: Buffer;
-  frame: Buffer;
+  header: Buffer;
+  body: Uint8Array;
 }
 
 /** What a caller chooses; the builder fills in the rest. */
@@ -18,6 +20,8 @@ export interface OutFields {
   payload?: Uint8Array;
   ttlMs?: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class EnvelopeBuilder {
   private readonly ids = new IdSource();
@@ -32,7 +36,7 @@ export class EnvelopeBuilder {
     // One object literal with every field, always in this order: the generated
     // encoder is ~10x slower on objects built by spread (measured: 0.9 µs vs 12 µs),
     // and this is on every message's path.
-    const frame = encodeEnvelope({
+    const header = encodeEnvelope({
       version: PROTOCOL_VERSION,
       kind,
       id,
@@ -44,9 +48,8 @@ export class EnvelopeBuilder {
       subject: f.subject,
       correlationId: f.correlationId,
       headers: f.headers,
-      payload: f.payload,
       ttlMs: f.ttlMs,
     });
-    return { id, frame };
+    return { id, header, body: f.payload ?? EMPTY };
   }
 }

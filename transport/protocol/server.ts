@@ -1,7 +1,7 @@
 /**
  * The inbound side of the ROUTER socket: everything peers send to this node.
  *
- *   ROUTER frames [identity, env, env, ...]
+ *   ROUTER frames [identity, header, body, header, body, ...]
  *     HELLO   -> WELCOME (our Hello), and the peer is offered to the peer table
  *     PING    -> PONG
  *     BYE     -> the peer table marks that node down
@@ -12,14 +12,14 @@
  */
 import type { Logger } from 'pino';
 import {
-  ClosedError, ErrorCode, HandlerFailedError, MessageTooLargeError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
+  ClosedError, ErrorCode, HandlerFailedError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
   ZmeshError, errorMessage,
 } from '../errors.js';
 import {
-  Kind, PROTOCOL_VERSION, decodeFrame, decodeHello, encodeErrorReply, encodeHello, headersOf,
+  Kind, PROTOCOL_VERSION, decodeHello, decodeMessage, encodeErrorReply, encodeHello, headersOf, pairsOf,
   type Envelope, type Hello, type HelloInit,
 } from '../codec.js';
-import { MAX_BATCH_FRAMES } from '../options.js';
+import { MAX_BATCH_MESSAGES } from '../options.js';
 import type { SendQueue } from '../socket/send-queue.js';
 import type { Counters } from '../stats.js';
 import type { Handler, HandlerContext, Sender } from '../types.js';
@@ -28,7 +28,6 @@ import type { EnvelopeBuilder } from './envelopes.js';
 
 export interface ServerDeps {
   service: string;
-  maxFrameBytes: number;
   maxPayloadBytes: number;
   counters: Counters;
   drop: DropFn;
@@ -114,25 +113,26 @@ export class RequestServer {
 
   onMessage(frames: Buffer[]): void {
     const identity = frames[0]!;
-    const from = identity.toString('hex');
-    if (frames.length < 2 || frames.length > MAX_BATCH_FRAMES + 1) {
-      this.d.drop('badFrames', `${frames.length} frames`, from);
+    const pairs = pairsOf(frames, 1, MAX_BATCH_MESSAGES);
+    if (pairs === undefined) {
+      this.d.drop('badFrames', `${frames.length} frames`, identity.toString('hex'));
       return;
     }
-    for (let i = 1; i < frames.length; i++) this.onFrame(identity, frames[i]!, from);
+    for (let i = 1; i < frames.length; i += 2) this.onPair(identity, frames[i]!, frames[i + 1]!);
   }
 
-  private onFrame(identity: Buffer, frame: Buffer, from: string): void {
-    const decoded = decodeFrame(frame, this.d.maxFrameBytes);
+  private onPair(identity: Buffer, header: Buffer, body: Buffer): void {
+    const decoded = decodeMessage(header, body, this.d.maxPayloadBytes);
     if (!decoded.ok) {
-      this.d.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || from);
-      // A message that expects an answer gets one, so a foreign peer learns why.
       const env = decoded.env;
+      this.d.drop(decoded.reason, decoded.detail, env?.senderNode || identity.toString('hex'));
+      // A message that expects an answer gets one, so a foreign peer learns why.
       if (env !== undefined && env.id.byteLength > 0 && (env.kind === Kind.REQUEST || env.kind === Kind.HELLO)) {
-        const code = decoded.reason === 'versionMismatch' ? ErrorCode.VERSION_MISMATCH : ErrorCode.BAD_MESSAGE;
-        const message = decoded.reason === 'versionMismatch'
-          ? `this node speaks protocol version ${PROTOCOL_VERSION}, got ${env.version}`
-          : `bad message: ${decoded.detail}`;
+        const [code, message] = decoded.reason === 'versionMismatch'
+          ? [ErrorCode.VERSION_MISMATCH, `this node speaks protocol version ${PROTOCOL_VERSION}, got ${env.version}`]
+          : decoded.reason === 'oversized'
+            ? [ErrorCode.MESSAGE_TOO_LARGE, `payload of ${body.byteLength} bytes exceeds this node's limit of ${this.d.maxPayloadBytes}`]
+            : [ErrorCode.BAD_MESSAGE, `bad message: ${decoded.detail}`];
         this.sendError(identity, env.id, code, message, false);
       }
       return;
@@ -172,10 +172,6 @@ export class RequestServer {
       if (isRequest) this.sendError(identity, env.id, err.code, err.message, err.retryable);
     };
     if (!this.accepting) return fail(new ClosedError(`node of ${this.d.service} is closing`, { retryable: true }));
-    if (env.payload.byteLength > this.d.maxPayloadBytes) {
-      this.d.drop('oversized', `payload of ${env.payload.byteLength} bytes`, env.senderNode);
-      return fail(new MessageTooLargeError(`payload of ${env.payload.byteLength} bytes exceeds this node's limit of ${this.d.maxPayloadBytes}`));
-    }
     if (env.service !== this.d.service) {
       return fail(new NoRouteError(`this node serves "${this.d.service}", not "${env.service}"`));
     }
@@ -217,23 +213,19 @@ export class RequestServer {
   }
 
   private answer(identity: Buffer, kind: Kind, correlationId: Uint8Array, payload: Uint8Array): void {
-    const { frame } = this.d.builder.build(kind, { correlationId, payload });
-    this.push(identity, frame);
-  }
-
-  private sendError(identity: Buffer, correlationId: Uint8Array, code: string, message: string, retryable: boolean): void {
-    this.answer(identity, Kind.ERROR, correlationId, encodeErrorReply({ code, message, retryable }));
-  }
-
-  private push(identity: Buffer, frame: Buffer): void {
+    const { header, body } = this.d.builder.build(kind, { correlationId, payload });
     try {
-      this.d.queue.push(frame, identity);
+      this.d.queue.push(header, body, identity);
     } catch (err) {
       // The ROUTER queue is full: the caller will time out. Count it; never throw
       // into the read loop.
       this.d.counters.sendErrors++;
-      this.d.log.debug({ err }, 'reply dropped');
+      this.d.log.debug({ err }, 'answer dropped');
     }
+  }
+
+  private sendError(identity: Buffer, correlationId: Uint8Array, code: string, message: string, retryable: boolean): void {
+    this.answer(identity, Kind.ERROR, correlationId, encodeErrorReply({ code, message, retryable }));
   }
 
   private wakeIdle(): void {

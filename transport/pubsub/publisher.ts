@@ -2,7 +2,7 @@
  * The event side of a node: one XPUB socket.
  *
  * Outgoing events go through a send queue keyed by topic, so a run of events on one
- * topic leaves as one multipart message [topic, env, env, ...].
+ * topic leaves as one multipart message [topic, header, body, header, body, ...].
  *
  * Incoming frames on an XPUB are subscription messages (0x01 + prefix, or 0x00 to
  * unsubscribe). When one names "$sync/<this node>/<token>", every subscription that
@@ -31,8 +31,8 @@ export class Publisher {
 
   publish(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined): void {
     validateTopic(topic);
-    const { frame } = this.builder.build(Kind.EVENT, { subject: topic, payload, headers });
-    this.queue.push(frame, topic);
+    const { header, body } = this.builder.build(Kind.EVENT, { subject: topic, payload, headers });
+    this.queue.push(header, body, topic);
     this.counters.events.published++;
   }
 
@@ -47,9 +47,9 @@ export class Publisher {
     const topic = msg.subarray(1).toString();
     if (!topic.startsWith(this.syncPrefix)) return;
     const token = topic.slice(this.syncPrefix.length);
-    const { frame } = this.builder.build(Kind.SYNC, { subject: topic, payload: encodeSyncMark(token) });
+    const { header, body } = this.builder.build(Kind.SYNC, { subject: topic, payload: encodeSyncMark(token) });
     try {
-      this.queue.push(frame, topic);
+      this.queue.push(header, body, topic);
     } catch {
       // Queue full: the subscriber's sync times out and it retries.
       this.counters.sendErrors++;

@@ -8,7 +8,8 @@
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import { ClosedError, TimeoutError } from '../errors.js';
-import { Kind, SYNC_TOPIC_PREFIX, decodeFrame, decodeSyncMark, headersOf } from '../codec.js';
+import { Kind, SYNC_TOPIC_PREFIX, decodeMessage, decodeSyncMark, headersOf, pairsOf } from '../codec.js';
+import { MAX_BATCH_MESSAGES } from '../options.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { Counters } from '../stats.js';
 import type { EventListener, MeshEvent } from '../types.js';
@@ -30,7 +31,7 @@ export class EventSubscriber {
   constructor(
     private readonly sub: zmq.Subscriber,
     private readonly nodeId: string,
-    private readonly maxFrameBytes: number,
+    private readonly maxPayloadBytes: number,
     private readonly counters: Counters,
     private readonly drop: DropFn,
     private readonly log: Logger,
@@ -115,14 +116,14 @@ export class EventSubscriber {
   }
 
   onMessage(frames: Buffer[]): void {
-    if (frames.length < 2) {
+    if (pairsOf(frames, 1, MAX_BATCH_MESSAGES) === undefined) {
       this.drop('badFrames', `${frames.length} frames on SUB`, 'sub');
       return;
     }
     const topic = frames[0]!.toString();
     if (topic.startsWith(SYNC_TOPIC_PREFIX)) return this.onSync(frames);
-    for (let i = 1; i < frames.length; i++) {
-      const decoded = decodeFrame(frames[i]!, this.maxFrameBytes);
+    for (let i = 1; i < frames.length; i += 2) {
+      const decoded = decodeMessage(frames[i]!, frames[i + 1]!, this.maxPayloadBytes);
       if (!decoded.ok) {
         this.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || 'sub');
         continue;
@@ -150,7 +151,7 @@ export class EventSubscriber {
   }
 
   private onSync(frames: Buffer[]): void {
-    const decoded = decodeFrame(frames[1]!, this.maxFrameBytes);
+    const decoded = decodeMessage(frames[1]!, frames[2]!, this.maxPayloadBytes);
     if (!decoded.ok || decoded.env.kind !== Kind.SYNC) {
       this.drop(decoded.ok ? 'unexpected' : decoded.reason, 'bad SYNC', 'sub');
       return;

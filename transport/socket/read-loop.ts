@@ -31,5 +31,9 @@ export async function readLoop(
     } catch (err) {
       onError(err);
     }
+    // Let the continuations onMessage just resolved (a caller awaiting its reply)
+    // run first: they usually send the next message, and re-arming receive() here
+    // would put a native poll set-up on that critical path.
+    await Promise.resolve();
   }
 }

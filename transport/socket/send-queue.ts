@@ -3,14 +3,15 @@
  *
  * zeromq.js allows a single pending send() per socket ("Socket is busy"), on purpose.
  * Application code may fire thousands of sends at once, so they all go through this
- * queue, and one pump drains it. While a send is in flight, new frames pile up; the
- * next send takes as many queued frames as fit one batch (MAX_BATCH_FRAMES/BYTES) and
+ * queue, and one pump drains it. While a send is in flight, new messages pile up; the
+ * next send takes as many queued messages as fit one batch (MAX_BATCH_MESSAGES/BYTES) and
  * ships them as one multipart message. That coalescing is what lets a pipelined
  * workload beat one-message-per-send() throughput.
  *
- * Frames may carry a key (ROUTER: the peer identity; PUB: the topic). A batch holds
- * consecutive frames with the same key and is sent as [key, frame, frame, ...], so
- * per-key order is the enqueue order and cross-key order is kept too.
+ * Each queued message is a [header, body] frame pair. Messages may carry a key
+ * (ROUTER: the peer identity; PUB: the topic). A batch holds consecutive messages with
+ * the same key and is sent as [key, h1, b1, h2, b2, ...], so per-key order is the
+ * enqueue order and cross-key order is kept too.
  */
 import { QueueFullError } from '../errors.js';
 
@@ -18,15 +19,16 @@ export type SendFn = (frames: Uint8Array[]) => Promise<void>;
 export type Key = Buffer | string | undefined;
 
 export interface SendQueueOptions {
-  /** Most frames held; a push beyond it throws QUEUE_FULL. */
+  /** Most messages held; a push beyond it throws QUEUE_FULL. */
   limit: number;
-  maxBatchFrames: number;
+  /** Most messages (frame pairs) in one batch. */
+  maxBatchMessages: number;
   maxBatchBytes: number;
   send: SendFn;
-  /** A batch could not be sent (socket closed, peer gone). `frames` were dropped. */
-  onError: (err: unknown, frames: number) => void;
-  /** Counts envelopes handed to the socket. */
-  onSent?: (frames: number) => void;
+  /** A batch could not be sent (socket closed, peer gone); `messages` were dropped. */
+  onError: (err: unknown, messages: number) => void;
+  /** Counts messages handed to the socket, per batch. */
+  onSent?: (messages: number) => void;
   /** For error messages. */
   name: string;
 }
@@ -38,7 +40,8 @@ function sameKey(a: Key, b: Key): boolean {
 
 export class SendQueue {
   private keys: Key[] = [];
-  private frames: Uint8Array[] = [];
+  private headers: Uint8Array[] = [];
+  private bodies: Uint8Array[] = [];
   private head = 0;
   private busy = false;
   private closed = false;
@@ -47,7 +50,7 @@ export class SendQueue {
   constructor(private readonly o: SendQueueOptions) {}
 
   get size(): number {
-    return this.frames.length - this.head;
+    return this.headers.length - this.head;
   }
 
   /** Nothing queued and no send in flight. */
@@ -55,14 +58,15 @@ export class SendQueue {
     return this.size === 0 && !this.busy;
   }
 
-  /** Queues one frame. Returns at once; the pump sends it in order. */
-  push(frame: Uint8Array, key?: Key): void {
+  /** Queues one message. Returns at once; the pump sends it in order. */
+  push(header: Uint8Array, body: Uint8Array, key?: Key): void {
     if (this.closed) return;
     if (this.size >= this.o.limit) {
       throw new QueueFullError(`send queue of ${this.o.name} is full (${this.o.limit} messages)`);
     }
     this.keys.push(key);
-    this.frames.push(frame);
+    this.headers.push(header);
+    this.bodies.push(body);
     if (!this.busy) void this.pump();
   }
 
@@ -72,12 +76,10 @@ export class SendQueue {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Drops every queued frame; returns how many. The in-flight batch is not recalled. */
+  /** Drops every queued message; returns how many. The in-flight batch is not recalled. */
   clear(): number {
     const n = this.size;
-    this.keys = [];
-    this.frames = [];
-    this.head = 0;
+    this.reset();
     if (!this.busy) this.wake();
     return n;
   }
@@ -95,7 +97,7 @@ export class SendQueue {
     try {
       while (this.size > 0 && !this.closed) {
         const batch = this.takeBatch();
-        const count = batch.length - (batch.key === undefined ? 0 : 1);
+        const count = (batch.length - (batch.key === undefined ? 0 : 1)) / 2;
         try {
           await this.o.send(batch);
           this.o.onSent?.(count);
@@ -118,11 +120,13 @@ export class SendQueue {
     }
     let bytes = 0;
     let n = 0;
-    while (this.head < this.frames.length && n < this.o.maxBatchFrames) {
-      const frame = this.frames[this.head]!;
-      if (n > 0 && (bytes + frame.byteLength > this.o.maxBatchBytes || !sameKey(this.keys[this.head], key))) break;
-      batch.push(frame);
-      bytes += frame.byteLength;
+    while (this.head < this.headers.length && n < this.o.maxBatchMessages) {
+      const header = this.headers[this.head]!;
+      const body = this.bodies[this.head]!;
+      const size = header.byteLength + body.byteLength;
+      if (n > 0 && (bytes + size > this.o.maxBatchBytes || !sameKey(this.keys[this.head], key))) break;
+      batch.push(header, body);
+      bytes += size;
       this.head++;
       n++;
     }
@@ -131,15 +135,21 @@ export class SendQueue {
   }
 
   private compact(): void {
-    if (this.head === this.frames.length) {
-      this.keys = [];
-      this.frames = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.frames.length) {
+    if (this.head === this.headers.length) {
+      this.reset();
+    } else if (this.head > 4096 && this.head * 2 > this.headers.length) {
       this.keys = this.keys.slice(this.head);
-      this.frames = this.frames.slice(this.head);
+      this.headers = this.headers.slice(this.head);
+      this.bodies = this.bodies.slice(this.head);
       this.head = 0;
     }
+  }
+
+  private reset(): void {
+    this.keys = [];
+    this.headers = [];
+    this.bodies = [];
+    this.head = 0;
   }
 
   private wake(): void {
