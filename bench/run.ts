@@ -26,8 +26,10 @@ const config = values.full ? FULL : QUICK;
 const rows = await runReqRep(config, progress);
 const result = { run: { started, mode: values.full ? 'full' : 'quick', config }, machine: machine(), rows, ratios: ratios(rows) };
 
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+// Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
+const resultsDir = new URL('../../bench/results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
 process.stderr.write(`\n${table(rows)}\n\n`);
 for (const [k, v] of Object.entries(result.ratios)) process.stderr.write(`${k}: ${v}x\n`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
