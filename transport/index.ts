@@ -26,6 +26,8 @@ export type { ZmeshErrorOptions } from './errors.js';
 export { bytesCodec, jsonCodec, protoCodec, defineMethod, call, serve } from './codecs.js';
 export type { Codec, ProtoType, MethodDef, TypedHandler } from './codecs.js';
 export { PROTOCOL_VERSION } from './codec.js';
+export { runtimeInfo } from './runtime.js';
+export type { RuntimeInfo } from './runtime.js';
 export {
   DEFAULT_MESH,
   REQUEST_TIMEOUT_MS,
