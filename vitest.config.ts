@@ -9,6 +9,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     retry: 0,
     pool: 'forks',
+    // mDNS must never run on the host's real interfaces: transport/discovery refuses
+    // to start it outside a network namespace while this is set (children inherit it).
+    env: { ZMESH_MDNS_FORBID_ROOT_NETNS: '1' },
     fileParallelism: false,
     reporters: ['default'],
   },

@@ -20,6 +20,9 @@ if (values.help) {
   process.exit(0);
 }
 
+// Benchmarks never run mDNS on the host's interfaces (children inherit this).
+process.env['ZMESH_MDNS_FORBID_ROOT_NETNS'] = '1';
+
 const progress = (line: string): void => { process.stderr.write(`… ${line}\n`); };
 const started = new Date().toISOString();
 const config = values.full ? FULL : QUICK;

@@ -19,7 +19,7 @@ const nodes: MeshNode[] = [];
 const raws: RawDealer[] = [];
 
 async function clientNode(o: Partial<NodeOptions> = {}): Promise<MeshNode> {
-  const node = createNode({ service: 'client', host: '127.0.0.1', ...o });
+  const node = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', ...o });
   nodes.push(node);
   await node.start();
   return node;
@@ -142,7 +142,7 @@ describe('errors', () => {
 
   it('errors - a port that is taken gives BIND_FAILED', async () => {
     const first = await clientNode();
-    const second = createNode({ service: 'client', host: '127.0.0.1', routerPort: first.endpoints.routerPort });
+    const second = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', routerPort: first.endpoints.routerPort });
     await expectCode(second.start(), BindFailedError, ErrorCode.BIND_FAILED);
     await second.closed;
   });

@@ -13,7 +13,7 @@ const str = (b: Uint8Array): string => Buffer.from(b).toString();
 
 const nodes: MeshNode[] = [];
 async function clientNode(options: Partial<Parameters<typeof createNode>[0]> = {}): Promise<MeshNode> {
-  const node = createNode({ service: 'client', host: '127.0.0.1', ...options });
+  const node = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', ...options });
   nodes.push(node);
   await node.start();
   return node;

@@ -90,7 +90,7 @@ afterEach(async () => {
 });
 
 async function setup(): Promise<{ node: MeshNode; foreign: ForeignPeer; dealer: RawDealer }> {
-  const node = createNode({ service: 'native', host: '127.0.0.1' });
+  const node = createNode({ service: 'native', host: '127.0.0.1', discovery: 'static' });
   await node.start();
   cleanup.push(() => node.close());
   node.handle('double', (p) => text(String(2 * Number(Buffer.from(p).toString()))));

@@ -20,6 +20,7 @@ import {
 import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
 import { silentLogger } from './log.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
+import { mdnsDiscovery } from './discovery/mdns.js';
 import { PeerTable } from './peers/peer-table.js';
 import { dropReporter, type DropFn } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
@@ -33,7 +34,7 @@ import { SendQueue } from './socket/send-queue.js';
 import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type {
-  EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
+  Discovery, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
   NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
 } from './types.js';
 import { settleWithin } from './timers.js';
@@ -80,6 +81,8 @@ class Node implements MeshNode {
   private readonly publisher: Publisher;
   private readonly subscriber: EventSubscriber;
   private readonly table: PeerTable;
+  /** Discovery sources by name ("mdns", "source0", ...); the static list is the table's. */
+  private readonly sources: Array<[string, Discovery]> = [];
 
   constructor(
     private readonly opts: ResolvedOptions,
@@ -136,6 +139,10 @@ class Node implements MeshNode {
       log: this.log,
       syncTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
     });
+    if (opts.discovery !== 'static') {
+      this.sources.push(['mdns', mdnsDiscovery({ ...userOptions.mdns, interface: userOptions.interface, logger: this.log })]);
+    }
+    (userOptions.sources ?? []).forEach((s, i) => this.sources.push([`source${i}`, s]));
   }
 
   get endpoints(): NodeEndpoints {
@@ -171,7 +178,16 @@ class Node implements MeshNode {
       propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c, false),
       withdraw: (c: Parameters<PeerTable['withdraw']>[0]) => this.table.withdraw(c),
     };
-    for (const source of this.userOptions.discovery ?? []) await source.start(sink, this.lifetime.signal);
+    const local = {
+      nodeId: this.id, service: this.service, mesh: this.mesh,
+      routerPort: this.ports.router, pubPort: this.ports.pub, protocolVersion: PROTOCOL_VERSION,
+    };
+    try {
+      for (const [, source] of this.sources) await source.start(local, sink, this.lifetime.signal);
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
     this.state = 'running';
     this.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
@@ -271,7 +287,9 @@ class Node implements MeshNode {
   }
 
   stats(): NodeStats {
-    return this.counters.snapshot();
+    const s = this.counters.snapshot();
+    for (const [name, source] of this.sources) s.discovery[name] = source.stats?.();
+    return s;
   }
 
   on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void {
@@ -295,7 +313,7 @@ class Node implements MeshNode {
       await settleWithin(this.routerQueue.drained(), t);
       await settleWithin(this.pubQueue.drained(), t);
       this.lifetime.abort(new ClosedError('node closed'));
-      await Promise.all((this.userOptions.discovery ?? []).map((d) => d.close().catch(() => undefined)));
+      await Promise.all(this.sources.map(([, d]) => d.close().catch(() => undefined)));
       await this.table.close(t);
     } catch (err) {
       this.log.error({ err }, 'error while closing');
@@ -307,7 +325,7 @@ class Node implements MeshNode {
     if (this.state === 'closed') return;
     this.lifetime.abort(new ClosedError('node aborted'));
     this.server.abortAll(new ClosedError('node aborted'));
-    for (const d of this.userOptions.discovery ?? []) void d.close().catch(() => undefined);
+    for (const [, d] of this.sources) void d.close().catch(() => undefined);
     this.table.abort();
     this.release(0);
   }

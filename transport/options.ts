@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import { MAX_HEADER_BYTES } from './codec.js';
 import { InvalidArgumentError } from './errors.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './names.js';
-import type { NodeOptions } from './types.js';
+import type { DiscoveryMode, NodeOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -35,6 +35,7 @@ export interface ResolvedOptions {
   routerPort: number;
   pubPort: number;
   peers: string[];
+  discovery: DiscoveryMode;
   requestTimeoutMs: number;
   maxPayloadBytes: number;
   /** Largest inbound frame we accept: the bigger of the payload and header limits. */
@@ -86,7 +87,15 @@ export function resolveOptions(o: NodeOptions): ResolvedOptions {
   if (!NODE_ID_RE.test(nodeId)) throw new InvalidArgumentError(`nodeId must match ${NODE_ID_RE}, got "${nodeId}"`);
   const mesh = o.mesh ?? DEFAULT_MESH;
   if (!MESH_RE.test(mesh)) throw new InvalidArgumentError(`mesh must match ${MESH_RE}, got "${mesh}"`);
-  const host = o.host ?? '0.0.0.0';
+  const host = o.interface ?? o.host ?? '0.0.0.0';
+  if (o.interface !== undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(o.interface)) {
+    throw new InvalidArgumentError(`interface must be an IPv4 address, got "${o.interface}"`);
+  }
+  const peers = (o.peers ?? []).map(validateEndpoint);
+  const discovery = o.discovery ?? (peers.length > 0 ? 'static' : 'mdns');
+  if (!['mdns', 'static', 'both'].includes(discovery)) {
+    throw new InvalidArgumentError(`discovery must be "mdns", "static" or "both", got "${String(discovery)}"`);
+  }
   const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', o.heartbeatIntervalMs, HEARTBEAT_INTERVAL_MS);
   const suspectAfterMs = positiveInt('suspectAfterMs', o.suspectAfterMs, SUSPECT_AFTER_MS);
   const deadAfterMs = positiveInt('deadAfterMs', o.deadAfterMs, DEAD_AFTER_MS);
@@ -99,10 +108,11 @@ export function resolveOptions(o: NodeOptions): ResolvedOptions {
     nodeId,
     mesh,
     host,
-    advertise: o.advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
+    advertise: o.interface !== undefined ? [o.interface] : o.advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
     routerPort: port('routerPort', o.routerPort),
     pubPort: port('pubPort', o.pubPort),
-    peers: (o.peers ?? []).map(validateEndpoint),
+    peers,
+    discovery,
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, REQUEST_TIMEOUT_MS),
     maxPayloadBytes,
     maxFrameBytes: Math.max(maxPayloadBytes, MAX_HEADER_BYTES),

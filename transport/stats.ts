@@ -28,6 +28,7 @@ export class Counters {
       requests: { ...this.requests },
       handled: { ...this.handled },
       events: { ...this.events },
+      discovery: {},
     };
   }
 }

@@ -24,9 +24,17 @@ export interface NodeOptions {
   /** Static peers: ROUTER endpoints such as "tcp://10.0.0.7:5555". Peers reached this
    *  way also learn this node from its hello, so one side's list is enough. */
   peers?: string[];
-  /** Extra peer sources (mDNS, ...). Each proposes candidates; the hello handshake
-   *  decides. */
-  discovery?: Discovery[];
+  /** Where peers come from: "mdns" (DNS-SD on the LAN, zero configuration), "static"
+   *  (the `peers` list only, for networks without multicast), or "both".
+   *  Default: "static" when `peers` is given, otherwise "mdns". */
+  discovery?: DiscoveryMode;
+  /** One address to bind, advertise and run mDNS on, for hosts with several
+   *  interfaces. Overrides `host` and `advertise`. */
+  interface?: string;
+  /** mDNS tuning (query and staleness periods). */
+  mdns?: { queryIntervalMs?: number; staleAfterMs?: number; reproposeMs?: number };
+  /** Extra peer sources of your own. Each proposes candidates; the hello handshake decides. */
+  sources?: Discovery[];
   /** Default request deadline in ms. Default 10_000. */
   requestTimeoutMs?: number;
   /** Largest application payload in bytes. Default 1 MiB. Larger sends throw
@@ -52,12 +60,28 @@ export interface NodeComponents {
   logger?: Logger;
 }
 
-/** A source of peer candidates. Implementations: static list, mDNS. */
+export type DiscoveryMode = 'mdns' | 'static' | 'both';
+
+/** What a discovery source may advertise about the local node. */
+export interface LocalNode {
+  nodeId: string;
+  service: string;
+  mesh: string;
+  routerPort: number;
+  pubPort: number;
+  protocolVersion: number;
+}
+
+/** A source of peer candidates. Implementations: mDNS; the static list is built in. */
 export interface Discovery {
-  /** Starts proposing candidates; resolves when the source is running. */
-  start(sink: DiscoverySink, signal: AbortSignal): Promise<void>;
-  /** Stops the source and releases its sockets and timers. Idempotent. */
+  /** Starts advertising `local` (when given) and proposing candidates; resolves when
+   *  the source is running, rejects with a clear error when it cannot start. */
+  start(local: LocalNode | undefined, sink: DiscoverySink, signal: AbortSignal): Promise<void>;
+  /** Stops the source (saying goodbye where the protocol has one) and releases its
+   *  sockets and timers. Idempotent. */
   close(): Promise<void>;
+  /** Counters for node.stats(). */
+  stats?(): unknown;
 }
 
 export interface Candidate {
@@ -184,6 +208,8 @@ export interface NodeStats {
   requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
   handled: { ok: number; failed: number; running: number };
   events: { published: number; delivered: number };
+  /** Per discovery source, its own counters (e.g. mDNS records accepted and ignored). */
+  discovery: Record<string, unknown>;
 }
 
 export interface NodeEndpoints {

@@ -3,15 +3,21 @@
  * registered so that `killAll()` (call it in afterEach) reaps it even when a test fails.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { dist } from './paths.js';
+import type { Lan, LanHost } from './vlan.js';
 import type { NodeEndpoints } from '../../transport/index.js';
 
-export const FIXTURE = fileURLToPath(new URL('../../dist/test/fixtures/node-proc.js', import.meta.url));
+export const FIXTURE = dist('test/fixtures/node-proc.js');
 
 export interface FixtureConfig {
   service: string;
   nodeId?: string;
   peers?: string[];
+  discovery?: 'mdns' | 'static' | 'both';
+  interface?: string;
+  mesh?: string;
+  routerPort?: number;
+  pubPort?: number;
   maxPayloadBytes?: number;
   heartbeatIntervalMs?: number;
   suspectAfterMs?: number;
@@ -53,8 +59,12 @@ export class NodeProc {
     });
   }
 
-  static async start(config: FixtureConfig): Promise<NodeProc> {
-    const child = fork(FIXTURE, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** Starts a fixture node on 127.0.0.1, or on a host of a virtual LAN. */
+  static async start(config: FixtureConfig, on?: { lan: Lan; host: LanHost }): Promise<NodeProc> {
+    const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
+    const child = on === undefined
+      ? fork(FIXTURE, [JSON.stringify(config)], { stdio })
+      : on.lan.spawn(on.host, [process.execPath, FIXTURE, JSON.stringify(config)], { stdio });
     children.add(child);
     const proc = new NodeProc(child);
     const ready = await new Promise<FromChild>((resolve, reject) => {
@@ -87,6 +97,7 @@ export class NodeProc {
   subscribe(prefix: string): Promise<void> { return this.call({ type: 'subscribe', prefix }); }
   stats(): Promise<import('../../transport/index.js').NodeStats> { return this.call({ type: 'stats' }); }
   counts(): Promise<Record<string, number>> { return this.call({ type: 'counts' }); }
+  peers(): Promise<import('../../transport/index.js').PeerInfo[]> { return this.call({ type: 'peers' }); }
   close(): Promise<void> { return this.call({ type: 'close' }); }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

@@ -49,11 +49,19 @@ export class PeerTable {
     };
   }
 
-  /** Adds a link for each new endpoint of the candidate (known peers are skipped). */
+  /** Adds a link for the candidate's first endpoint unless it is known. Idempotent:
+   *  sources may propose the same candidate again and again. */
   propose(c: Candidate, persistent: boolean): void {
-    if (c.nodeId !== undefined && (c.nodeId === this.d.selfId || this.owners.get(c.nodeId)?.isUp)) return;
     const endpoint = c.endpoints[0];
-    if (endpoint === undefined || this.links.has(endpoint)) return;
+    if (endpoint === undefined || c.nodeId === this.d.selfId || this.links.has(endpoint)) return;
+    const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
+    if (owner !== undefined && owner.isUp) {
+      if (c.endpoints.includes(owner.endpoint)) return;
+      // The same node now announces other endpoints: it restarted on new ports, or
+      // moved. Its old link is finished.
+      owner.markDown('endpoint changed');
+      if (!owner.persistent) this.remove(owner);
+    }
     this.links.set(endpoint, new PeerLink(endpoint, persistent, c.source, this.linkDeps));
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
   }
