@@ -36,6 +36,8 @@ const children = new Set<ChildProcess>();
 export class NodeProc {
   readonly events: Array<{ topic: string; payload: string; from: string }> = [];
   readonly peersUp = new Set<string>();
+  /** When (Date.now()) this node reported each peer down, latest first wins. */
+  readonly downAt = new Map<string, number>();
   nodeId = '';
   endpoints!: NodeEndpoints;
   private nextId = 0;
@@ -53,9 +55,12 @@ export class NodeProc {
           const v = m.value as { code?: string; message?: string };
           w?.reject(Object.assign(new Error(v.message ?? 'failed'), { code: v.code }));
         }
-      } else if (m.type === 'event') this.events.push(m);
+      } else if (m.type === 'event') this.events.push({ topic: m.topic, payload: m.payload, from: m.from });
       else if (m.type === 'peer:up') this.peersUp.add(m.nodeId);
-      else if (m.type === 'peer:down') this.peersUp.delete(m.nodeId);
+      else if (m.type === 'peer:down') {
+        this.peersUp.delete(m.nodeId);
+        this.downAt.set(m.nodeId, Date.now());
+      }
     });
   }
 
