@@ -13,7 +13,14 @@ describe('cli', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ protocolVersion: 1, libzmq: '4.3.5', curve: true });
   });
 
-  it.each([[['bogus']], [[]], [['version', '--nope']]])('cli - bad arguments %j exit 2 with a clear message', (args) => {
+  it('cli - mDNS commands refuse to run outside a namespace while tests run', () => {
+    // vitest sets ZMESH_MDNS_FORBID_ROOT_NETNS=1; this process is not in a named netns.
+    const r = zmesh('peers', '--timeout', '1');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('mDNS refused outside a named network namespace');
+  });
+
+  it.each([[['bogus']], [[]], [['version', '--nope']], [['peers', '--timeout', '-1']], [['peers', '--interface', 'eth0']]])('cli - bad arguments %j exit 2 with a clear message', (args) => {
     const r = zmesh(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^zmesh: .+\nrun "zmesh --help" for usage/);

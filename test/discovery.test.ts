@@ -98,6 +98,19 @@ describe('discovery', () => {
     expect((await alpha.peers()).every((p) => !p.nodeId.startsWith('liar'))).toBe(true);
   });
 
+  it('discovery - zmesh peers lists the nodes of the mesh, with addresses and ports', async () => {
+    const nodes = await threeNodes();
+    const out = lan.run(lan.hosts[3]!, [process.execPath, dist('nodes/cli/main.js'), 'peers', '--timeout', '2', '--json', '--interface', lan.hosts[3]!.address]);
+    const listed = JSON.parse(out) as Array<{ nodeId: string; service: string; addresses: string[]; routerPort: number; pubPort: number }>;
+    expect(listed.map((p) => p.service)).toEqual(['alpha', 'beta', 'gamma']);
+    nodes.forEach((n, i) => expect(listed[i]).toMatchObject({
+      nodeId: n.nodeId, addresses: [lan.hosts[i]!.address], routerPort: n.endpoints.routerPort, pubPort: n.endpoints.pubPort,
+    }));
+    // Another mesh name shows nothing.
+    const none = lan.run(lan.hosts[3]!, [process.execPath, dist('nodes/cli/main.js'), 'peers', '--timeout', '1', '--json', '--mesh', 'nobody']);
+    expect(JSON.parse(none)).toEqual([]);
+  });
+
   it('discovery - static mode works with no multicast at all', async () => {
     // Remove the multicast route from every host: mDNS could not work even if tried.
     for (const h of lan.hosts) execFileSync('ip', ['-n', h.ns, 'route', 'del', '224.0.0.0/4']);

@@ -26,6 +26,8 @@ export type { ZmeshErrorOptions } from './errors.js';
 export { bytesCodec, jsonCodec, protoCodec, defineMethod, call, serve } from './codecs.js';
 export type { Codec, ProtoType, MethodDef, TypedHandler } from './codecs.js';
 export { PROTOCOL_VERSION } from './codec.js';
+export { mdnsDiscovery, MDNS_SERVICE_TYPE } from './discovery/mdns.js';
+export type { MdnsDiscovery, MdnsOptions, MdnsRecord, MdnsStats } from './discovery/mdns.js';
 export { runtimeInfo } from './runtime.js';
 export type { RuntimeInfo } from './runtime.js';
 export {
@@ -59,6 +61,8 @@ export type {
   NodeStats,
   DropReason,
   Discovery,
+  DiscoveryMode,
   DiscoverySink,
   Candidate,
+  LocalNode,
 } from './types.js';

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runtimeInfo } from 'zmesh';
+import { peersCommand } from './commands/peers.js';
+import { EXIT_USAGE } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -24,14 +26,15 @@ await yargs(hideBin(process.argv))
       else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(16)}${String(v)}`);
     },
   )
+  .command(peersCommand)
   .demandCommand(1, 'name a command; see zmesh --help')
   .strict()
   .version(pkg.version)
   .help()
-  // Usage errors exit 2 with one clear line; errors thrown by a command propagate.
+  // Only usage problems reach here (commands catch their own errors, see run.ts):
+  // one clear line and exit 2.
   .fail((msg, err) => {
-    if (err !== undefined && err !== null) throw err;
-    console.error(`zmesh: ${msg}\nrun "zmesh --help" for usage`);
-    process.exit(2);
+    console.error(`zmesh: ${msg ?? err?.message ?? 'bad usage'}\nrun "zmesh --help" for usage`);
+    process.exit(EXIT_USAGE);
   })
   .parseAsync();

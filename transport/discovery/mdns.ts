@@ -27,13 +27,14 @@ import { BindFailedError, InvalidArgumentError, errorMessage } from '../errors.j
 import { RateLimitedLog, silentLogger } from '../log.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE } from '../names.js';
 import type { Candidate, Discovery, DiscoverySink, LocalNode } from '../types.js';
-import { inRootNetns } from './netns.js';
+import { inNamedNetns } from './netns.js';
 
 export const MDNS_SERVICE_TYPE = 'zmesh';
 export const MDNS_QUERY_INTERVAL_MS = 5_000;
 export const MDNS_STALE_AFTER_MS = 16_000;
 export const MDNS_REPROPOSE_MS = 1_000;
-/** Set by tests and benchmarks: mDNS must never run on the host's real interfaces. */
+/** Set by tests and benchmarks: mDNS may then run only inside a namespace made with
+ *  `ip netns add` (the virtual LAN), never on the host's real interfaces. */
 export const FORBID_ROOT_NETNS_ENV = 'ZMESH_MDNS_FORBID_ROOT_NETNS';
 
 export interface MdnsOptions {
@@ -110,8 +111,8 @@ class Mdns implements MdnsDiscovery {
   }
 
   async start(local: LocalNode | undefined, sink: DiscoverySink, signal: AbortSignal): Promise<void> {
-    if (process.env[FORBID_ROOT_NETNS_ENV] === '1' && inRootNetns()) {
-      throw new InvalidArgumentError(`mDNS refused in the host's root network namespace (${FORBID_ROOT_NETNS_ENV}=1): run it inside the virtual LAN`);
+    if (process.env[FORBID_ROOT_NETNS_ENV] === '1' && !inNamedNetns()) {
+      throw new InvalidArgumentError(`mDNS refused outside a named network namespace (${FORBID_ROOT_NETNS_ENV}=1): run it inside the virtual LAN`);
     }
     const bonjour = new Bonjour(
       // multicast-dns options; see the header comment for why bind is explicit.
