@@ -1,23 +1,40 @@
 /**
- * `npm run bench [-- --full] [--json]`: runs the benchmarks, prints a table and the
- * ratios against raw zeromq.js, and writes bench/results/latest.json.
+ * `npm run bench [-- --full] [--json] [--only reqrep,discovery]`: runs the benchmarks,
+ * prints tables and the ratios against raw zeromq.js, and writes
+ * bench/results/latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { machine, ratios, table } from './lib/report.js';
-import { FULL, QUICK, runReqRep } from './reqrep.js';
+import { runDiscovery, type DiscoveryRow } from './discovery.js';
+import { discoveryTable, machine, ratios, table } from './lib/report.js';
+import { FULL, QUICK, runReqRep, type Row } from './reqrep.js';
+
+const SCENARIOS = ['reqrep', 'discovery'] as const;
 
 const { values } = parseArgs({
   options: {
     full: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    only: { type: 'string', default: SCENARIOS.join(',') },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --full] [--json]\n  --full  longer runs (more samples)\n  --json  print the results as one JSON line at the end\n');
+  process.stdout.write([
+    'usage: npm run bench [-- --full] [--json] [--only reqrep,discovery]',
+    '  --full  longer runs (more samples)',
+    '  --json  print the results as one JSON line at the end',
+    '  --only  scenarios to run (discovery needs root: it builds a virtual LAN)',
+    '',
+  ].join('\n'));
   process.exit(0);
+}
+const only = values.only.split(',').map((s) => s.trim());
+const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}\n`);
+  process.exit(2);
 }
 
 // Benchmarks never run mDNS on the host's interfaces (children inherit this).
@@ -26,13 +43,18 @@ process.env['ZMESH_MDNS_FORBID_ROOT_NETNS'] = '1';
 const progress = (line: string): void => { process.stderr.write(`… ${line}\n`); };
 const started = new Date().toISOString();
 const config = values.full ? FULL : QUICK;
-const rows = await runReqRep(config, progress);
-const result = { run: { started, mode: values.full ? 'full' : 'quick', config }, machine: machine(), rows, ratios: ratios(rows) };
+const rows: Row[] = only.includes('reqrep') ? await runReqRep(config, progress) : [];
+const discovery: DiscoveryRow[] | { skipped: string } = only.includes('discovery') ? await runDiscovery([3, 10, 30], progress) : [];
+const result = { run: { started, mode: values.full ? 'full' : 'quick', config }, machine: machine(), rows, ratios: ratios(rows), discovery };
 
 // Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
 const resultsDir = new URL('../../bench/results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
-process.stderr.write(`\n${table(rows)}\n\n`);
-for (const [k, v] of Object.entries(result.ratios)) process.stderr.write(`${k}: ${v}x\n`);
+if (rows.length > 0) {
+  process.stderr.write(`\n${table(rows)}\n\n`);
+  for (const [k, v] of Object.entries(result.ratios)) process.stderr.write(`${k}: ${v}x\n`);
+}
+if (Array.isArray(discovery) && discovery.length > 0) process.stderr.write(`\n${discoveryTable(discovery)}\n`);
+else if (!Array.isArray(discovery)) process.stderr.write(`\ndiscovery: skipped (${discovery.skipped})\n`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

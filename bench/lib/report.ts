@@ -1,6 +1,7 @@
 /** Formats bench rows as a terminal table plus ratios, and describes the machine. */
 import { cpus, totalmem } from 'node:os';
 import * as zmq from 'zeromq';
+import type { DiscoveryRow } from '../discovery.js';
 import type { Row } from '../reqrep.js';
 
 export function machine(): Record<string, string | number> {
@@ -25,6 +26,14 @@ export function table(rows: Row[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('');
+  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+}
+
+export function discoveryTable(rows: DiscoveryRow[]): string {
+  const head = ['scenario', 'nodes', 'ms', 'layout'];
+  const body = rows.map((r) => [r.scenario, String(r.nodes), String(r.ms), r.layout]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
+  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
 }
 
