@@ -66,6 +66,18 @@ describe('discovery', () => {
     expect(link?.endpoint).toBe(`tcp://${lan.hosts[2]!.address}:${again.endpoints.routerPort}`);
   });
 
+  it('discovery - the record of a killed node goes stale and its link is dropped', async () => {
+    const fast = { mdns: { queryIntervalMs: 300, staleAfterMs: 1_500 } };
+    const [alpha, beta] = await Promise.all([mdnsNode('alpha', 0, fast), mdnsNode('beta', 1, fast)]);
+    await vi.waitFor(() => expect(alpha.peersUp.has(beta.nodeId)).toBe(true), { timeout: 10_000 });
+    beta.kill('SIGKILL'); // no goodbye packet
+    await vi.waitFor(async () => {
+      const s = (await alpha.stats()).discovery['mdns'] as { withdrawn: number };
+      expect(s.withdrawn).toBe(1);
+      expect(await alpha.peers()).toEqual([]);
+    }, { timeout: 10_000, interval: 200 });
+  });
+
   it('discovery - a node of another mesh is ignored', async () => {
     const [alpha, beta] = await Promise.all([mdnsNode('alpha', 0), mdnsNode('beta', 1)]);
     const stranger = await mdnsNode('beta', 2, { mesh: 'elsewhere' });
