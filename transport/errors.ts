@@ -28,6 +28,12 @@ export const ErrorCode = {
   ABORTED: 'ZMESH_ERR_ABORTED',
   /** The node is closed or closing. */
   CLOSED: 'ZMESH_ERR_CLOSED',
+  /** The outbox holds its configured maximum; the message was not stored. */
+  OUTBOX_FULL: 'ZMESH_ERR_OUTBOX_FULL',
+  /** The node's store is corrupt, foreign, newer than this code, locked or unreadable. */
+  STORE: 'ZMESH_ERR_STORE',
+  /** A reliable command arrived ahead of its predecessor; the sender resends from the gap. */
+  OUT_OF_ORDER: 'ZMESH_ERR_OUT_OF_ORDER',
   /** A socket could not bind (address in use, no such interface). */
   BIND_FAILED: 'ZMESH_ERR_BIND_FAILED',
   /** A bad argument from application code (topic, service name, option). */
@@ -94,6 +100,20 @@ export class AbortedError extends ZmeshError {
 export class ClosedError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.CLOSED, message, o); }
 }
+export class OutboxFullError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.OUTBOX_FULL, message, { retryable: true, ...o }); }
+}
+export type StoreProblem = 'corrupt' | 'foreign' | 'newer' | 'locked' | 'io';
+export class StoreError extends ZmeshError {
+  readonly problem: StoreProblem;
+  constructor(problem: StoreProblem, message: string, o: ZmeshErrorOptions = {}) {
+    super(ErrorCode.STORE, message, o);
+    this.problem = problem;
+  }
+}
+export class OutOfOrderError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.OUT_OF_ORDER, message, { retryable: true, ...o }); }
+}
 export class BindFailedError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.BIND_FAILED, message, o); }
 }
@@ -115,6 +135,9 @@ const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
   [ErrorCode.PEER_DOWN]: PeerDownError,
   [ErrorCode.ABORTED]: AbortedError,
   [ErrorCode.CLOSED]: ClosedError,
+  [ErrorCode.OUTBOX_FULL]: OutboxFullError,
+  [ErrorCode.STORE]: class extends StoreError { constructor(m: string, o?: ZmeshErrorOptions) { super('io', m, o); } },
+  [ErrorCode.OUT_OF_ORDER]: OutOfOrderError,
   [ErrorCode.BIND_FAILED]: BindFailedError,
   [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,
 };
@@ -129,6 +152,7 @@ export const WIRE_CODES: readonly ErrorCode[] = [
   ErrorCode.MESSAGE_TOO_LARGE,
   ErrorCode.QUEUE_FULL,
   ErrorCode.CLOSED,
+  ErrorCode.OUT_OF_ORDER,
 ];
 
 const ALL_CODES = new Set<string>(Object.values(ErrorCode));

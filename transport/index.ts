@@ -20,9 +20,14 @@ export {
   ClosedError,
   BindFailedError,
   InvalidArgumentError,
+  OutboxFullError,
+  StoreError,
+  OutOfOrderError,
   isErrorCode,
 } from './errors.js';
-export type { ZmeshErrorOptions } from './errors.js';
+export type { ZmeshErrorOptions, StoreProblem } from './errors.js';
+export { openStoreAdmin } from './store/admin.js';
+export type { StoreAdmin, OutboxEntry } from './store/admin.js';
 export { bytesCodec, jsonCodec, protoCodec, defineMethod, call, serve } from './codecs.js';
 export type { Codec, ProtoType, MethodDef, TypedHandler } from './codecs.js';
 export { PROTOCOL_VERSION } from './codec.js';
@@ -65,4 +70,9 @@ export type {
   DiscoverySink,
   Candidate,
   LocalNode,
+  ReliableOptions,
+  ReliableHandler,
+  ReliableContext,
+  Transaction,
+  Database,
 } from './types.js';

@@ -14,14 +14,15 @@
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import {
-  AbortedError, BindFailedError, ClosedError, MessageTooLargeError, NoRouteError, TimeoutError, ZmeshError,
-  errorMessage,
+  AbortedError, BindFailedError, ClosedError, InvalidArgumentError, MessageTooLargeError, NoRouteError, TimeoutError,
+  UnknownMethodError, ZmeshError, errorMessage,
 } from './errors.js';
 import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
 import { silentLogger } from './log.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
 import { mdnsDiscovery } from './discovery/mdns.js';
 import { PeerTable } from './peers/peer-table.js';
+import { ReliableLayer } from './reliable/layer.js';
 import { dropReporter, type DropFn } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
 import { PendingRequests } from './protocol/pending.js';
@@ -34,7 +35,7 @@ import { SendQueue } from './socket/send-queue.js';
 import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type {
-  Discovery, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
+  Database, Discovery, EventListener, Handler, MeshNode, ReliableHandler, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
   NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
 } from './types.js';
 import { settleWithin } from './timers.js';
@@ -83,6 +84,9 @@ class Node implements MeshNode {
   private readonly table: PeerTable;
   /** Discovery sources by name ("mdns", "source0", ...); the static list is the table's. */
   private readonly sources: Array<[string, Discovery]> = [];
+  /** The reliable class; present after start() when storePath is set. */
+  private reliableLayer: ReliableLayer | undefined;
+  private readonly reliableHandlers = new Map<string, ReliableHandler>();
 
   constructor(
     private readonly opts: ResolvedOptions,
@@ -119,6 +123,10 @@ class Node implements MeshNode {
         this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' }, false);
       },
       onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
+      reliable: (env, caller) => {
+        if (this.reliableLayer === undefined) throw new UnknownMethodError(`node of "${this.service}" has no store for reliable commands`);
+        this.reliableLayer.receive(env, caller);
+      },
     });
     this.publisher = new Publisher(this.builder, this.pubQueue, this.counters, this.drop);
     this.subscriber = new EventSubscriber(this.sub, this.id, opts.maxPayloadBytes, this.counters, this.drop, this.log);
@@ -158,6 +166,27 @@ class Node implements MeshNode {
   private async doStart(): Promise<void> {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
+    if (this.userOptions.storePath !== undefined) {
+      try {
+        this.reliableLayer = new ReliableLayer({
+          storePath: this.userOptions.storePath,
+          options: this.userOptions.reliable ?? {},
+          maxPayloadBytes: this.opts.maxPayloadBytes,
+          builder: this.builder,
+          pending: this.pending,
+          route: (service, pinned) => {
+            const link = pinned === undefined ? undefined : this.table.byNode(pinned);
+            return link !== undefined && link.isUp && link.peer?.service === service ? link : this.table.pick(service);
+          },
+          log: this.log,
+        });
+      } catch (err) {
+        this.abort();
+        throw err;
+      }
+      for (const [method, h] of this.reliableHandlers) this.reliableLayer.handle(method, h);
+      this.table.on('peer:up', () => this.reliableLayer?.kick());
+    }
     const { host } = this.opts;
     await this.bind(this.router, `tcp://${host}:${this.opts.routerPort}`, 'ROUTER');
     await this.bind(this.xpub, `tcp://${host}:${this.opts.pubPort}`, 'PUB');
@@ -189,6 +218,7 @@ class Node implements MeshNode {
       throw err;
     }
     this.state = 'running';
+    this.reliableLayer?.start();
     this.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
 
@@ -232,6 +262,34 @@ class Node implements MeshNode {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  send(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
+    return this.reliable().send(service, method, payload, o);
+  }
+
+  transact<T>(fn: (tx: Transaction) => T): T {
+    if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
+    return this.reliable().transact(fn);
+  }
+
+  handleReliable(method: string, handler: ReliableHandler): void {
+    this.reliableHandlers.set(method, handler);
+    this.reliableLayer?.handle(method, handler);
+  }
+
+  get db(): Database | undefined {
+    return this.reliableLayer?.db;
+  }
+
+  outboxStats(): { pending: number; commits: number } | undefined {
+    return this.reliableLayer?.stats();
+  }
+
+  private reliable(): ReliableLayer {
+    if (this.reliableLayer === undefined) throw new InvalidArgumentError('the reliable class needs a store: set storePath');
+    return this.reliableLayer;
   }
 
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
@@ -338,6 +396,7 @@ class Node implements MeshNode {
     this.pubQueue.close();
     this.subscriber.close();
     this.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
+    this.reliableLayer?.close();
     for (const sock of [this.router, this.xpub, this.sub]) closeQuietly(sock, lingerMs);
     this.log.info('node closed');
     this.markClosed();

@@ -52,7 +52,52 @@ export interface NodeOptions {
   deadAfterMs?: number;
   /** How long close() waits for running handlers and queued sends, in ms. Default 2_000. */
   closeTimeoutMs?: number;
+  /** SQLite file for the outbox, inbox and the service's own state. Required for the
+   *  reliable class (send, transact, handleReliable). Created if missing; a file that
+   *  is foreign, corrupt, locked or newer fails start() with STORE and is left alone. */
+  storePath?: string;
+  reliable?: ReliableOptions;
 }
+
+export interface ReliableOptions {
+  /** Most messages the outbox holds; send() rejects OUTBOX_FULL beyond. Default 100_000. */
+  maxOutbox?: number;
+  /** How long to wait for a command's ACK before going back and resending. Default 5_000. */
+  ackTimeoutMs?: number;
+  /** Failures of the handler (HANDLER_FAILED, UNKNOWN_METHOD, BAD_MESSAGE) before a
+   *  command is dead-lettered. Connectivity failures never count: commands wait for a
+   *  live instance until maxAgeMs. Default 10. */
+  maxAttempts?: number;
+  /** Age after which an undelivered command is dead-lettered. Default 24 h. */
+  maxAgeMs?: number;
+  /** Retry backoff: base * 2^attempts, capped, with 50-100 % jitter. Defaults 50 and 5_000 ms. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Commands in flight per target service. Default 1_000. */
+  window?: number;
+}
+
+/** The node's SQLite database (better-sqlite3), for the service's own tables. */
+export type Database = import('better-sqlite3').Database;
+
+/** What a reliable handler, or a transact() block, may do inside its transaction. */
+export interface Transaction {
+  /** The node's database: write the service's state here; it commits with the rest. */
+  readonly db: Database;
+  /** Queues a reliable command in the same transaction (the transactional outbox). */
+  send(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
+}
+
+export interface ReliableContext extends Transaction {
+  readonly method: string;
+  readonly caller: Sender;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Handles a reliable command inside one SQLite transaction with the inbox record.
+ *  Synchronous on purpose: a transaction cannot stay open across an await. Throw to
+ *  roll back; the sender retries, and dead-letters after maxAttempts. */
+export type ReliableHandler = (payload: Uint8Array, ctx: ReliableContext) => void;
 
 /** Injected parts, kept apart from user options. All optional. */
 export interface NodeComponents {
@@ -243,6 +288,26 @@ export interface MeshNode extends AsyncDisposable {
    *  no acknowledgement). Returns once queued to the socket; throws synchronously
    *  with NO_ROUTE, QUEUE_FULL, MESSAGE_TOO_LARGE or CLOSED. */
   command(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
+
+  /** Reliable command: stored in the outbox, delivered in order to one live instance
+   *  of `service`, retried until acknowledged, applied exactly once by its inbox.
+   *  Resolves once the message is on disk (group commit: concurrent sends share one
+   *  fsync). Rejects OUTBOX_FULL, MESSAGE_TOO_LARGE, CLOSED, or INVALID_ARGUMENT
+   *  without a store. */
+  send(service: string, method: string, payload: Uint8Array, options?: SendOptions): Promise<void>;
+
+  /** Runs `fn` in one SQLite transaction: its database writes and its tx.send()
+   *  messages commit together or not at all. Returns fn's result. */
+  transact<T>(fn: (tx: Transaction) => T): T;
+
+  /** Registers the handler for reliable commands to `method`. */
+  handleReliable(method: string, handler: ReliableHandler): void;
+
+  /** The node's database (after start, with storePath). */
+  readonly db: Database | undefined;
+
+  /** Outbox counters: pending rows, group commits so far. */
+  outboxStats(): { pending: number; commits: number } | undefined;
 
   /** Publishes an event (fast class). Returns once queued to the socket; subscribers
    *  that are not connected miss it. Throws QUEUE_FULL, MESSAGE_TOO_LARGE,

@@ -219,6 +219,7 @@ export class PeerLink {
       this.lastSeenMs = performance.now();
       switch (env.kind) {
         case Kind.REPLY:
+        case Kind.ACK:
           if (!this.d.pending.resolve(env.correlationId, env.payload)) this.d.drop('lateReply', 'no waiting request', env.senderNode);
           break;
         case Kind.ERROR:

@@ -31,6 +31,11 @@ export class EnvelopeBuilder {
     readonly service: string,
   ) {}
 
+  /** A fresh message id, for messages stored before they are built (the outbox). */
+  newId(): Buffer {
+    return this.ids.next().id;
+  }
+
   build(kind: Kind, f: OutFields): Built {
     const { id, seq } = this.ids.next();
     // One object literal with every field, always in this order: the generated

@@ -41,7 +41,12 @@ export interface ServerDeps {
   onHello(hello: Hello): void;
   /** A peer said goodbye. */
   onBye(nodeId: string): void;
+  /** Applies a reliable command (has the zmesh-stream header); throws to refuse it. */
+  reliable?(env: Envelope, caller: Sender): void;
 }
+
+/** Reliable commands carry their stream in this header (see reliable/dispatcher.ts). */
+const HEADER_STREAM = 'zmesh-stream';
 
 /** Lazily creates the AbortController: most handlers never read `signal`. */
 class Context implements HandlerContext {
@@ -167,6 +172,7 @@ export class RequestServer {
   }
 
   private dispatch(identity: Buffer, env: Envelope): void {
+    if (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined) return this.dispatchReliable(identity, env);
     const isRequest = env.kind === Kind.REQUEST;
     const fail = (err: ZmeshError): void => {
       if (isRequest) this.sendError(identity, env.id, err.code, err.message, err.retryable);
@@ -209,6 +215,22 @@ export class RequestServer {
       else onReply(result);
     } catch (err) {
       onError(err);
+    }
+  }
+
+  /** Reliable commands are answered: ACK once applied (or a duplicate), else ERROR. */
+  private dispatchReliable(identity: Buffer, env: Envelope): void {
+    const refuse = (err: ZmeshError): void => this.sendError(identity, env.id, err.code, err.message, err.retryable);
+    if (!this.accepting) return refuse(new ClosedError(`node of ${this.d.service} is closing`, { retryable: true }));
+    if (env.service !== this.d.service) return refuse(new NoRouteError(`this node serves "${this.d.service}", not "${env.service}"`));
+    if (this.d.reliable === undefined) return refuse(new UnknownMethodError(`node of "${this.d.service}" has no store for reliable commands`));
+    try {
+      this.d.reliable(env, { node: env.senderNode, service: env.senderService });
+      this.d.counters.handled.ok++;
+      this.answer(identity, Kind.ACK, env.id, EMPTY);
+    } catch (err) {
+      this.d.counters.handled.failed++;
+      refuse(toWireError(err));
     }
   }
 

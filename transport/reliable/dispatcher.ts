@@ -1,0 +1,189 @@
+/**
+ * Delivers the outbox: one stream per target service, sent in stream order to one
+ * live instance (pinned while it stays up), up to `window` commands in flight. The
+ * receiver answers ACK once the command's effect committed (or was a duplicate).
+ *
+ * Any failure (ERROR, no ACK in time, peer down) sends the stream back to its oldest
+ * unacknowledged command after a backoff with jitter; the receiver's inbox discards
+ * what it already applied, so going back is always safe. A command that failed
+ * `maxAttempts` times, or is older than `maxAgeMs`, moves to the dead-letter table.
+ */
+import type { Logger } from 'pino';
+import { ErrorCode, errorMessage, type ZmeshError } from '../errors.js';
+import { Kind } from '../codec.js';
+import type { EnvelopeBuilder } from '../protocol/envelopes.js';
+import type { PendingRequests } from '../protocol/pending.js';
+import type { PeerLink } from '../peers/peer-link.js';
+import type { Outbox, OutboxRow } from './outbox.js';
+
+export const HEADER_STREAM = 'zmesh-stream';
+export const HEADER_SEQ = 'zmesh-seq';
+export const HEADER_PREV = 'zmesh-prev';
+
+export interface ReliableSettings {
+  ackTimeoutMs: number;
+  maxAttempts: number;
+  maxAgeMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  window: number;
+}
+
+export const RELIABLE_DEFAULTS: ReliableSettings = {
+  ackTimeoutMs: 5_000,
+  maxAttempts: 10,
+  maxAgeMs: 24 * 3_600_000,
+  backoffBaseMs: 50,
+  backoffMaxMs: 5_000,
+  window: 1_000,
+};
+
+interface Stream {
+  service: string;
+  /** Next stream_seq to send. */
+  next: number;
+  inFlight: number;
+  pinned: string | undefined;
+  blockedUntil: number;
+  acked: number[];
+}
+
+export interface DispatcherDeps {
+  storeId: string;
+  outbox: Outbox;
+  builder: EnvelopeBuilder;
+  pending: PendingRequests;
+  /** A live instance of `service`, preferring `pinned`. */
+  route(service: string, pinned: string | undefined): PeerLink | undefined;
+  settings: ReliableSettings;
+  log: Logger;
+}
+
+export class Dispatcher {
+  private readonly streams = new Map<string, Stream>();
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly d: DispatcherDeps) {}
+
+  /** Something changed (new rows, a peer came up, an ack): deliver soon. */
+  kick(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private stream(service: string): Stream {
+    let s = this.streams.get(service);
+    if (s === undefined) {
+      s = { service, next: 0, inFlight: 0, pinned: undefined, blockedUntil: 0, acked: [] };
+      this.streams.set(service, s);
+    }
+    return s;
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    let wakeAt = Infinity;
+    for (const service of this.d.outbox.services()) {
+      const s = this.stream(service);
+      this.flushAcks(s);
+      if (s.blockedUntil > now) {
+        wakeAt = Math.min(wakeAt, s.blockedUntil);
+        continue;
+      }
+      const room = this.d.settings.window - s.inFlight;
+      if (room <= 0) continue;
+      const link = this.d.route(service, s.pinned);
+      if (link === undefined) continue; // resumes on peer:up
+      if (link.nodeId !== s.pinned) {
+        // New instance: start from the oldest unacknowledged command.
+        s.pinned = link.nodeId;
+        s.next = 0;
+      }
+      for (const row of this.d.outbox.due(service, s.next, room)) {
+        if (now - row.created_ms > this.d.settings.maxAgeMs) {
+          this.bury(row, 'older than maxAgeMs');
+          continue;
+        }
+        this.deliver(s, link, row);
+        s.next = row.stream_seq + 1;
+      }
+    }
+    if (wakeAt !== Infinity) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.kick(), wakeAt - now);
+    }
+  }
+
+  private deliver(s: Stream, link: PeerLink, row: OutboxRow): void {
+    const headers: Record<string, string> = row.headers === null ? {} : JSON.parse(row.headers) as Record<string, string>;
+    headers[HEADER_STREAM] = this.d.storeId;
+    headers[HEADER_SEQ] = String(row.stream_seq);
+    headers[HEADER_PREV] = String(this.d.outbox.previousLive(row.service, row.stream_seq));
+    // A fresh envelope id per attempt; the inbox deduplicates on (stream, seq).
+    const message = this.d.builder.build(Kind.COMMAND, { service: row.service, subject: row.method, payload: row.payload, headers });
+    s.inFlight++;
+    link.outstanding++;
+    this.d.pending.add(message.id, {
+      peerId: link.nodeId!,
+      timeoutMs: this.d.settings.ackTimeoutMs,
+      signal: undefined,
+      what: `reliable ${row.service}.${row.method} #${row.stream_seq}`,
+      onSettle: () => { s.inFlight--; link.outstanding--; },
+    }).then(
+      () => {
+        s.acked.push(row.stream_seq);
+        this.kick();
+      },
+      (err: ZmeshError) => this.onFailure(s, row, err),
+    );
+    try {
+      link.send(message);
+    } catch (err) {
+      this.d.pending.reject(message.id, err as ZmeshError);
+    }
+  }
+
+  private flushAcks(s: Stream): void {
+    if (s.acked.length === 0) return;
+    const acked = s.acked;
+    s.acked = [];
+    this.d.outbox.acked(s.service, acked);
+  }
+
+  private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {
+    if (this.closed) return;
+    // Out-of-order answers only mean an earlier command is being resent: not this
+    // command's fault.
+    if (err.code !== ErrorCode.OUT_OF_ORDER) {
+      this.d.outbox.failed(row, `${err.code}: ${errorMessage(err)}`);
+      const attempts = row.attempts + 1;
+      if (attempts >= this.d.settings.maxAttempts && (err.code === ErrorCode.HANDLER_FAILED || err.code === ErrorCode.UNKNOWN_METHOD || err.code === ErrorCode.BAD_MESSAGE)) {
+        this.bury({ ...row, attempts }, `${err.code}: ${errorMessage(err)}`);
+      } else {
+        const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(attempts, 20));
+        s.blockedUntil = Math.max(s.blockedUntil, Date.now() + backoff * (0.5 + Math.random() / 2));
+      }
+      if (err.code === ErrorCode.PEER_DOWN || err.code === ErrorCode.TIMEOUT) s.pinned = undefined;
+    }
+    // Go back: resend from the oldest unacknowledged command of the stream.
+    s.next = 0;
+    this.kick();
+  }
+
+  private bury(row: OutboxRow, why: string): void {
+    this.d.log.warn({ service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, why }, 'reliable command dead-lettered');
+    this.d.outbox.deadLetter(row);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Operator access to a node's store, for `zmesh outbox`: pending and dead-lettered
+ * reliable commands, and requeueing dead letters. Safe while the node runs (WAL lets
+ * readers and one writer share the file); a requeued command is delivered by the node
+ * on its next retry pass or restart.
+ */
+import type { OutboxRow } from '../reliable/outbox.js';
+import { Outbox } from '../reliable/outbox.js';
+import { openStore } from './open.js';
+
+export interface OutboxEntry {
+  seq: number;
+  id: string;
+  service: string;
+  method: string;
+  streamSeq: number;
+  bytes: number;
+  createdMs: number;
+  attempts: number;
+  lastError: string | null;
+  deadMs?: number;
+}
+
+export interface StoreAdmin {
+  readonly storeId: string;
+  pending(limit?: number): OutboxEntry[];
+  dead(limit?: number): OutboxEntry[];
+  /** Moves dead letters (all, or by seq) back to the end of their streams. */
+  retry(seqs: number[] | 'all'): number;
+  close(): void;
+}
+
+const entry = (r: OutboxRow & { dead_ms?: number }): OutboxEntry => ({
+  seq: r.seq, id: r.id.toString('hex'), service: r.service, method: r.method, streamSeq: r.stream_seq,
+  bytes: r.payload.length, createdMs: r.created_ms, attempts: r.attempts, lastError: r.last_error,
+  ...(r.dead_ms === undefined ? {} : { deadMs: r.dead_ms }),
+});
+
+export function openStoreAdmin(path: string): StoreAdmin {
+  const { db, storeId } = openStore(path);
+  const outbox = new Outbox(db, Number.MAX_SAFE_INTEGER, () => undefined);
+  return {
+    storeId,
+    pending: (limit = 1_000) => outbox.listPending(limit).map(entry),
+    dead: (limit = 1_000) => outbox.listDead(limit).map(entry),
+    retry: (seqs) => outbox.requeue(seqs),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The store's schema, versioned. A migration is appended, never edited: version N's
+ * SQL is what every store at version N ran. PRAGMA user_version holds the version and
+ * PRAGMA application_id marks the file as a zmesh store.
+ */
+export const APPLICATION_ID = 0x7a6d7368; // "zmsh"
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: reliable commands (outbox, dead letters, per-sender inbox watermarks).
+  `
+  CREATE TABLE zmesh_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE zmesh_outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              BLOB    NOT NULL UNIQUE,
+    service         TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    stream_seq      INTEGER NOT NULL,
+    headers         TEXT,
+    payload         BLOB    NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    UNIQUE (service, stream_seq)
+  );
+  CREATE TABLE zmesh_streams (service TEXT PRIMARY KEY, next_seq INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE zmesh_dead_letters (
+    seq             INTEGER PRIMARY KEY,
+    id              BLOB    NOT NULL,
+    service         TEXT    NOT NULL,
+    method          TEXT    NOT NULL,
+    stream_seq      INTEGER NOT NULL,
+    headers         TEXT,
+    payload         BLOB    NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    last_error      TEXT,
+    dead_ms         INTEGER NOT NULL
+  );
+  CREATE INDEX zmesh_dead_stream ON zmesh_dead_letters (service, stream_seq);
+  CREATE TABLE zmesh_inbox (
+    sender          TEXT    PRIMARY KEY,
+    last_seq        INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
