@@ -3,12 +3,15 @@
  * stable code, never a hang. Wire errors are checked both through a zmesh node and
  * through a raw peer that reads the ErrorReply off the wire.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AbortedError, BadMessageError, BindFailedError, ClosedError, ErrorCode, HandlerFailedError, InvalidArgumentError,
-  MessageTooLargeError, NoRouteError, PeerDownError, QueueFullError, TimeoutError, UnknownMethodError,
-  VersionMismatchError, ZmeshError, createNode, type MeshNode, type NodeOptions,
+  MessageTooLargeError, NoRouteError, OutboxFullError, PeerDownError, QueueFullError, StoreError, TimeoutError,
+  UnknownMethodError, VersionMismatchError, ZmeshError, createNode, type MeshNode, type NodeOptions,
 } from '../transport/index.js';
 import { NodeProc, killAll } from './helpers/proc.js';
 import { RawDealer, envelope, pb } from './helpers/raw-peer.js';
@@ -145,6 +148,66 @@ describe('errors', () => {
     const second = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', routerPort: first.endpoints.routerPort });
     await expectCode(second.start(), BindFailedError, ErrorCode.BIND_FAILED);
     await second.closed;
+  });
+
+  it('errors - a store that is foreign, corrupt or newer is refused and left untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zmesh-store-'));
+    try {
+      const foreign = join(dir, 'foreign.db');
+      const other = new Database(foreign);
+      other.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES (\'ada\')');
+      other.close();
+      const corrupt = join(dir, 'corrupt.db');
+      writeFileSync(corrupt, Buffer.from('this is not a database, but somebody cares about it'));
+      const newer = join(dir, 'newer.db');
+      const future = new Database(newer);
+      future.pragma('application_id = 0x7a6d7368');
+      future.pragma('user_version = 999');
+      future.close();
+      for (const [path, problem] of [[foreign, 'foreign'], [corrupt, 'corrupt'], [newer, 'newer']] as const) {
+        const before = readFileSync(path);
+        const node = createNode({ service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: path });
+        const err = await expectCode(node.start(), StoreError, ErrorCode.STORE);
+        expect((err as StoreError).problem).toBe(problem);
+        expect(readFileSync(path).equals(before)).toBe(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('errors - a full outbox refuses a reliable send; a gap in a stream is OUT_OF_ORDER', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zmesh-outbox-'));
+    try {
+      const full = await clientNode({ storePath: join(dir, 'a.db'), reliable: { maxOutbox: 5 } });
+      await Promise.all(Array.from({ length: 5 }, () => full.send('nobody', 'm', text('x'))));
+      await expectCode(full.send('nobody', 'm', text('x')), OutboxFullError, ErrorCode.OUTBOX_FULL);
+      expect(full.outboxStats()).toMatchObject({ pending: 5 });
+
+      const sink = await clientNode({ service: 'sink', storePath: join(dir, 'b.db') });
+      sink.db!.exec('CREATE TABLE effects (n INTEGER)');
+      sink.handleReliable('apply', (p, ctx) => { ctx.db.prepare('INSERT INTO effects VALUES (?)').run(Number(Buffer.from(p).toString())); });
+      const raw = new RawDealer(sink.endpoints.router);
+      raws.push(raw);
+      let attempt = 0;
+      // Each attempt is a new envelope id, as the dispatcher does; dedupe is by (stream, seq).
+      const reliable = async (seq: number, prev: number): Promise<number> => {
+        const id = Buffer.alloc(16, ++attempt);
+        await raw.send(envelope({ id, kind: pb.Kind.COMMAND, service: 'sink', subject: 'apply', payload: text(String(seq)), headers: { 'zmesh-stream': 'raw-store', 'zmesh-seq': String(seq), 'zmesh-prev': String(prev) } }));
+        return (await raw.answerTo(id)).kind;
+      };
+      expect(await reliable(1, 0)).toBe(pb.Kind.ACK);
+      expect(await reliable(3, 2)).toBe(pb.Kind.ERROR); // 2 never arrived
+      const gap = raw.received.find((e) => e.kind === pb.Kind.ERROR)!;
+      expect(pb.ErrorReply.decode(gap.payload).code).toBe(ErrorCode.OUT_OF_ORDER);
+      seen.add(ErrorCode.OUT_OF_ORDER);
+      expect(await reliable(1, 0)).toBe(pb.Kind.ACK); // a redelivery: acknowledged, no effect
+      expect(await reliable(2, 1)).toBe(pb.Kind.ACK);
+      expect(await reliable(3, 2)).toBe(pb.Kind.ACK);
+      expect(sink.db!.prepare('SELECT n FROM effects ORDER BY rowid').pluck().all()).toEqual([1, 2, 3]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   afterAll(() => {
