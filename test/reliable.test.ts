@@ -119,3 +119,61 @@ describe('reliable commands', () => {
     expect(verdict(sinkPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
   });
 });
+
+describe('dead letters', () => {
+  it('reliable - a handler that always fails is dead-lettered after maxAttempts; zmesh outbox lists and requeues it', async () => {
+    const { createNode } = await import('../transport/index.js');
+    const { spawnSync } = await import('node:child_process');
+    const zmesh = (...args: string[]) => spawnSync(process.execPath, [dist('nodes/cli/main.js'), ...args], { encoding: 'utf8' });
+    let failing = true;
+    let attempts = 0;
+    const sink = createNode({ service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'sink.db') });
+    sink.handleReliable('fragile', (_p, ctx) => {
+      attempts++;
+      if (failing) throw new Error('not today');
+      ctx.db.prepare('INSERT INTO effects (n) VALUES (1)').run();
+    });
+    await sink.start();
+    sink.db!.exec('CREATE TABLE effects (n INTEGER)');
+    const source = createNode({
+      service: 'source', host: '127.0.0.1', peers: [sink.endpoints.router], storePath: join(dir, 'zmesh.db'),
+      reliable: { maxAttempts: 3, backoffBaseMs: 10, backoffMaxMs: 50 },
+    });
+    await source.start();
+    try {
+      await source.send('sink', 'fragile', Buffer.from('payload'));
+      const deadline = Date.now() + 20_000;
+      let dead: Array<{ method: string; attempts: number; lastError: string }> = [];
+      while (dead.length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        const r = zmesh('outbox', 'dead', '--data', dir, '--json');
+        expect(r.status).toBe(0);
+        dead = JSON.parse(r.stdout) as typeof dead;
+      }
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ method: 'fragile', attempts: 3 });
+      expect(dead[0]!.lastError).toContain('not today');
+      expect(attempts).toBe(3);
+      expect(JSON.parse(zmesh('outbox', 'list', '--data', dir, '--json').stdout)).toEqual([]);
+
+      failing = false;
+      const retried = zmesh('outbox', 'retry', '--data', dir, '--all');
+      expect(retried.stdout).toContain('requeued 1 message(s)');
+      // The running node finds the requeued row on its own (outbox poll) and delivers it.
+      const until = Date.now() + 20_000;
+      while ((sink.db!.prepare('SELECT count(*) FROM effects').pluck().get() as number) < 1 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(sink.db!.prepare('SELECT count(*) FROM effects').pluck().get()).toBe(1);
+      expect(JSON.parse(zmesh('outbox', 'list', '--data', dir, '--json').stdout)).toEqual([]);
+      expect(JSON.parse(zmesh('outbox', 'dead', '--data', dir, '--json').stdout)).toEqual([]);
+      // Bad usage is a clear message and exit 2.
+      const bad = zmesh('outbox', 'retry', '--data', dir);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('retry needs --seq N... or --all');
+    } finally {
+      await source.close();
+      await sink.close();
+    }
+  });
+});

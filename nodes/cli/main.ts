@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runtimeInfo } from 'zmesh';
+import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
 import { EXIT_USAGE } from './run.js';
 
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(peersCommand)
+  .command(outboxCommand)
   .demandCommand(1, 'name a command; see zmesh --help')
   .strict()
   .version(pkg.version)

@@ -19,6 +19,9 @@ import type { Outbox, OutboxRow } from './outbox.js';
 export const HEADER_STREAM = 'zmesh-stream';
 export const HEADER_SEQ = 'zmesh-seq';
 export const HEADER_PREV = 'zmesh-prev';
+/** Rows can also appear from outside this process (`zmesh outbox retry`); look again
+ *  this often even when nothing happened here. */
+export const OUTBOX_POLL_MS = 1_000;
 
 export interface ReliableSettings {
   ackTimeoutMs: number;
@@ -63,9 +66,12 @@ export class Dispatcher {
   private readonly streams = new Map<string, Stream>();
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly poll: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly d: DispatcherDeps) {}
+  constructor(private readonly d: DispatcherDeps) {
+    this.poll = setInterval(() => this.kick(), OUTBOX_POLL_MS);
+  }
 
   /** Something changed (new rows, a peer came up, an ack): deliver soon. */
   kick(): void {
@@ -80,6 +86,7 @@ export class Dispatcher {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.poll);
   }
 
   private stream(service: string): Stream {
