@@ -179,6 +179,7 @@ class Node implements MeshNode {
             return link !== undefined && link.isUp && link.peer?.service === service ? link : this.table.pick(service);
           },
           log: this.log,
+          onAcked: (service, count) => this.table.emit({ type: 'outbox:acked', service, count }),
         });
       } catch (err) {
         this.abort();
@@ -283,7 +284,7 @@ class Node implements MeshNode {
     return this.reliableLayer?.db;
   }
 
-  outboxStats(): { pending: number; commits: number } | undefined {
+  outboxStats(): { pending: number; commits: number; ackCommits: number } | undefined {
     return this.reliableLayer?.stats();
   }
 

@@ -166,7 +166,9 @@ export interface PeerInfo {
 /** Typed node events. */
 export type NodeEvent =
   | { type: 'peer:up'; peer: PeerInfo }
-  | { type: 'peer:down'; peer: PeerInfo; reason: string };
+  | { type: 'peer:down'; peer: PeerInfo; reason: string }
+  /** Reliable commands to `service` were acknowledged by the receiver (effect committed). */
+  | { type: 'outbox:acked'; service: string; count: number };
 
 export type NodeEventType = NodeEvent['type'];
 export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>;
@@ -306,8 +308,8 @@ export interface MeshNode extends AsyncDisposable {
   /** The node's database (after start, with storePath). */
   readonly db: Database | undefined;
 
-  /** Outbox counters: pending rows, group commits so far. */
-  outboxStats(): { pending: number; commits: number } | undefined;
+  /** Outbox counters: rows pending, group-commit transactions, ack-removal transactions. */
+  outboxStats(): { pending: number; commits: number; ackCommits: number } | undefined;
 
   /** Publishes an event (fast class). Returns once queued to the socket; subscribers
    *  that are not connected miss it. Throws QUEUE_FULL, MESSAGE_TOO_LARGE,

@@ -2,6 +2,7 @@
 import { cpus, totalmem } from 'node:os';
 import * as zmq from 'zeromq';
 import type { DiscoveryRow } from '../discovery.js';
+import type { ReliableRow } from '../reliable.js';
 import type { Row } from '../reqrep.js';
 
 export function machine(): Record<string, string | number> {
@@ -26,6 +27,17 @@ export function table(rows: Row[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('');
+  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+}
+
+export function reliableTable(rows: ReliableRow[]): string {
+  const head = ['scenario', 'payload', 'msg/s', 'fsync/msg', 'p50 µs', 'p99 µs', 'p99.9 µs'];
+  const body = rows.map((r) => [
+    r.scenario, `${r.payloadBytes} B`, num(r.msgPerSec), r.fsyncsPerMsg === undefined ? '-' : r.fsyncsPerMsg.toFixed(4),
+    num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
+  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
 }
 

@@ -185,7 +185,7 @@ export class PeerTable {
     else this.services.set(service, list);
   }
 
-  private emit(event: NodeEvent): void {
+  emit(event: NodeEvent): void {
     this.events.emit(event.type, event);
   }
 }

@@ -60,6 +60,8 @@ export interface DispatcherDeps {
   route(service: string, pinned: string | undefined): PeerLink | undefined;
   settings: ReliableSettings;
   log: Logger;
+  /** Rows acknowledged and removed. */
+  onAcked(service: string, count: number): void;
 }
 
 export class Dispatcher {
@@ -167,6 +169,7 @@ export class Dispatcher {
     const acked = s.acked;
     s.acked = [];
     this.d.outbox.acked(s.service, acked);
+    this.d.onAcked(s.service, acked.length);
   }
 
   private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {

@@ -25,6 +25,7 @@ export interface LayerDeps {
   pending: PendingRequests;
   route(service: string, pinned: string | undefined): PeerLink | undefined;
   log: Logger;
+  onAcked(service: string, count: number): void;
 }
 
 export class ReliableLayer {
@@ -48,6 +49,7 @@ export class ReliableLayer {
       route: d.route,
       settings: { ...RELIABLE_DEFAULTS, ...rest },
       log: d.log,
+      onAcked: d.onAcked,
     });
   }
 
@@ -116,8 +118,8 @@ export class ReliableLayer {
     this.dispatcher.kick();
   }
 
-  stats(): { pending: number; commits: number } {
-    return { pending: this.outbox.size, commits: this.outbox.commits };
+  stats(): { pending: number; commits: number; ackCommits: number } {
+    return { pending: this.outbox.size, commits: this.outbox.commits, ackCommits: this.outbox.ackCommits };
   }
 
   /** The outbox, for the CLI's list/dead/retry. */

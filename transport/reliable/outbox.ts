@@ -44,6 +44,8 @@ export class Outbox {
   private rows: number;
   /** Transactions committed by group commit, for the fsync-per-message figure. */
   commits = 0;
+  /** Transactions that removed acknowledged rows. */
+  ackCommits = 0;
 
   constructor(
     private readonly db: Db,
@@ -136,6 +138,7 @@ export class Outbox {
     this.db.transaction(() => {
       for (const s of streamSeqs) this.rows -= this.stmts.remove.run(service, s).changes;
     })();
+    this.ackCommits++;
   }
 
   failed(row: OutboxRow, error: string): void {

@@ -1,0 +1,91 @@
+/**
+ * The reliable class beside the fast class, same run, sender and receiver in separate
+ * processes on 127.0.0.1, 100-byte payloads:
+ *
+ * - reliable publish: send() resolves when the message is on disk (WAL, synchronous=
+ *   FULL); `window` sends in flight, so concurrent sends share a group commit. Also
+ *   reported: fsyncs per message on the sender (group commits + ack removals).
+ * - fast commands: command() handed to the socket, counted when handled.
+ * - reliable command end to end, one in flight: send -> persisted -> delivered ->
+ *   handled and committed by the receiver -> ACK back (the outbox:acked event).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode } from '../transport/index.js';
+import { startServer } from './lib/child.js';
+import { LatencyRecorder, type Latency } from './lib/stats.js';
+
+export interface ReliableRow {
+  scenario: 'reliable-publish' | 'fast-command' | 'reliable-e2e-latency';
+  payloadBytes: number;
+  ops: number;
+  msgPerSec?: number;
+  fsyncsPerMsg?: number;
+  latencyUs?: Latency;
+}
+
+export interface ReliableConfig { ops: number; window: number; latencyOps: number; payloadBytes: number }
+export const RELIABLE_QUICK: ReliableConfig = { ops: 50_000, window: 2_000, latencyOps: 2_000, payloadBytes: 100 };
+export const RELIABLE_FULL: ReliableConfig = { ops: 200_000, window: 2_000, latencyOps: 10_000, payloadBytes: 100 };
+
+export async function runReliable(c: ReliableConfig, progress: (l: string) => void): Promise<ReliableRow[]> {
+  const server = await startServer('zmesh-sink');
+  const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-'));
+  const node = createNode({ service: 'bench', host: '127.0.0.1', peers: [server.endpoint], storePath: join(dir, 'zmesh.db'), requestTimeoutMs: 60_000, reliable: { maxOutbox: c.ops * 2 } });
+  await node.start();
+  const payload = Buffer.alloc(c.payloadBytes, 0x61);
+  const rows: ReliableRow[] = [];
+  try {
+    await node.waitForService('sink');
+    const drained = (): Promise<void> => new Promise((resolve) => {
+      if (node.outboxStats()!.pending === 0) return resolve();
+      const off = node.on('outbox:acked', () => { if (node.outboxStats()!.pending === 0) { off(); resolve(); } });
+    });
+
+    progress('reliable: publish throughput (resolved = on disk)');
+    const before = node.outboxStats()!;
+    let started = 0;
+    const t = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: c.window }, async () => {
+      while (started < c.ops) {
+        started++;
+        await node.send('sink', 'apply', payload);
+      }
+    }));
+    const secs = Number(process.hrtime.bigint() - t) / 1e9;
+    await drained();
+    const after = node.outboxStats()!;
+    rows.push({
+      scenario: 'reliable-publish', payloadBytes: c.payloadBytes, ops: c.ops, msgPerSec: c.ops / secs,
+      fsyncsPerMsg: ((after.commits - before.commits) + (after.ackCommits - before.ackCommits)) / c.ops,
+    });
+
+    progress('reliable: fast commands beside it');
+    const counted = async (): Promise<number> => Number(Buffer.from(await node.request('sink', 'count', Buffer.alloc(0))).toString());
+    const base = await counted();
+    const tf = process.hrtime.bigint();
+    for (let i = 0; i < c.ops; i++) {
+      node.command('sink', 'apply', payload);
+      if (i % 1_000 === 999) await new Promise((r) => setImmediate(r)); // let the socket drain
+    }
+    while ((await counted()) < base + c.ops) await new Promise((r) => setTimeout(r, 5));
+    rows.push({ scenario: 'fast-command', payloadBytes: c.payloadBytes, ops: c.ops, msgPerSec: c.ops / (Number(process.hrtime.bigint() - tf) / 1e9) });
+
+    progress('reliable: command end-to-end latency, one in flight');
+    const rec = new LatencyRecorder();
+    for (let i = 0; i < c.latencyOps + 200; i++) {
+      const acked = new Promise<void>((resolve) => { const off = node.on('outbox:acked', () => { off(); resolve(); }); });
+      const t0 = process.hrtime.bigint();
+      await node.send('sink', 'apply', payload);
+      await acked;
+      if (i >= 200) rec.since(t0);
+    }
+    rows.push({ scenario: 'reliable-e2e-latency', payloadBytes: c.payloadBytes, ops: c.latencyOps, latencyUs: rec.summary() });
+  } finally {
+    await node.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}

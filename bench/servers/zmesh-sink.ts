@@ -1,0 +1,17 @@
+/** Receiver for the reliable benchmark: reliable "apply" writes one effect row per
+ *  command in the inbox transaction; fast "apply" only counts; "count" reports it. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode } from '../../transport/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-sink-'));
+const node = createNode({ service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'zmesh.db') });
+let fast = 0;
+node.handleReliable('apply', (p, ctx) => { ctx.db.prepare('INSERT INTO effects (bytes) VALUES (?)').run(p.byteLength); });
+node.handle('apply', () => { fast++; });
+node.handle('count', () => Buffer.from(String(fast)));
+await node.start();
+node.db!.exec('CREATE TABLE IF NOT EXISTS effects (rowid INTEGER PRIMARY KEY, bytes INTEGER NOT NULL)');
+process.send?.({ endpoint: node.endpoints.router });
+process.on('SIGTERM', () => { void node.close().then(() => process.disconnect?.()); });
