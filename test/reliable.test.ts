@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dist } from './helpers/paths.js';
+import { createLan, type Lan, type LanHost } from './helpers/vlan.js';
 
 const TOTAL = 10_000;
 let dir: string;
@@ -27,8 +28,10 @@ afterEach(async () => {
 
 type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true };
 
-function start(config: Record<string, unknown>): { child: ChildProcess; next(key: keyof Msg, timeoutMs?: number): Promise<Msg> } {
-  const child = fork(dist('test/fixtures/reliable-proc.js'), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function start(config: Record<string, unknown>, on?: { lan: Lan; host: LanHost }): { child: ChildProcess; next(key: keyof Msg, timeoutMs?: number): Promise<Msg> } {
+  const argv = [dist('test/fixtures/reliable-proc.js'), JSON.stringify(config)];
+  const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
+  const child = on === undefined ? fork(argv[0]!, argv.slice(1), { stdio }) : on.lan.spawn(on.host, [process.execPath, ...argv], { stdio });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const seen: Msg[] = [];
@@ -117,6 +120,33 @@ describe('reliable commands', () => {
     }
     await source.next('drained', 90_000);
     expect(verdict(sinkPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+  });
+});
+
+describe('reliable commands across a cut link', () => {
+  it('reliable - the link between two hosts is cut and restored twice mid-stream: every command takes effect once, in order', async () => {
+    //   h1: source ──veth── br0 ──veth── h2: sink      (h2's port is unplugged twice)
+    const lan = createLan({ hosts: 2 });
+    try {
+      const [h1, h2] = lan.hosts as [LanHost, LanHost];
+      const sinkPath = join(dir, 'sink.db');
+      const sink = start({ role: 'sink', storePath: sinkPath, host: h2.address }, { lan, host: h2 });
+      const port = (await sink.next('ready')).ready!.routerPort;
+      const source = start({ role: 'source', storePath: join(dir, 'source.db'), host: h1.address, peers: [`tcp://${h2.address}:${port}`], total: TOTAL }, { lan, host: h1 });
+      await source.next('ready');
+      for (let cut = 0; cut < 2; cut++) {
+        await new Promise((r) => setTimeout(r, randomMs(200, 600)));
+        lan.cut(h2);
+        // Longer than the fixtures' 1 s liveness timeout: the sink is declared down.
+        await new Promise((r) => setTimeout(r, 1_500));
+        lan.restore(h2);
+      }
+      await source.next('drained', 90_000);
+      expect(verdict(sinkPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+      lan.destroy();
+    }
   });
 });
 
