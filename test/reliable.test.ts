@@ -26,7 +26,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true };
+type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true; subscribed?: true; progress?: number };
 
 function start(config: Record<string, unknown>, on?: { lan: Lan; host: LanHost }): { child: ChildProcess; next(key: keyof Msg, timeoutMs?: number): Promise<Msg> } {
   const argv = [dist('test/fixtures/reliable-proc.js'), JSON.stringify(config)];
@@ -147,6 +147,30 @@ describe('reliable commands across a cut link', () => {
       for (const c of children) c.kill('SIGKILL');
       lan.destroy();
     }
+  });
+});
+
+describe('durable subscriptions', () => {
+  it('reliable - a durable subscriber down for the middle third of 10,000 events catches up: each once, in order', async () => {
+    //   publisher (event log) --PUB live / $replay--> durable "audit" (effects + progress)
+    const pub = start({ role: 'publisher', storePath: join(dir, 'pub.db'), total: TOTAL });
+    const port = (await pub.next('ready')).ready!.routerPort;
+    const peers = [`tcp://127.0.0.1:${port}`];
+    const subPath = join(dir, 'sub.db');
+    const progressAt = (n: number): Promise<void> => new Promise((resolve) => {
+      const on = (m: Msg): void => { if ((m.progress ?? 0) >= n) { pub.child.off('message', on); resolve(); } };
+      pub.child.on('message', on);
+    });
+    const first = start({ role: 'durable', storePath: subPath, peers });
+    await first.next('subscribed');
+    await progressAt(TOTAL / 3);
+    await kill(first.child);
+    await progressAt((2 * TOTAL) / 3);
+    const second = start({ role: 'durable', storePath: subPath, peers });
+    await second.next('subscribed');
+    await pub.next('enqueued', 60_000);
+    await waitForEffects(subPath, TOTAL);
+    expect(verdict(subPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
   });
 });
 

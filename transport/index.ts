@@ -75,4 +75,6 @@ export type {
   ReliableContext,
   Transaction,
   Database,
+  DurableEvent,
+  DurableHandler,
 } from './types.js';

@@ -21,7 +21,9 @@ import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
 import { silentLogger } from './log.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
 import { mdnsDiscovery } from './discovery/mdns.js';
+import type { PeerLink } from './peers/peer-link.js';
 import { PeerTable } from './peers/peer-table.js';
+import { ACK_METHOD, REPLAY_METHOD } from './reliable/durable.js';
 import { ReliableLayer } from './reliable/layer.js';
 import { dropReporter, type DropFn } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
@@ -35,7 +37,7 @@ import { SendQueue } from './socket/send-queue.js';
 import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type {
-  Database, Discovery, EventListener, Handler, MeshNode, ReliableHandler, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
+  Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, ReliableHandler, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
   NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
 } from './types.js';
 import { settleWithin } from './timers.js';
@@ -180,13 +182,23 @@ class Node implements MeshNode {
           },
           log: this.log,
           onAcked: (service, count) => this.table.emit({ type: 'outbox:acked', service, count }),
+          nodeId: this.id,
+          service: this.service,
+          publishLive: (topic, payload, headers) => this.publisher.publish(topic, payload, headers),
+          requestNode: (nodeId, method, payload) => this.requestNode(nodeId, method, payload),
+          commandNode: (nodeId, method, payload) => this.linkTo(nodeId).send(this.builder.build(Kind.COMMAND, { service: this.linkTo(nodeId).peer!.service, subject: method, payload })),
+          subscribe: (prefix, listener) => this.subscribe(prefix, listener),
         });
       } catch (err) {
         this.abort();
         throw err;
       }
       for (const [method, h] of this.reliableHandlers) this.reliableLayer.handle(method, h);
-      this.table.on('peer:up', () => this.reliableLayer?.kick());
+      const layer = this.reliableLayer;
+      // Internal methods of the reliable class; "$" names are reserved.
+      this.server.handle(REPLAY_METHOD, (p) => layer.replay(p));
+      this.server.handle(ACK_METHOD, (p) => { layer.acknowledged(p); });
+      this.table.on('peer:up', ({ peer }) => layer.onPeerUp(peer.nodeId));
     }
     const { host } = this.opts;
     await this.bind(this.router, `tcp://${host}:${this.opts.routerPort}`, 'ROUTER');
@@ -240,29 +252,30 @@ class Node implements MeshNode {
     try {
       this.checkSend(payload);
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
-      const link = this.route(service);
-      const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
-      const message = this.builder.build(Kind.REQUEST, {
-        service, subject: method, payload, headers: o.headers, ttlMs: timeoutMs,
-      });
-      const { id } = message;
-      link.outstanding++;
-      const reply = this.pending.add(id, {
-        peerId: link.nodeId!,
-        timeoutMs,
-        signal: o.signal,
-        what: `${service}.${method}`,
-        onSettle: () => { link.outstanding--; },
-      });
-      try {
-        link.send(message);
-      } catch (err) {
-        this.pending.reject(id, err as ZmeshError);
-      }
-      return reply;
+      return this.requestOn(this.route(service), service, method, payload, o);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** Sends a REQUEST on `link` and registers it; the one path every request takes. */
+  private requestOn(link: PeerLink, service: string, method: string, payload: Uint8Array, o: RequestOptions): Promise<Uint8Array> {
+    const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
+    const message = this.builder.build(Kind.REQUEST, { service, subject: method, payload, headers: o.headers, ttlMs: timeoutMs });
+    link.outstanding++;
+    const reply = this.pending.add(message.id, {
+      peerId: link.nodeId!,
+      timeoutMs,
+      signal: o.signal,
+      what: `${service}.${method}`,
+      onSettle: () => { link.outstanding--; },
+    });
+    try {
+      link.send(message);
+    } catch (err) {
+      this.pending.reject(message.id, err as ZmeshError);
+    }
+    return reply;
   }
 
   send(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
@@ -273,6 +286,40 @@ class Node implements MeshNode {
   transact<T>(fn: (tx: Transaction) => T): T {
     if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
     return this.reliable().transact(fn);
+  }
+
+  publishReliable(topic: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
+    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
+    try {
+      return this.reliable().publishReliable(topic, payload, o);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
+    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
+    try {
+      return this.reliable().subscribeDurable(name, prefix, handler);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The link to one specific up peer, for the reliable class's replay and acks. */
+  private linkTo(nodeId: string): PeerLink {
+    const link = this.table.byNode(nodeId);
+    if (link === undefined || !link.isUp) throw new NoRouteError(`peer ${nodeId} is not up`);
+    return link;
+  }
+
+  private requestNode(nodeId: string, method: string, payload: Uint8Array): Promise<Uint8Array> {
+    try {
+      const link = this.linkTo(nodeId);
+      return this.requestOn(link, link.peer!.service, method, payload, {});
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   handleReliable(method: string, handler: ReliableHandler): void {
@@ -415,7 +462,7 @@ class Node implements MeshNode {
     }
   }
 
-  private route(service: string) {
+  private route(service: string): PeerLink {
     const link = this.table.pick(service);
     if (link === undefined) throw new NoRouteError(`no live instance of service "${service}"`);
     return link;

@@ -75,6 +75,10 @@ export interface ReliableOptions {
   backoffMaxMs?: number;
   /** Commands in flight per target service. Default 1_000. */
   window?: number;
+  /** Reliable events are kept this long at most. Default 1 h. */
+  eventRetentionMs?: number;
+  /** And at most this many. Default 1_000_000. */
+  maxEvents?: number;
 }
 
 /** The node's SQLite database (better-sqlite3), for the service's own tables. */
@@ -86,6 +90,8 @@ export interface Transaction {
   readonly db: Database;
   /** Queues a reliable command in the same transaction (the transactional outbox). */
   send(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
+  /** Logs a reliable event in the same transaction; it is published once committed. */
+  publish(topic: string, payload: Uint8Array, options?: SendOptions): void;
 }
 
 export interface ReliableContext extends Transaction {
@@ -98,6 +104,10 @@ export interface ReliableContext extends Transaction {
  *  Synchronous on purpose: a transaction cannot stay open across an await. Throw to
  *  roll back; the sender retries, and dead-letters after maxAttempts. */
 export type ReliableHandler = (payload: Uint8Array, ctx: ReliableContext) => void;
+
+/** A reliable event as a durable subscriber sees it. */
+export type DurableEvent = MeshEvent & { seq: number; stream: string };
+export type DurableHandler = (event: DurableEvent, tx: Transaction) => void;
 
 /** Injected parts, kept apart from user options. All optional. */
 export interface NodeComponents {
@@ -301,6 +311,16 @@ export interface MeshNode extends AsyncDisposable {
   /** Runs `fn` in one SQLite transaction: its database writes and its tx.send()
    *  messages commit together or not at all. Returns fn's result. */
   transact<T>(fn: (tx: Transaction) => T): T;
+
+  /** Reliable event: logged on disk with this publisher's next sequence number, then
+   *  published. Resolves once on disk (group commit). Durable subscribers that miss it
+   *  get it by replay while it is within retention. */
+  publishReliable(topic: string, payload: Uint8Array, options?: SendOptions): Promise<void>;
+
+  /** Durable subscription `name` to reliable events under `prefix`: each event once,
+   *  in each publisher's order, across restarts; the handler runs in one transaction
+   *  with the subscription's progress. Resolves once subscribed (catch-up runs on). */
+  subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }>;
 
   /** Registers the handler for reliable commands to `method`. */
   handleReliable(method: string, handler: ReliableHandler): void;

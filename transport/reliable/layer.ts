@@ -10,7 +10,12 @@ import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { PendingRequests } from '../protocol/pending.js';
 import type { PeerLink } from '../peers/peer-link.js';
 import { openStore, type Db } from '../store/open.js';
-import type { ReliableContext, ReliableHandler, ReliableOptions, Sender, SendOptions, Transaction } from '../types.js';
+import { validatePrefix, validateTopic } from '../pubsub/topics.js';
+import type {
+  DurableHandler, MeshEvent, ReliableContext, ReliableHandler, ReliableOptions, Sender, SendOptions, Transaction,
+} from '../types.js';
+import { ACK_METHOD, DurableSubscription, HEADER_ESEQ, HEADER_ESTREAM, REPLAY_METHOD, type ReplayReply, type ReplayRequest } from './durable.js';
+import { EVENT_RETENTION, EventLog, type LoggedEvent } from './event-log.js';
 import { Dispatcher, HEADER_PREV, HEADER_SEQ, HEADER_STREAM, RELIABLE_DEFAULTS } from './dispatcher.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
@@ -26,7 +31,18 @@ export interface LayerDeps {
   route(service: string, pinned: string | undefined): PeerLink | undefined;
   log: Logger;
   onAcked(service: string, count: number): void;
+  nodeId: string;
+  service: string;
+  /** Publishes on the node's PUB socket (fast path) once an event is on disk. */
+  publishLive(topic: string, payload: Uint8Array, headers: Record<string, string>): void;
+  /** Request/command to one specific peer node. */
+  requestNode(nodeId: string, method: string, payload: Uint8Array): Promise<Uint8Array>;
+  commandNode(nodeId: string, method: string, payload: Uint8Array): void;
+  subscribe(prefix: string, listener: (e: MeshEvent) => void): Promise<{ unsubscribe(): void }>;
 }
+
+/** How often the event log is pruned. */
+export const PRUNE_INTERVAL_MS = 5_000;
 
 export class ReliableLayer {
   readonly db: Db;
@@ -34,11 +50,24 @@ export class ReliableLayer {
   private readonly inbox: Inbox;
   private readonly dispatcher: Dispatcher;
   private readonly handlers = new Map<string, ReliableHandler>();
+  private readonly events: EventLog;
+  private readonly durables: DurableSubscription[] = [];
+  private readonly storeId: string;
+  private readonly pruneTimer: NodeJS.Timeout;
 
   constructor(private readonly d: LayerDeps) {
     const store = openStore(d.storePath);
     this.db = store.db;
-    const { maxOutbox = MAX_OUTBOX, ...rest } = d.options;
+    this.storeId = store.storeId;
+    const { maxOutbox = MAX_OUTBOX, eventRetentionMs = EVENT_RETENTION.maxAgeMs, maxEvents = EVENT_RETENTION.maxEvents, ...rest } = d.options;
+    this.events = new EventLog(this.db, { maxAgeMs: eventRetentionMs, maxEvents }, (events) => this.goLive(events));
+    this.pruneTimer = setInterval(() => {
+      try {
+        this.events.prune();
+      } catch (err) {
+        d.log.warn({ err }, 'event log pruning failed');
+      }
+    }, PRUNE_INTERVAL_MS);
     this.outbox = new Outbox(this.db, maxOutbox, () => this.dispatcher.kick());
     this.inbox = new Inbox(this.db);
     this.dispatcher = new Dispatcher({
@@ -67,19 +96,119 @@ export class ReliableLayer {
     return this.outbox.send({ id: this.d.builder.newId(), service, method, payload, headers: o.headers });
   }
 
+  publishReliable(topic: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
+    try {
+      validateTopic(topic);
+      this.checkSize(payload);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.events.publish(topic, this.d.builder.newId(), payload, o.headers);
+  }
+
   transact<T>(fn: (tx: Transaction) => T): T {
-    let queued = 0;
+    const { tx, committed } = this.transaction();
+    const result = this.db.transaction(() => fn(tx)).immediate();
+    committed();
+    return result;
+  }
+
+  /** A Transaction whose sends and publishes take effect after `committed()`. */
+  private transaction(): { tx: Transaction; committed(): void } {
+    let sent = 0;
+    const logged: LoggedEvent[] = [];
     const tx: Transaction = {
       db: this.db,
       send: (service, method, payload, o = {}) => {
         this.check(service, method, payload);
         this.outbox.insert({ id: this.d.builder.newId(), service, method, payload, headers: o.headers });
-        queued++;
+        sent++;
+      },
+      publish: (topic, payload, o = {}) => {
+        validateTopic(topic);
+        this.checkSize(payload);
+        logged.push(this.events.insert(topic, this.d.builder.newId(), payload, o.headers));
       },
     };
-    const result = this.db.transaction(() => fn(tx)).immediate();
-    if (queued > 0) this.dispatcher.kick();
-    return result;
+    return {
+      tx,
+      committed: () => {
+        if (sent > 0) this.dispatcher.kick();
+        if (logged.length > 0) this.goLive(logged);
+      },
+    };
+  }
+
+  private goLive(events: LoggedEvent[]): void {
+    for (const e of events) {
+      try {
+        this.d.publishLive(e.topic, e.payload, { ...e.headers, [HEADER_ESTREAM]: this.storeId, [HEADER_ESEQ]: String(e.seq) });
+      } catch (err) {
+        // Queue full: subscribers find the gap and replay it from the log.
+        this.d.log.debug({ err, seq: e.seq }, 'live publish of a logged event failed');
+      }
+    }
+  }
+
+  /** `$replay`: the events a subscriber is missing, from our log. */
+  replay(payload: Uint8Array): Uint8Array {
+    const req = JSON.parse(Buffer.from(payload).toString()) as ReplayRequest;
+    const last = Number(req.known?.[this.storeId] ?? 0);
+    if (typeof req.subscriber === 'string' && req.subscriber !== '' && last > 0) this.events.acknowledge(req.subscriber, last);
+    const events = this.events.range(last + 1, String(req.prefix ?? ''), Math.min(Number(req.max) || 1, 1_000));
+    const reply: ReplayReply = {
+      stream: this.storeId,
+      head: this.events.head(),
+      events: events.map((e) => ({
+        seq: e.seq, topic: e.topic, payload: e.payload.toString('base64'), headers: e.headers, timestampMs: e.createdMs,
+        id: e.id.toString('hex'), node: this.d.nodeId, service: this.d.service,
+      })),
+    };
+    return Buffer.from(JSON.stringify(reply));
+  }
+
+  /** `$ack`: a durable subscriber's progress on our stream. */
+  acknowledged(payload: Uint8Array): void {
+    const a = JSON.parse(Buffer.from(payload).toString()) as { stream: string; subscriber: string; seq: number };
+    if (a.stream === this.storeId && typeof a.subscriber === 'string' && Number.isSafeInteger(a.seq)) this.events.acknowledge(a.subscriber, a.seq);
+  }
+
+  async subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
+    validatePrefix(prefix);
+    const subscriber = `${name}@${this.storeId}`;
+    const durable = new DurableSubscription({
+      db: this.db,
+      name,
+      prefix,
+      handler,
+      tx: () => this.transaction(),
+      replay: async (nodeId, request: ReplayRequest) => JSON.parse(Buffer.from(
+        await this.d.requestNode(nodeId, REPLAY_METHOD, Buffer.from(JSON.stringify({ ...request, subscriber }))),
+      ).toString()) as ReplayReply,
+      ack: (nodeId, stream, seq) => {
+        try {
+          this.d.commandNode(nodeId, ACK_METHOD, Buffer.from(JSON.stringify({ stream, subscriber, seq })));
+        } catch {
+          // The next ack carries the same progress.
+        }
+      },
+      log: this.d.log,
+    });
+    this.durables.push(durable);
+    const sub = await this.d.subscribe(prefix, (e) => durable.onLive(e));
+    return {
+      close: () => {
+        durable.close();
+        sub.unsubscribe();
+        this.durables.splice(this.durables.indexOf(durable), 1);
+      },
+    };
+  }
+
+  /** A peer came up: deliver waiting commands, and let durable subscriptions catch up. */
+  onPeerUp(nodeId: string): void {
+    this.dispatcher.kick();
+    for (const d of this.durables) d.onPeerUp(nodeId);
   }
 
   handle(method: string, handler: ReliableHandler): void {
@@ -97,25 +226,10 @@ export class ReliableLayer {
     if (stream === '' || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq) {
       throw new BadMessageError('reliable command with bad zmesh-stream/seq/prev headers');
     }
-    let queued = 0;
-    const ctx: ReliableContext = {
-      db: this.db,
-      method: env.subject,
-      caller,
-      headers,
-      send: (service, method, payload, o = {}) => {
-        this.check(service, method, payload);
-        this.outbox.insert({ id: this.d.builder.newId(), service, method, payload, headers: o.headers });
-        queued++;
-      },
-    };
+    const { tx, committed } = this.transaction();
+    const ctx: ReliableContext = { ...tx, method: env.subject, caller, headers };
     this.inbox.apply(stream, seq, prev, () => handler(env.payload, ctx));
-    if (queued > 0) this.dispatcher.kick();
-  }
-
-  /** A peer came up: a stream waiting for an instance may go. */
-  kick(): void {
-    this.dispatcher.kick();
+    committed();
   }
 
   stats(): { pending: number; commits: number; ackCommits: number } {
@@ -128,6 +242,8 @@ export class ReliableLayer {
   }
 
   close(): void {
+    clearInterval(this.pruneTimer);
+    for (const d of this.durables) d.close();
     this.dispatcher.close();
     if (this.db.open) this.db.close();
   }
@@ -136,6 +252,10 @@ export class ReliableLayer {
     if (typeof service !== 'string' || service === '' || typeof method !== 'string' || method === '') {
       throw new InvalidArgumentError('reliable send needs a service and a method');
     }
+    this.checkSize(payload);
+  }
+
+  private checkSize(payload: Uint8Array): void {
     if (payload.byteLength > this.d.maxPayloadBytes) {
       throw new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxPayloadBytes ${this.d.maxPayloadBytes}`);
     }

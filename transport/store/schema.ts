@@ -43,6 +43,29 @@ export const MIGRATIONS: readonly string[] = [
     updated_ms      INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: reliable events (per-publisher log), durable subscription progress, and the
+  // progress durable subscribers acknowledged (for pruning).
+  `
+  CREATE TABLE zmesh_events (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              BLOB    NOT NULL,
+    topic           TEXT    NOT NULL,
+    headers         TEXT,
+    payload         BLOB    NOT NULL,
+    created_ms      INTEGER NOT NULL
+  );
+  CREATE TABLE zmesh_event_acks (
+    subscriber      TEXT    PRIMARY KEY,
+    seq             INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE zmesh_durable (
+    name            TEXT    NOT NULL,
+    stream          TEXT    NOT NULL,
+    last_seq        INTEGER NOT NULL,
+    PRIMARY KEY (name, stream)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,181 @@
+/**
+ * A durable subscription: a named subscriber that processes every reliable event of
+ * every publisher exactly once and in each publisher's order, across its own restarts
+ * and partitions (the zguide's Clone pattern, DDS transient-local durability).
+ *
+ * Per publisher stream (its store id) the last processed seq is stored in the same
+ * transaction as the handler's effects. Live events arrive over PUB/SUB; one that is
+ * not the next expected starts a catch-up: `$replay` requests to that publisher fetch
+ * the missing events from its log while later live events wait in a buffer. On every
+ * peer:up the subscriber also asks that peer for anything it missed while away.
+ * Progress is acknowledged to publishers (`$ack`), which lets them prune.
+ */
+import type { Logger } from 'pino';
+import type { Db } from '../store/open.js';
+import type { DurableEvent, DurableHandler, MeshEvent, Transaction } from '../types.js';
+
+export const HEADER_ESTREAM = 'zmesh-estream';
+export const HEADER_ESEQ = 'zmesh-eseq';
+export const REPLAY_METHOD = '$replay';
+export const ACK_METHOD = '$ack';
+export const REPLAY_BATCH = 1_000;
+/** Live events held while catching up; beyond it they are dropped and replayed later. */
+export const MAX_BUFFERED = 100_000;
+
+
+export interface ReplayRequest {
+  /** Our progress per stream we know; the publisher uses its own entry (0 = from its oldest). */
+  known: Record<string, number>;
+  prefix: string;
+  max: number;
+  subscriber: string;
+}
+
+export interface ReplayReply {
+  stream: string;
+  head: number;
+  events: Array<{ seq: number; topic: string; payload: string; headers?: Record<string, string>; timestampMs: number; id: string; node: string; service: string }>;
+}
+
+/** Acknowledge progress to the publisher every this many live events. */
+export const ACK_EVERY = 500;
+
+interface StreamState {
+  last: number;
+  unacked: number;
+  catchingUp: boolean;
+  buffer: DurableEvent[];
+  publisher: string | undefined;
+}
+
+export interface DurableDeps {
+  db: Db;
+  name: string;
+  prefix: string;
+  handler: DurableHandler;
+  /** A transaction object for the handler, and what to do once it committed. */
+  tx(): { tx: Transaction; committed(): void };
+  /** Asks publisher node `nodeId` for a replay; resolves with its reply. */
+  replay(nodeId: string, request: ReplayRequest): Promise<ReplayReply>;
+  /** Tells publisher `nodeId` our progress (fire and forget). */
+  ack(nodeId: string, stream: string, seq: number): void;
+  log: Logger;
+}
+
+export class DurableSubscription {
+  private readonly streams = new Map<string, StreamState>();
+  private readonly load;
+  private readonly save;
+  private readonly catchingUpWith = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly d: DurableDeps) {
+    this.load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
+    this.save = d.db.prepare('INSERT INTO zmesh_durable (name, stream, last_seq) VALUES (?, ?, ?) ON CONFLICT (name, stream) DO UPDATE SET last_seq = excluded.last_seq');
+    for (const r of this.load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
+      this.streams.set(r.stream, { last: r.last_seq, unacked: 0, catchingUp: false, buffer: [], publisher: undefined });
+    }
+  }
+
+  /** A live event from SUB. */
+  onLive(e: MeshEvent): void {
+    const stream = e.headers[HEADER_ESTREAM];
+    const seq = Number(e.headers[HEADER_ESEQ]);
+    if (stream === undefined || !Number.isSafeInteger(seq) || seq < 1) return; // fast-class event
+    const s = this.state(stream);
+    s.publisher = e.sender.node;
+    const event: DurableEvent = { ...e, seq, stream };
+    if (s.catchingUp) {
+      if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
+      return;
+    }
+    if (seq <= s.last) return;
+    if (seq === s.last + 1) {
+      this.apply(s, event);
+      return;
+    }
+    s.buffer.push(event);
+    void this.catchUp(e.sender.node);
+  }
+
+  /** A peer came up: it may hold events we missed. */
+  onPeerUp(nodeId: string): void {
+    void this.catchUp(nodeId);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private state(stream: string): StreamState {
+    let s = this.streams.get(stream);
+    if (s === undefined) {
+      s = { last: 0, unacked: 0, catchingUp: false, buffer: [], publisher: undefined };
+      this.streams.set(stream, s);
+    }
+    return s;
+  }
+
+  private apply(s: StreamState, e: DurableEvent): void {
+    const { tx, committed } = this.d.tx();
+    this.d.db.transaction(() => {
+      this.d.handler(e, tx);
+      this.save.run(this.d.name, e.stream, e.seq);
+    })();
+    committed();
+    s.last = e.seq;
+    if (++s.unacked >= ACK_EVERY && s.publisher !== undefined) {
+      s.unacked = 0;
+      this.d.ack(s.publisher, e.stream, s.last);
+    }
+  }
+
+  /** Replays from `nodeId` until its log has nothing newer for us, then drains the
+   *  buffer; goes round again while the buffer still has a hole. One at a time per node. */
+  private async catchUp(nodeId: string): Promise<void> {
+    if (this.catchingUpWith.has(nodeId) || this.closed) return;
+    this.catchingUpWith.add(nodeId);
+    let stream: string | undefined;
+    try {
+      for (let more = true; more && !this.closed;) {
+        for (;;) {
+          const known = Object.fromEntries([...this.streams].map(([k, v]) => [k, v.last]));
+          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name });
+          if (this.closed) return;
+          stream = reply.stream;
+          const s = this.state(stream);
+          s.publisher = nodeId;
+          s.catchingUp = true;
+          for (const r of reply.events) {
+            if (r.seq <= s.last) continue;
+            this.apply(s, {
+              topic: r.topic, payload: Buffer.from(r.payload, 'base64'), sender: { node: r.node, service: r.service },
+              id: Buffer.from(r.id, 'hex'), seq: r.seq, stream, timestampMs: r.timestampMs, headers: r.headers ?? {},
+            });
+          }
+          if (reply.events.length < REPLAY_BATCH) break;
+        }
+        const s = this.state(stream!);
+        // Live events that arrived meanwhile: apply what continues the stream; a hole
+        // left means more was published while we replayed.
+        s.buffer.sort((a, b) => a.seq - b.seq);
+        const rest: DurableEvent[] = [];
+        for (const e of s.buffer) {
+          if (e.seq <= s.last) continue;
+          if (e.seq === s.last + 1) this.apply(s, e);
+          else rest.push(e);
+        }
+        s.buffer = rest;
+        more = rest.length > 0;
+        if (!more) s.catchingUp = false;
+        this.d.ack(nodeId, stream!, s.last);
+      }
+    } catch (err) {
+      // A peer without reliable events (no store) or one that went away: nothing to do.
+      this.d.log.debug({ err, nodeId }, 'replay failed');
+      if (stream !== undefined) this.state(stream).catchingUp = false;
+    } finally {
+      this.catchingUpWith.delete(nodeId);
+    }
+  }
+}

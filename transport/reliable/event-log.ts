@@ -1,0 +1,124 @@
+/**
+ * The publisher side of reliable events: an on-disk log numbered by `seq` (per
+ * publisher store, never reused), group commit for publishReliable(), replay for
+ * subscribers that missed events, and pruning.
+ *
+ * Pruning keeps an event while it is both unacknowledged by some known durable
+ * subscriber and within the retention (age and count). With no durable subscriber
+ * known, events live for the retention, so late joiners still get history.
+ */
+import type { Db } from '../store/open.js';
+
+export interface LoggedEvent {
+  seq: number;
+  id: Buffer;
+  topic: string;
+  headers: Record<string, string> | undefined;
+  payload: Buffer;
+  createdMs: number;
+}
+
+export interface Retention {
+  maxAgeMs: number;
+  maxEvents: number;
+}
+
+export const EVENT_RETENTION: Retention = { maxAgeMs: 3_600_000, maxEvents: 1_000_000 };
+
+interface Waiting {
+  topic: string;
+  id: Buffer;
+  payload: Uint8Array;
+  headers: Record<string, string> | undefined;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class EventLog {
+  private readonly stmts;
+  private waiting: Waiting[] = [];
+  private flushScheduled = false;
+  commits = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly retention: Retention,
+    /** Called after commit with the new events, in seq order, to publish them live. */
+    private readonly onCommitted: (events: LoggedEvent[]) => void,
+  ) {
+    this.stmts = {
+      insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq'),
+      range: db.prepare('SELECT * FROM zmesh_events WHERE seq >= ? AND substr(topic, 1, ?) = ? ORDER BY seq LIMIT ?'),
+      head: db.prepare('SELECT coalesce(max(seq), 0) FROM zmesh_events').pluck(),
+      ack: db.prepare('INSERT INTO zmesh_event_acks (subscriber, seq, updated_ms) VALUES (?, ?, ?) ON CONFLICT (subscriber) DO UPDATE SET seq = max(seq, excluded.seq), updated_ms = excluded.updated_ms'),
+      minAck: db.prepare('SELECT min(seq) FROM zmesh_event_acks').pluck(),
+      pruneAcked: db.prepare('DELETE FROM zmesh_events WHERE seq <= ?'),
+      pruneOld: db.prepare('DELETE FROM zmesh_events WHERE created_ms < ?'),
+      pruneCount: db.prepare('DELETE FROM zmesh_events WHERE seq <= (SELECT max(seq) FROM zmesh_events) - ?'),
+    };
+  }
+
+  /** Stores an event; resolves once on disk, after which it is published live. */
+  publish(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ topic, id, payload, headers, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes an event inside the caller's transaction; returns it for live publishing
+   *  once that transaction commits. */
+  insert(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): LoggedEvent {
+    const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const createdMs = Date.now();
+    const { seq } = this.stmts.insert.get(id, topic, headers === undefined ? null : JSON.stringify(headers), buf, createdMs) as { seq: number };
+    return { seq, id, topic, headers, payload: buf, createdMs };
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.waiting;
+    this.waiting = [];
+    if (batch.length === 0) return;
+    let events: LoggedEvent[];
+    try {
+      events = this.db.transaction(() => batch.map((w) => this.insert(w.topic, w.id, w.payload, w.headers)))();
+      this.commits++;
+    } catch (err) {
+      for (const w of batch) w.reject(err as Error);
+      return;
+    }
+    for (const w of batch) w.resolve();
+    this.onCommitted(events);
+  }
+
+  /** Events from `from` on whose topic starts with `prefix`, in order. */
+  range(from: number, prefix: string, max: number): LoggedEvent[] {
+    return (this.stmts.range.all(from, prefix.length, prefix, max) as Array<{ seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }>)
+      .map((r) => ({ seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms }));
+  }
+
+  head(): number {
+    return this.stmts.head.get() as number;
+  }
+
+  /** A durable subscriber processed everything up to `seq`. */
+  acknowledge(subscriber: string, seq: number): void {
+    this.stmts.ack.run(subscriber, seq, Date.now());
+  }
+
+  /** Drops what every known durable subscriber acknowledged, and what retention allows. */
+  prune(): number {
+    return this.db.transaction(() => {
+      let n = 0;
+      const acked = this.stmts.minAck.get() as number | null;
+      if (acked !== null) n += this.stmts.pruneAcked.run(acked).changes;
+      n += this.stmts.pruneOld.run(Date.now() - this.retention.maxAgeMs).changes;
+      n += this.stmts.pruneCount.run(this.retention.maxEvents).changes;
+      return n;
+    })();
+  }
+}
