@@ -182,7 +182,7 @@ describe('errors', () => {
       const full = await clientNode({ storePath: join(dir, 'a.db'), reliable: { maxOutbox: 5 } });
       await Promise.all(Array.from({ length: 5 }, () => full.send('nobody', 'm', text('x'))));
       await expectCode(full.send('nobody', 'm', text('x')), OutboxFullError, ErrorCode.OUTBOX_FULL);
-      expect(full.outboxStats()).toMatchObject({ pending: 5 });
+      expect(full.reliableStats()).toMatchObject({ pending: 5 });
 
       const sink = await clientNode({ service: 'sink', storePath: join(dir, 'b.db') });
       sink.db!.exec('CREATE TABLE effects (n INTEGER)');

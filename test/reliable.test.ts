@@ -171,6 +171,14 @@ describe('durable subscriptions', () => {
     await pub.next('enqueued', 60_000);
     await waitForEffects(subPath, TOTAL);
     expect(verdict(subPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+    // The subscriber acknowledged its progress, so the publisher prunes its log.
+    const logSize = (): number => {
+      const db = new Database(join(dir, 'pub.db'), { readonly: true });
+      try { return db.prepare('SELECT count(*) FROM zmesh_events').pluck().get() as number; } finally { db.close(); }
+    };
+    const until = Date.now() + 15_000;
+    while (logSize() >= TOTAL - 500 && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    expect(logSize()).toBeLessThan(TOTAL - 500);
   });
 });
 

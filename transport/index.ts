@@ -77,4 +77,5 @@ export type {
   Database,
   DurableEvent,
   DurableHandler,
+  ReliableStats,
 } from './types.js';

@@ -37,7 +37,7 @@ import { SendQueue } from './socket/send-queue.js';
 import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type {
-  Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, ReliableHandler, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
+  Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, ReliableHandler, ReliableStats, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
   NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
 } from './types.js';
 import { settleWithin } from './timers.js';
@@ -331,7 +331,7 @@ class Node implements MeshNode {
     return this.reliableLayer?.db;
   }
 
-  outboxStats(): { pending: number; commits: number; ackCommits: number } | undefined {
+  reliableStats(): ReliableStats | undefined {
     return this.reliableLayer?.stats();
   }
 

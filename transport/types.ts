@@ -105,6 +105,13 @@ export interface ReliableContext extends Transaction {
  *  roll back; the sender retries, and dead-letters after maxAttempts. */
 export type ReliableHandler = (payload: Uint8Array, ctx: ReliableContext) => void;
 
+export interface ReliableStats {
+  pending: number;
+  commits: number;
+  ackCommits: number;
+  eventCommits: number;
+}
+
 /** A reliable event as a durable subscriber sees it. */
 export type DurableEvent = MeshEvent & { seq: number; stream: string };
 export type DurableHandler = (event: DurableEvent, tx: Transaction) => void;
@@ -328,8 +335,9 @@ export interface MeshNode extends AsyncDisposable {
   /** The node's database (after start, with storePath). */
   readonly db: Database | undefined;
 
-  /** Outbox counters: rows pending, group-commit transactions, ack-removal transactions. */
-  outboxStats(): { pending: number; commits: number; ackCommits: number } | undefined;
+  /** Reliable-class counters: outbox rows pending, group-commit transactions of the
+   *  outbox and of the event log, ack-removal transactions. Undefined without a store. */
+  reliableStats(): ReliableStats | undefined;
 
   /** Publishes an event (fast class). Returns once queued to the socket; subscribers
    *  that are not connected miss it. Throws QUEUE_FULL, MESSAGE_TOO_LARGE,

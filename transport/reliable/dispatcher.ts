@@ -60,7 +60,7 @@ export interface DispatcherDeps {
   route(service: string, pinned: string | undefined): PeerLink | undefined;
   settings: ReliableSettings;
   log: Logger;
-  /** Rows acknowledged and removed. */
+  /** Commands acknowledged by the receiver (their rows are removed shortly after). */
   onAcked(service: string, count: number): void;
 }
 
@@ -85,6 +85,13 @@ export class Dispatcher {
     });
   }
 
+  /** New rows just committed: deliver in this turn. One call per group commit, so
+   *  batching is kept, and a lone command does not wait for another event-loop turn. */
+  deliverNow(): void {
+    if (this.scheduled || this.closed || this.pumping) return;
+    this.pump();
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -100,8 +107,19 @@ export class Dispatcher {
     return s;
   }
 
+  private pumping = false;
+
   private pump(): void {
-    if (this.closed) return;
+    if (this.closed || this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpStreams();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpStreams(): void {
     const now = Date.now();
     let wakeAt = Infinity;
     for (const service of this.d.outbox.services()) {
@@ -152,7 +170,11 @@ export class Dispatcher {
       onSettle: () => { s.inFlight--; link.outstanding--; },
     }).then(
       () => {
+        // Acknowledged means the receiver committed the effect; tell the application
+        // now. Removing the row is bookkeeping, batched into the next pass (were it
+        // lost in a crash, the redelivery would be a duplicate the inbox discards).
         s.acked.push(row.stream_seq);
+        this.d.onAcked(row.service, 1);
         this.kick();
       },
       (err: ZmeshError) => this.onFailure(s, row, err),
@@ -169,7 +191,6 @@ export class Dispatcher {
     const acked = s.acked;
     s.acked = [];
     this.d.outbox.acked(s.service, acked);
-    this.d.onAcked(s.service, acked.length);
   }
 
   private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {

@@ -12,7 +12,7 @@ import type { PeerLink } from '../peers/peer-link.js';
 import { openStore, type Db } from '../store/open.js';
 import { validatePrefix, validateTopic } from '../pubsub/topics.js';
 import type {
-  DurableHandler, MeshEvent, ReliableContext, ReliableHandler, ReliableOptions, Sender, SendOptions, Transaction,
+  DurableHandler, MeshEvent, ReliableContext, ReliableHandler, ReliableOptions, ReliableStats, Sender, SendOptions, Transaction,
 } from '../types.js';
 import { ACK_METHOD, DurableSubscription, HEADER_ESEQ, HEADER_ESTREAM, REPLAY_METHOD, type ReplayReply, type ReplayRequest } from './durable.js';
 import { EVENT_RETENTION, EventLog, type LoggedEvent } from './event-log.js';
@@ -68,7 +68,7 @@ export class ReliableLayer {
         d.log.warn({ err }, 'event log pruning failed');
       }
     }, PRUNE_INTERVAL_MS);
-    this.outbox = new Outbox(this.db, maxOutbox, () => this.dispatcher.kick());
+    this.outbox = new Outbox(this.db, maxOutbox, () => this.dispatcher.deliverNow());
     this.inbox = new Inbox(this.db);
     this.dispatcher = new Dispatcher({
       storeId: store.storeId,
@@ -232,8 +232,8 @@ export class ReliableLayer {
     committed();
   }
 
-  stats(): { pending: number; commits: number; ackCommits: number } {
-    return { pending: this.outbox.size, commits: this.outbox.commits, ackCommits: this.outbox.ackCommits };
+  stats(): ReliableStats {
+    return { pending: this.outbox.size, commits: this.outbox.commits, ackCommits: this.outbox.ackCommits, eventCommits: this.events.commits };
   }
 
   /** The outbox, for the CLI's list/dead/retry. */
