@@ -150,7 +150,7 @@ describe('errors', () => {
     await second.closed;
   });
 
-  it('errors - a store that is foreign, corrupt or newer is refused and left untouched', async () => {
+  it('errors - a store that is locked, foreign, corrupt or newer is refused and left untouched', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'zmesh-store-'));
     try {
       const foreign = join(dir, 'foreign.db');
@@ -164,6 +164,19 @@ describe('errors', () => {
       future.pragma('application_id = 0x7a6d7368');
       future.pragma('user_version = 999');
       future.close();
+      // Another program holds an exclusive lock on a store (rollback journal, so even
+      // readers are kept out) while the node starts.
+      const locked = join(dir, 'locked.db');
+      const holder = new Database(locked);
+      holder.pragma('application_id = 0x7a6d7368');
+      holder.exec('CREATE TABLE keep (x)');
+      holder.exec('BEGIN EXCLUSIVE');
+      holder.exec('INSERT INTO keep VALUES (1)');
+      const lockedNode = createNode({ service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: locked });
+      const lockErr = await expectCode(lockedNode.start(), StoreError, ErrorCode.STORE);
+      expect((lockErr as StoreError).problem).toBe('locked');
+      holder.exec('ROLLBACK');
+      holder.close();
       for (const [path, problem] of [[foreign, 'foreign'], [corrupt, 'corrupt'], [newer, 'newer']] as const) {
         const before = readFileSync(path);
         const node = createNode({ service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: path });

@@ -182,6 +182,26 @@ describe('durable subscriptions', () => {
   });
 });
 
+describe('durable subscriptions across publisher restarts', () => {
+  it('reliable - the publisher is killed with SIGKILL twice mid-stream: the durable subscriber still gets each event once, in order', async () => {
+    const pubPath = join(dir, 'pub.db');
+    const subPath = join(dir, 'sub.db');
+    let pub = start({ role: 'publisher', storePath: pubPath, total: TOTAL });
+    const port = (await pub.next('ready')).ready!.routerPort;
+    const sub = start({ role: 'durable', storePath: subPath, peers: [`tcp://127.0.0.1:${port}`] });
+    await sub.next('subscribed');
+    for (let kills = 0; kills < 2; kills++) {
+      await new Promise((r) => setTimeout(r, randomMs(400, 1_000)));
+      await kill(pub.child);
+      pub = start({ role: 'publisher', storePath: pubPath, total: TOTAL, routerPort: port });
+      await pub.next('ready');
+    }
+    await pub.next('enqueued', 60_000);
+    await waitForEffects(subPath, TOTAL);
+    expect(verdict(subPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+  });
+});
+
 describe('dead letters', () => {
   it('reliable - a handler that always fails is dead-lettered after maxAttempts; zmesh outbox lists and requeues it', async () => {
     const { createNode } = await import('../transport/index.js');
