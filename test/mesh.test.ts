@@ -5,7 +5,7 @@
  *                              <---PUB/SUB--------->
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
+import { createNode, type MeshNode } from '../transport/index.js';
 import { NodeProc, killAll } from './helpers/proc.js';
 
 const text = (s: string): Buffer => Buffer.from(s);

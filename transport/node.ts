@@ -14,19 +14,18 @@
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import {
-  AbortedError, BindFailedError, ClosedError, InvalidArgumentError, MessageTooLargeError, NoRouteError, TimeoutError,
-  UnknownMethodError, ZmeshError, errorMessage,
+  AbortedError, BindFailedError, ClosedError, InvalidArgumentError, MessageTooLargeError,
+  UnknownMethodError, errorMessage,
 } from './errors.js';
-import { Kind, PROTOCOL_VERSION, type HelloInit } from './codec.js';
+import { PROTOCOL_VERSION, type HelloInit } from './codec.js';
 import { silentLogger } from './log.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
 import { mdnsDiscovery } from './discovery/mdns.js';
-import type { PeerLink } from './peers/peer-link.js';
 import { PeerTable } from './peers/peer-table.js';
-import { ACK_METHOD, REPLAY_METHOD } from './reliable/durable.js';
 import { ReliableLayer } from './reliable/layer.js';
 import { dropReporter, type DropFn } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
+import { RequestClient } from './protocol/client.js';
 import { PendingRequests } from './protocol/pending.js';
 import { RequestServer } from './protocol/server.js';
 import { Publisher } from './pubsub/publisher.js';
@@ -84,6 +83,7 @@ class Node implements MeshNode {
   private readonly publisher: Publisher;
   private readonly subscriber: EventSubscriber;
   private readonly table: PeerTable;
+  private readonly client: RequestClient;
   /** Discovery sources by name ("mdns", "source0", ...); the static list is the table's. */
   private readonly sources: Array<[string, Discovery]> = [];
   /** The reliable class; present after start() when storePath is set. */
@@ -149,6 +149,7 @@ class Node implements MeshNode {
       log: this.log,
       syncTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
     });
+    this.client = new RequestClient({ table: this.table, builder: this.builder, pending: this.pending, requestTimeoutMs: opts.requestTimeoutMs });
     if (opts.discovery !== 'static') {
       this.sources.push(['mdns', mdnsDiscovery({ ...userOptions.mdns, interface: userOptions.interface, logger: this.log })]);
     }
@@ -174,31 +175,22 @@ class Node implements MeshNode {
           storePath: this.userOptions.storePath,
           options: this.userOptions.reliable ?? {},
           maxPayloadBytes: this.opts.maxPayloadBytes,
-          builder: this.builder,
-          pending: this.pending,
-          route: (service, pinned) => {
-            const link = pinned === undefined ? undefined : this.table.byNode(pinned);
-            return link !== undefined && link.isUp && link.peer?.service === service ? link : this.table.pick(service);
-          },
-          log: this.log,
-          onAcked: (service, count) => this.table.emit({ type: 'outbox:acked', service, count }),
           nodeId: this.id,
           service: this.service,
-          publishLive: (topic, payload, headers) => this.publisher.publish(topic, payload, headers),
-          requestNode: (nodeId, method, payload) => this.requestNode(nodeId, method, payload),
-          commandNode: (nodeId, method, payload) => this.linkTo(nodeId).send(this.builder.build(Kind.COMMAND, { service: this.linkTo(nodeId).peer!.service, subject: method, payload })),
+          builder: this.builder,
+          pending: this.pending,
+          table: this.table,
+          client: this.client,
+          publisher: this.publisher,
+          server: this.server,
           subscribe: (prefix, listener) => this.subscribe(prefix, listener),
+          log: this.log,
         });
       } catch (err) {
         this.abort();
         throw err;
       }
       for (const [method, h] of this.reliableHandlers) this.reliableLayer.handle(method, h);
-      const layer = this.reliableLayer;
-      // Internal methods of the reliable class; "$" names are reserved.
-      this.server.handle(REPLAY_METHOD, (p) => layer.replay(p));
-      this.server.handle(ACK_METHOD, (p) => { layer.acknowledged(p); });
-      this.table.on('peer:up', ({ peer }) => layer.onPeerUp(peer.nodeId));
     }
     const { host } = this.opts;
     await this.bind(this.router, `tcp://${host}:${this.opts.routerPort}`, 'ROUTER');
@@ -252,30 +244,10 @@ class Node implements MeshNode {
     try {
       this.checkSend(payload);
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
-      return this.requestOn(this.route(service), service, method, payload, o);
+      return this.client.request(service, method, payload, o);
     } catch (err) {
       return Promise.reject(err);
     }
-  }
-
-  /** Sends a REQUEST on `link` and registers it; the one path every request takes. */
-  private requestOn(link: PeerLink, service: string, method: string, payload: Uint8Array, o: RequestOptions): Promise<Uint8Array> {
-    const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
-    const message = this.builder.build(Kind.REQUEST, { service, subject: method, payload, headers: o.headers, ttlMs: timeoutMs });
-    link.outstanding++;
-    const reply = this.pending.add(message.id, {
-      peerId: link.nodeId!,
-      timeoutMs,
-      signal: o.signal,
-      what: `${service}.${method}`,
-      onSettle: () => { link.outstanding--; },
-    });
-    try {
-      link.send(message);
-    } catch (err) {
-      this.pending.reject(message.id, err as ZmeshError);
-    }
-    return reply;
   }
 
   send(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
@@ -306,22 +278,6 @@ class Node implements MeshNode {
     }
   }
 
-  /** The link to one specific up peer, for the reliable class's replay and acks. */
-  private linkTo(nodeId: string): PeerLink {
-    const link = this.table.byNode(nodeId);
-    if (link === undefined || !link.isUp) throw new NoRouteError(`peer ${nodeId} is not up`);
-    return link;
-  }
-
-  private requestNode(nodeId: string, method: string, payload: Uint8Array): Promise<Uint8Array> {
-    try {
-      const link = this.linkTo(nodeId);
-      return this.requestOn(link, link.peer!.service, method, payload, {});
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
   handleReliable(method: string, handler: ReliableHandler): void {
     this.reliableHandlers.set(method, handler);
     this.reliableLayer?.handle(method, handler);
@@ -342,8 +298,7 @@ class Node implements MeshNode {
 
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
     this.checkSend(payload);
-    const link = this.route(service);
-    link.send(this.builder.build(Kind.COMMAND, { service, subject: method, payload, headers: o.headers }));
+    this.client.command(service, method, payload, o);
   }
 
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
@@ -367,25 +322,8 @@ class Node implements MeshNode {
   }
 
   waitForService(service: string, o: { count?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const count = o.count ?? 1;
-    if (this.table.count(service) >= count) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs;
-      const timer = setTimeout(() => finish(new TimeoutError(`fewer than ${count} instances of "${service}" up after ${timeoutMs} ms`)), timeoutMs);
-      const onAbort = (): void => finish(new AbortedError(`waiting for "${service}" aborted`));
-      const off = this.table.on('peer:up', () => { if (this.table.count(service) >= count) finish(); });
-      const finish = (err?: Error): void => {
-        clearTimeout(timer);
-        off();
-        o.signal?.removeEventListener('abort', onAbort);
-        this.lifetime.signal.removeEventListener('abort', onAbort);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      if (o.signal?.aborted) return onAbort();
-      o.signal?.addEventListener('abort', onAbort);
-      this.lifetime.signal.addEventListener('abort', onAbort);
-    });
+    const signal = o.signal === undefined ? this.lifetime.signal : AbortSignal.any([o.signal, this.lifetime.signal]);
+    return this.table.waitFor(service, o.count ?? 1, o.timeoutMs ?? this.opts.requestTimeoutMs, signal);
   }
 
   peers(): PeerInfo[] {
@@ -460,12 +398,6 @@ class Node implements MeshNode {
     if (payload.byteLength > this.opts.maxPayloadBytes) {
       throw new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxPayloadBytes ${this.opts.maxPayloadBytes}`);
     }
-  }
-
-  private route(service: string): PeerLink {
-    const link = this.table.pick(service);
-    if (link === undefined) throw new NoRouteError(`no live instance of service "${service}"`);
-    return link;
   }
 
   private localHello(): HelloInit {

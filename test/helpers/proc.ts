@@ -3,26 +3,14 @@
  * registered so that `killAll()` (call it in afterEach) reaps it even when a test fails.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import type { FixtureConfig } from '../fixtures/node-proc.js';
 import { dist } from './paths.js';
 import type { Lan, LanHost } from './vlan.js';
 import type { NodeEndpoints } from '../../transport/index.js';
 
 export const FIXTURE = dist('test/fixtures/node-proc.js');
 
-export interface FixtureConfig {
-  service: string;
-  nodeId?: string;
-  peers?: string[];
-  discovery?: 'mdns' | 'static' | 'both';
-  interface?: string;
-  mesh?: string;
-  routerPort?: number;
-  pubPort?: number;
-  maxPayloadBytes?: number;
-  heartbeatIntervalMs?: number;
-  suspectAfterMs?: number;
-  deadAfterMs?: number;
-}
+export type { FixtureConfig };
 
 type FromChild =
   | { type: 'ready'; nodeId: string; endpoints: NodeEndpoints }

@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { PeerDownError } from '../errors.js';
+import { AbortedError, PeerDownError, TimeoutError } from '../errors.js';
 import type { Hello } from '../codec.js';
 import type { EventSubscriber } from '../pubsub/subscriber.js';
 import type { PendingRequests } from '../protocol/pending.js';
@@ -95,6 +95,26 @@ export class PeerTable {
   /** Number of instances of `service` that are up or suspect. */
   count(service: string): number {
     return this.services.get(service)?.length ?? 0;
+  }
+
+  /** Resolves once `count` instances of `service` are up. Rejects TIMEOUT or ABORTED;
+   *  every listener and timer is released on every exit. */
+  waitFor(service: string, count: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.count(service) >= count) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new TimeoutError(`fewer than ${count} instances of "${service}" up after ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = (): void => finish(new AbortedError(`waiting for "${service}" aborted`));
+      const off = this.on('peer:up', () => { if (this.count(service) >= count) finish(); });
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        off();
+        signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort);
+    });
   }
 
   byNode(nodeId: string): PeerLink | undefined {

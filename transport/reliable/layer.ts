@@ -8,7 +8,10 @@ import { BadMessageError, InvalidArgumentError, MessageTooLargeError, UnknownMet
 import { headersOf, type Envelope } from '../codec.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { PendingRequests } from '../protocol/pending.js';
-import type { PeerLink } from '../peers/peer-link.js';
+import type { PeerTable } from '../peers/peer-table.js';
+import type { RequestClient } from '../protocol/client.js';
+import type { RequestServer } from '../protocol/server.js';
+import type { Publisher } from '../pubsub/publisher.js';
 import { openStore, type Db } from '../store/open.js';
 import { validatePrefix, validateTopic } from '../pubsub/topics.js';
 import type {
@@ -22,23 +25,23 @@ import { Outbox } from './outbox.js';
 
 export const MAX_OUTBOX = 100_000;
 
+/** The parts of a node the reliable class works through. */
 export interface LayerDeps {
   storePath: string;
   options: ReliableOptions;
   maxPayloadBytes: number;
-  builder: EnvelopeBuilder;
-  pending: PendingRequests;
-  route(service: string, pinned: string | undefined): PeerLink | undefined;
-  log: Logger;
-  onAcked(service: string, count: number): void;
   nodeId: string;
   service: string;
-  /** Publishes on the node's PUB socket (fast path) once an event is on disk. */
-  publishLive(topic: string, payload: Uint8Array, headers: Record<string, string>): void;
-  /** Request/command to one specific peer node. */
-  requestNode(nodeId: string, method: string, payload: Uint8Array): Promise<Uint8Array>;
-  commandNode(nodeId: string, method: string, payload: Uint8Array): void;
+  builder: EnvelopeBuilder;
+  pending: PendingRequests;
+  table: PeerTable;
+  client: RequestClient;
+  /** Publishes live (fast path) once an event is on disk. */
+  publisher: Publisher;
+  /** Registers the internal `$replay` and `$ack` methods. */
+  server: RequestServer;
   subscribe(prefix: string, listener: (e: MeshEvent) => void): Promise<{ unsubscribe(): void }>;
+  log: Logger;
 }
 
 /** How often the event log is pruned. */
@@ -75,11 +78,19 @@ export class ReliableLayer {
       outbox: this.outbox,
       builder: d.builder,
       pending: d.pending,
-      route: d.route,
+      // Keep a stream on its pinned instance while it is up; otherwise balance.
+      route: (service, pinned) => {
+        const link = pinned === undefined ? undefined : d.table.byNode(pinned);
+        return link !== undefined && link.isUp && link.peer?.service === service ? link : d.table.pick(service);
+      },
       settings: { ...RELIABLE_DEFAULTS, ...rest },
       log: d.log,
-      onAcked: d.onAcked,
+      onAcked: (service, count) => d.table.emit({ type: 'outbox:acked', service, count }),
     });
+    // Internal methods of the reliable class; "$" names are reserved for zmesh.
+    d.server.handle(REPLAY_METHOD, (p) => this.replay(p));
+    d.server.handle(ACK_METHOD, (p) => { this.acknowledged(p); });
+    d.table.on('peer:up', ({ peer }) => this.onPeerUp(peer.nodeId));
   }
 
   /** Starts delivering what earlier runs left in the outbox. */
@@ -142,7 +153,7 @@ export class ReliableLayer {
   private goLive(events: LoggedEvent[]): void {
     for (const e of events) {
       try {
-        this.d.publishLive(e.topic, e.payload, { ...e.headers, [HEADER_ESTREAM]: this.storeId, [HEADER_ESEQ]: String(e.seq) });
+        this.d.publisher.publish(e.topic, e.payload, { ...e.headers, [HEADER_ESTREAM]: this.storeId, [HEADER_ESEQ]: String(e.seq) });
       } catch (err) {
         // Queue full: subscribers find the gap and replay it from the log.
         this.d.log.debug({ err, seq: e.seq }, 'live publish of a logged event failed');
@@ -183,11 +194,11 @@ export class ReliableLayer {
       handler,
       tx: () => this.transaction(),
       replay: async (nodeId, request: ReplayRequest) => JSON.parse(Buffer.from(
-        await this.d.requestNode(nodeId, REPLAY_METHOD, Buffer.from(JSON.stringify({ ...request, subscriber }))),
+        await this.d.client.requestNode(nodeId, REPLAY_METHOD, Buffer.from(JSON.stringify({ ...request, subscriber }))),
       ).toString()) as ReplayReply,
       ack: (nodeId, stream, seq) => {
         try {
-          this.d.commandNode(nodeId, ACK_METHOD, Buffer.from(JSON.stringify({ stream, subscriber, seq })));
+          this.d.client.commandNode(nodeId, ACK_METHOD, Buffer.from(JSON.stringify({ stream, subscriber, seq })));
         } catch {
           // The next ack carries the same progress.
         }
@@ -206,7 +217,7 @@ export class ReliableLayer {
   }
 
   /** A peer came up: deliver waiting commands, and let durable subscriptions catch up. */
-  onPeerUp(nodeId: string): void {
+  private onPeerUp(nodeId: string): void {
     this.dispatcher.kick();
     for (const d of this.durables) d.onPeerUp(nodeId);
   }
