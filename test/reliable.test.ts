@@ -23,7 +23,7 @@ afterEach(async () => {
   for (const c of children) c.kill('SIGKILL');
   await Promise.all([...children].map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   children.clear();
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env['KEEP_DIRS'] !== '1') rmSync(dir, { recursive: true, force: true });
 });
 
 type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true; subscribed?: true; progress?: number };
@@ -196,8 +196,14 @@ describe('durable subscriptions across publisher restarts', () => {
       pub = start({ role: 'publisher', storePath: pubPath, total: TOTAL, routerPort: port });
       await pub.next('ready');
     }
-    await pub.next('enqueued', 60_000);
-    await waitForEffects(subPath, TOTAL);
+    await pub.next('enqueued', 25_000);
+    await waitForEffects(subPath, TOTAL, 20_000).catch(async (err: unknown) => {
+      // Diagnostics for a failure: the subscriber's own view of its peers and counters.
+      sub.child.send({ status: true });
+      const status = await new Promise((r) => sub.child.once('message', r));
+      process.stderr.write(`durable subscriber stuck: ${JSON.stringify(status)}\n`);
+      throw err;
+    });
     expect(verdict(subPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
   });
 });

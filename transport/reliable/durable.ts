@@ -39,10 +39,16 @@ export interface ReplayReply {
 
 /** Acknowledge progress to the publisher every this many live events. */
 export const ACK_EVERY = 500;
+/** Anti-entropy: ask each known publisher this often whether we missed anything.
+ *  Triggers (a gap, peer:up) do most of the work; this catches what no trigger shows:
+ *  a lost tail with no later event, or a trigger that came while the link was down. */
+export const DURABLE_POLL_MS = 1_000;
 
 interface StreamState {
   last: number;
   unacked: number;
+  /** The publisher's service, to find it again after it restarts with a new node id. */
+  service: string | undefined;
   catchingUp: boolean;
   buffer: DurableEvent[];
   publisher: string | undefined;
@@ -59,6 +65,9 @@ export interface DurableDeps {
   replay(nodeId: string, request: ReplayRequest): Promise<ReplayReply>;
   /** Tells publisher `nodeId` our progress (fire and forget). */
   ack(nodeId: string, stream: string, seq: number): void;
+  /** Up peers: is this node up; which nodes of this service are up. */
+  isUp(nodeId: string): boolean;
+  upOf(service: string): string[];
   log: Logger;
 }
 
@@ -67,13 +76,22 @@ export class DurableSubscription {
   private readonly load;
   private readonly save;
   private readonly catchingUpWith = new Set<string>();
+  private readonly poll: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly d: DurableDeps) {
     this.load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
     this.save = d.db.prepare('INSERT INTO zmesh_durable (name, stream, last_seq) VALUES (?, ?, ?) ON CONFLICT (name, stream) DO UPDATE SET last_seq = excluded.last_seq');
     for (const r of this.load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
-      this.streams.set(r.stream, { last: r.last_seq, unacked: 0, catchingUp: false, buffer: [], publisher: undefined });
+      this.streams.set(r.stream, { last: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
+    }
+    this.poll = setInterval(() => this.antiEntropy(), DURABLE_POLL_MS);
+  }
+
+  private antiEntropy(): void {
+    for (const s of this.streams.values()) {
+      if (s.publisher !== undefined && this.d.isUp(s.publisher)) void this.catchUp(s.publisher);
+      else if (s.service !== undefined) for (const nodeId of this.d.upOf(s.service)) void this.catchUp(nodeId);
     }
   }
 
@@ -84,6 +102,7 @@ export class DurableSubscription {
     if (stream === undefined || !Number.isSafeInteger(seq) || seq < 1) return; // fast-class event
     const s = this.state(stream);
     s.publisher = e.sender.node;
+    s.service = e.sender.service;
     const event: DurableEvent = { ...e, seq, stream };
     if (s.catchingUp) {
       if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
@@ -105,12 +124,13 @@ export class DurableSubscription {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.poll);
   }
 
   private state(stream: string): StreamState {
     let s = this.streams.get(stream);
     if (s === undefined) {
-      s = { last: 0, unacked: 0, catchingUp: false, buffer: [], publisher: undefined };
+      s = { last: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
       this.streams.set(stream, s);
     }
     return s;
@@ -145,6 +165,7 @@ export class DurableSubscription {
           stream = reply.stream;
           const s = this.state(stream);
           s.publisher = nodeId;
+          s.service = reply.events[0]?.service ?? s.service;
           s.catchingUp = true;
           for (const r of reply.events) {
             if (r.seq <= s.last) continue;

@@ -203,6 +203,8 @@ export class ReliableLayer {
           // The next ack carries the same progress.
         }
       },
+      isUp: (nodeId) => this.d.table.byNode(nodeId)?.isUp === true,
+      upOf: (service) => this.d.table.list().filter((p) => p.service === service && (p.state === 'up' || p.state === 'suspect')).map((p) => p.nodeId),
       log: this.d.log,
     });
     this.durables.push(durable);
