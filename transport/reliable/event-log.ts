@@ -1,12 +1,14 @@
 /**
  * The publisher side of reliable events: an on-disk log numbered by `seq` (per
- * publisher store, never reused), group commit for publishReliable(), replay for
+ * publisher store, never reused), group commit (store/group-commit.ts) for
+ * publishReliable(), replay for
  * subscribers that missed events, and pruning.
  *
  * Pruning keeps an event while it is both unacknowledged by some known durable
  * subscriber and within the retention (age and count). With no durable subscriber
  * known, events live for the retention, so late joiners still get history.
  */
+import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 
 export interface LoggedEvent {
@@ -25,26 +27,15 @@ export interface Retention {
 
 export const EVENT_RETENTION: Retention = { maxAgeMs: 3_600_000, maxEvents: 1_000_000 };
 
-interface Waiting {
-  topic: string;
-  id: Buffer;
-  payload: Uint8Array;
-  headers: Record<string, string> | undefined;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 export class EventLog {
   private readonly stmts;
-  private waiting: Waiting[] = [];
-  private flushScheduled = false;
-  commits = 0;
+  private readonly group: GroupCommit<{ topic: string; id: Buffer; payload: Uint8Array; headers: Record<string, string> | undefined }, LoggedEvent>;
 
   constructor(
     private readonly db: Db,
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
-    private readonly onCommitted: (events: LoggedEvent[]) => void,
+    onCommitted: (events: LoggedEvent[]) => void,
   ) {
     this.stmts = {
       insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq'),
@@ -56,17 +47,17 @@ export class EventLog {
       pruneOld: db.prepare('DELETE FROM zmesh_events WHERE created_ms < ?'),
       pruneCount: db.prepare('DELETE FROM zmesh_events WHERE seq <= (SELECT max(seq) FROM zmesh_events) - ?'),
     };
+    this.group = new GroupCommit(db, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
+  }
+
+  /** Group-commit transactions so far. */
+  get commits(): number {
+    return this.group.commits;
   }
 
   /** Stores an event; resolves once on disk, after which it is published live. */
   publish(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ topic, id, payload, headers, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.group.add({ topic, id, payload, headers });
   }
 
   /** Writes an event inside the caller's transaction; returns it for live publishing
@@ -76,23 +67,6 @@ export class EventLog {
     const createdMs = Date.now();
     const { seq } = this.stmts.insert.get(id, topic, headers === undefined ? null : JSON.stringify(headers), buf, createdMs) as { seq: number };
     return { seq, id, topic, headers, payload: buf, createdMs };
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.waiting;
-    this.waiting = [];
-    if (batch.length === 0) return;
-    let events: LoggedEvent[];
-    try {
-      events = this.db.transaction(() => batch.map((w) => this.insert(w.topic, w.id, w.payload, w.headers)))();
-      this.commits++;
-    } catch (err) {
-      for (const w of batch) w.reject(err as Error);
-      return;
-    }
-    for (const w of batch) w.resolve();
-    this.onCommitted(events);
   }
 
   /** Events from `from` on whose topic starts with `prefix`, in order. */

@@ -2,11 +2,11 @@
  * The sender side of reliable commands, on disk: rows of zmesh_outbox, one stream per
  * target service numbered by stream_seq, and the dead-letter table.
  *
- * Group commit: send() calls made in the same tick share one transaction (one fsync);
- * each promise resolves once that transaction committed, i.e. the message is on disk.
+ * send() goes through group commit (store/group-commit.ts): resolved = on disk.
  * insert() writes inside a caller's transaction instead (the transactional outbox).
  */
-import { OutboxFullError, errorMessage } from '../errors.js';
+import { OutboxFullError } from '../errors.js';
+import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 
 export interface OutboxRow {
@@ -30,20 +30,11 @@ export interface NewMessage {
   headers?: Record<string, string> | undefined;
 }
 
-interface Waiting {
-  message: NewMessage;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 export class Outbox {
   private readonly stmts;
-  private waiting: Waiting[] = [];
-  private flushScheduled = false;
+  private readonly group: GroupCommit<NewMessage, void>;
   /** Rows in the outbox, kept in memory to enforce the bound without a COUNT per send. */
   private rows: number;
-  /** Transactions committed by group commit, for the fsync-per-message figure. */
-  commits = 0;
   /** Transactions that removed acknowledged rows. */
   ackCommits = 0;
 
@@ -72,6 +63,14 @@ export class Outbox {
       deleteDead: db.prepare('DELETE FROM zmesh_dead_letters WHERE seq = ?'),
     };
     this.rows = (this.stmts.count.get() as { n: number }).n;
+    this.group = new GroupCommit(db, (m: NewMessage) => this.insert(m), () => onCommitted(), () => {
+      this.rows = (this.stmts.count.get() as { n: number }).n;
+    });
+  }
+
+  /** Group-commit transactions so far. */
+  get commits(): number {
+    return this.group.commits;
   }
 
   get size(): number {
@@ -80,16 +79,10 @@ export class Outbox {
 
   /** Stores a message; resolves once it is on disk. Rejects OUTBOX_FULL when full. */
   send(message: NewMessage): Promise<void> {
-    if (this.rows + this.waiting.length >= this.maxRows) {
+    if (this.rows + this.group.pending >= this.maxRows) {
       return Promise.reject(new OutboxFullError(`outbox holds its maximum of ${this.maxRows} messages`));
     }
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ message, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.group.add(message);
   }
 
   /** Writes a message inside the caller's open transaction. */
@@ -98,26 +91,6 @@ export class Outbox {
     const { seq } = this.stmts.nextSeq.get(m.service) as { seq: number };
     this.stmts.insert.run(m.id, m.service, m.method, seq, m.headers === undefined ? null : JSON.stringify(m.headers), Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), Date.now());
     this.rows++;
-  }
-
-  /** Group commit: everything queued since the last flush, in one transaction. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.waiting;
-    this.waiting = [];
-    if (batch.length === 0) return;
-    const before = this.rows;
-    try {
-      this.db.transaction(() => { for (const w of batch) this.insert(w.message); })();
-      this.commits++;
-    } catch (err) {
-      this.rows = before;
-      const e = err instanceof Error ? err : new Error(errorMessage(err));
-      for (const w of batch) w.reject(e);
-      return;
-    }
-    for (const w of batch) w.resolve();
-    this.onCommitted();
   }
 
   /** Rows of `service` from stream_seq `from` on, in order. */
