@@ -28,6 +28,13 @@ export const MAX_SUBJECT_BYTES = 256;
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** Frames per envelope on the wire: header, body. */
 export const FRAMES_PER_MESSAGE = 2;
+
+/** Envelope header keys of the reliable class (proto/README.md sections 14 and 15). */
+export const HEADER_STREAM = 'zmesh-stream';
+export const HEADER_SEQ = 'zmesh-seq';
+export const HEADER_PREV = 'zmesh-prev';
+export const HEADER_ESTREAM = 'zmesh-estream';
+export const HEADER_ESEQ = 'zmesh-eseq';
 export const SYNC_TOPIC_PREFIX = '$sync/';
 
 const KNOWN_KINDS = new Set<number>(Object.values(pb.Kind).filter((v): v is number => typeof v === 'number' && v !== 0));

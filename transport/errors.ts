@@ -111,6 +111,10 @@ export class StoreError extends ZmeshError {
     this.problem = problem;
   }
 }
+/** A store error reported by a peer; the problem is not known on this side. */
+class RemoteStoreError extends StoreError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super('io', message, o); }
+}
 export class OutOfOrderError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.OUT_OF_ORDER, message, { retryable: true, ...o }); }
 }
@@ -136,7 +140,7 @@ const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
   [ErrorCode.ABORTED]: AbortedError,
   [ErrorCode.CLOSED]: ClosedError,
   [ErrorCode.OUTBOX_FULL]: OutboxFullError,
-  [ErrorCode.STORE]: class extends StoreError { constructor(m: string, o?: ZmeshErrorOptions) { super('io', m, o); } },
+  [ErrorCode.STORE]: RemoteStoreError,
   [ErrorCode.OUT_OF_ORDER]: OutOfOrderError,
   [ErrorCode.BIND_FAILED]: BindFailedError,
   [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,

@@ -16,7 +16,7 @@ import {
   ZmeshError, errorMessage,
 } from '../errors.js';
 import {
-  Kind, PROTOCOL_VERSION, decodeHello, decodeMessage, encodeErrorReply, encodeHello, headersOf, pairsOf,
+  HEADER_STREAM, Kind, PROTOCOL_VERSION, decodeHello, decodeMessage, encodeErrorReply, encodeHello, headersOf, pairsOf,
   type Envelope, type Hello, type HelloInit,
 } from '../codec.js';
 import { MAX_BATCH_MESSAGES } from '../options.js';
@@ -45,8 +45,6 @@ export interface ServerDeps {
   reliable?(env: Envelope, caller: Sender): void;
 }
 
-/** Reliable commands carry their stream in this header (see reliable/dispatcher.ts). */
-const HEADER_STREAM = 'zmesh-stream';
 
 /** Lazily creates the AbortController: most handlers never read `signal`. */
 class Context implements HandlerContext {

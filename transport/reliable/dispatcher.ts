@@ -10,15 +10,12 @@
  */
 import type { Logger } from 'pino';
 import { ErrorCode, errorMessage, type ZmeshError } from '../errors.js';
-import { Kind } from '../codec.js';
+import { HEADER_PREV, HEADER_SEQ, HEADER_STREAM, Kind } from '../codec.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { PendingRequests } from '../protocol/pending.js';
 import type { PeerLink } from '../peers/peer-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
 
-export const HEADER_STREAM = 'zmesh-stream';
-export const HEADER_SEQ = 'zmesh-seq';
-export const HEADER_PREV = 'zmesh-prev';
 /** Rows can also appear from outside this process (`zmesh outbox retry`); look again
  *  this often even when nothing happened here. */
 export const OUTBOX_POLL_MS = 1_000;

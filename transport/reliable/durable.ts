@@ -11,11 +11,10 @@
  * Progress is acknowledged to publishers (`$ack`), which lets them prune.
  */
 import type { Logger } from 'pino';
+import { HEADER_ESEQ, HEADER_ESTREAM } from '../codec.js';
 import type { Db } from '../store/open.js';
 import type { DurableEvent, DurableHandler, MeshEvent, Transaction } from '../types.js';
 
-export const HEADER_ESTREAM = 'zmesh-estream';
-export const HEADER_ESEQ = 'zmesh-eseq';
 export const REPLAY_METHOD = '$replay';
 export const ACK_METHOD = '$ack';
 export const REPLAY_BATCH = 1_000;

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { BadMessageError, InvalidArgumentError, MessageTooLargeError, UnknownMethodError } from '../errors.js';
-import { headersOf, type Envelope } from '../codec.js';
+import { HEADER_ESEQ, HEADER_ESTREAM, HEADER_PREV, HEADER_SEQ, HEADER_STREAM, headersOf, type Envelope } from '../codec.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { PendingRequests } from '../protocol/pending.js';
 import type { PeerTable } from '../peers/peer-table.js';
@@ -17,9 +17,9 @@ import { validatePrefix, validateTopic } from '../pubsub/topics.js';
 import type {
   DurableHandler, MeshEvent, ReliableContext, ReliableHandler, ReliableOptions, ReliableStats, Sender, SendOptions, Transaction,
 } from '../types.js';
-import { ACK_METHOD, DurableSubscription, HEADER_ESEQ, HEADER_ESTREAM, REPLAY_METHOD, type ReplayReply, type ReplayRequest } from './durable.js';
+import { ACK_METHOD, DurableSubscription, REPLAY_METHOD, type ReplayReply, type ReplayRequest } from './durable.js';
 import { EVENT_RETENTION, EventLog, type LoggedEvent } from './event-log.js';
-import { Dispatcher, HEADER_PREV, HEADER_SEQ, HEADER_STREAM, RELIABLE_DEFAULTS } from './dispatcher.js';
+import { Dispatcher, RELIABLE_DEFAULTS } from './dispatcher.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 
