@@ -206,7 +206,14 @@ class Node implements MeshNode {
     void readLoop(this.router, (f) => this.server.onMessage(f), onError('router'));
     void readLoop(this.xpub, (f) => this.publisher.onSubscription(f), onError('xpub'));
     void readLoop(this.sub, (f) => this.subscriber.onMessage(f), onError('sub'));
-    this.ticker = setInterval(() => this.table.tick(performance.now()), TICK_MS);
+    // A timer callback must never take the process down: log and keep ticking.
+    this.ticker = setInterval(() => {
+      try {
+        this.table.tick(performance.now());
+      } catch (err) {
+        this.log.error({ err }, 'peer table tick failed');
+      }
+    }, TICK_MS);
     for (const endpoint of this.opts.peers) this.table.propose({ endpoints: [endpoint], source: 'static' }, true);
     const sink = {
       propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c, false),

@@ -24,6 +24,11 @@ export class EventSubscriber {
   private readonly listeners = new Map<string, Set<EventListener>>();
   /** Publishers we are connected to: node id -> PUB endpoint. */
   private readonly publishers = new Map<string, string>();
+  /** Node ids per connected endpoint. A publisher that restarts can get the same
+   *  ephemeral PUB port as its predecessor, so one endpoint may briefly belong to two
+   *  node ids; libzmq must see one connect and one disconnect per endpoint (a second
+   *  disconnect throws ENOENT). */
+  private readonly users = new Map<string, Set<string>>();
   private readonly waiters = new Map<string, SyncWaiter>();
   private tokens = 0;
   private closed = false;
@@ -43,7 +48,13 @@ export class EventSubscriber {
     const previous = this.publishers.get(publisherId);
     if (previous !== undefined && previous !== endpoint) this.disconnect(publisherId);
     if (previous !== endpoint) {
-      this.sub.connect(endpoint);
+      let ids = this.users.get(endpoint);
+      if (ids === undefined) {
+        ids = new Set();
+        this.users.set(endpoint, ids);
+        this.sub.connect(endpoint);
+      }
+      ids.add(publisherId);
       this.publishers.set(publisherId, endpoint);
     }
     if (!(await this.sync(publisherId, timeoutMs))) {
@@ -55,7 +66,16 @@ export class EventSubscriber {
     const endpoint = this.publishers.get(publisherId);
     if (endpoint === undefined) return;
     this.publishers.delete(publisherId);
-    if (!this.sub.closed) this.sub.disconnect(endpoint);
+    const ids = this.users.get(endpoint);
+    ids?.delete(publisherId);
+    if (ids === undefined || ids.size === 0) {
+      this.users.delete(endpoint);
+      try {
+        if (!this.sub.closed) this.sub.disconnect(endpoint);
+      } catch (err) {
+        this.log.debug({ err, endpoint }, 'SUB disconnect failed');
+      }
+    }
     for (const [token, w] of this.waiters) {
       if (w.publisherId === publisherId) {
         this.waiters.delete(token);
