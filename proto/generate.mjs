@@ -13,8 +13,10 @@ const bin = (name) => join(root, 'node_modules', 'protobufjs-cli', 'bin', name);
 // Each target gets its own protobufjs root name so two generated modules never share
 // (and overwrite) one namespace object at run time.
 const targets = [
-  { out: 'transport/gen/mesh', rootName: 'zmesh_mesh', protos: ['proto/envelope.proto', 'proto/control.proto'] },
-  { out: 'nodes/gen/commerce', rootName: 'zmesh_commerce', protos: ['proto/commerce.proto'] },
+  // The envelope is validated by transport/codec.ts: no verify/convert code needed.
+  { out: 'transport/gen/mesh', rootName: 'zmesh_mesh', protos: ['proto/envelope.proto', 'proto/control.proto'], extra: ['--no-verify', '--no-convert'] },
+  // Commerce keeps fromObject/toObject: the CLI speaks JSON (`zmesh call`, `zmesh watch`).
+  { out: 'nodes/gen/commerce', rootName: 'zmesh_commerce', protos: ['proto/commerce.proto'], extra: [] },
 ];
 
 const newest = (files) => Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
@@ -31,8 +33,7 @@ for (const t of targets) {
       '-t', 'static-module', '-w', 'es6', '-r', t.rootName,
       // uint64 as JS number: seq and timestamps stay far below 2^53.
       '--force-number',
-      // The envelope is validated by transport/codec.ts; verify/convert/delimited are unused.
-      '--no-verify', '--no-convert', '--no-delimited', '--no-beautify',
+      ...t.extra, '--no-delimited', '--no-beautify',
       '-o', js, ...t.protos.map((p) => join(root, p))], { stdio: 'inherit' });
     execFileSync(process.execPath, [bin('pbts'), '--no-comments', '-o', dts, js], { stdio: 'inherit' });
     // pbts exits 0 on some parse failures; an empty declaration file would only surface

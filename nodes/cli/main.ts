@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runtimeInfo } from 'zmesh';
+import { demoCommand } from './commands/demo.js';
+import { nodeCommand } from './commands/node.js';
 import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
 import { EXIT_USAGE } from './run.js';
@@ -27,6 +29,8 @@ await yargs(hideBin(process.argv))
       else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(16)}${String(v)}`);
     },
   )
+  .command(nodeCommand)
+  .command(demoCommand)
   .command(peersCommand)
   .command(outboxCommand)
   .demandCommand(1, 'name a command; see zmesh --help')

@@ -57,6 +57,11 @@ export class PeerTable {
     const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
     if (owner !== undefined && owner.isUp) {
       if (c.endpoints.includes(owner.endpoint)) return;
+      // A hello proves the node is alive, not that our link to it is stale: it lists
+      // the addresses the node advertises, which need not include the one we reached
+      // it on (a wildcard bind reached over loopback). Replacing a live link here
+      // failed every request in flight on it.
+      if (c.source === 'hello') return;
       // The same node now announces other endpoints: it restarted on new ports, or
       // moved. Its old link is finished.
       owner.markDown('endpoint changed');

@@ -1,0 +1,182 @@
+/**
+ * cart: shoppers' carts and the start of the checkout saga. Checkout checks the cart
+ * against product (prices, availability), then records the checkout and queues
+ * PlaceOrder to order in one transaction: the checkout exists if and only if its
+ * order is on its way. The idempotency key makes a retried checkout answer with the
+ * order it already made. The cart learns the outcome from order's events (a durable
+ * subscription) and is cleared of the ordered items only on confirmation.
+ */
+import { randomUUID } from 'node:crypto';
+import { call, serve, type Database, type DurableEvent, type Transaction } from 'zmesh';
+import {
+  AddItem, Checkout, CheckoutStatus, Events, GetCart, GetProduct, ListProducts, PlaceOrderCmd, RemoveItem, Topics,
+  type Cart, type CheckoutReply, type LineItem, type Product,
+} from '../commerce/api.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+
+const schema = serviceSchema('cart', [
+  `CREATE TABLE cart_lines (
+     cart_id TEXT NOT NULL,
+     sku TEXT NOT NULL,
+     quantity INTEGER NOT NULL CHECK (quantity > 0),
+     unit_price_cents INTEGER NOT NULL,
+     added_ms INTEGER NOT NULL,
+     PRIMARY KEY (cart_id, sku)
+   ) STRICT;
+   CREATE TABLE cart_checkouts (
+     idempotency_key TEXT PRIMARY KEY,
+     cart_id TEXT NOT NULL,
+     order_id TEXT NOT NULL,
+     items TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     reason TEXT NOT NULL DEFAULT '',
+     created_ms INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX cart_checkouts_order ON cart_checkouts (order_id);
+   CREATE INDEX cart_checkouts_cart ON cart_checkouts (cart_id, status);`,
+]);
+
+/** Durable subscription of cart to order outcomes. */
+export const ORDER_SUBSCRIPTION = 'cart-orders';
+const MAX_ID = 128;
+const MAX_QUANTITY = 1_000;
+const MAX_LINES = 100;
+
+interface CheckoutRow { idempotency_key: string; cart_id: string; order_id: string; items: string; status: number; reason: string }
+
+function checkId(name: string, value: string): void {
+  if (value === '' || value.length > MAX_ID) throw new InvalidRequest(`${name} must be 1 to ${MAX_ID} characters`);
+}
+
+export async function startCart(o: ServiceOptions): Promise<RunningService> {
+  const node = serviceNode('cart', o);
+  const db = (): Database => tablesOf(node, schema);
+  const cartOf = (d: Database, cartId: string): Cart => {
+    const items = (d.prepare('SELECT sku, quantity, unit_price_cents FROM cart_lines WHERE cart_id = ? ORDER BY added_ms, sku').all(cartId) as
+      Array<{ sku: string; quantity: number; unit_price_cents: number }>)
+      .map((r): LineItem => ({ sku: r.sku, quantity: r.quantity, unitPriceCents: r.unit_price_cents }));
+    return { cartId, items, totalCents: items.reduce((s, i) => s + i.quantity * i.unitPriceCents, 0) };
+  };
+
+  serve(node, AddItem, async ({ cartId, sku, quantity }, ctx) => {
+    checkId('cartId', cartId);
+    checkId('sku', sku);
+    if (!Number.isSafeInteger(quantity) || quantity <= 0 || quantity > MAX_QUANTITY) throw new InvalidRequest(`quantity must be 1 to ${MAX_QUANTITY}`);
+    // The price comes from product, never from the shopper.
+    const product = await call(node, GetProduct, { sku }, { signal: ctx.signal });
+    return node.transact(({ db: d }) => {
+      schema(d);
+      const lines = (d.prepare('SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
+      const existing = d.prepare('SELECT quantity FROM cart_lines WHERE cart_id = ? AND sku = ?').get(cartId, sku) as { quantity: number } | undefined;
+      if (existing === undefined && lines >= MAX_LINES) throw new InvalidRequest(`a cart holds at most ${MAX_LINES} lines`);
+      if ((existing?.quantity ?? 0) + quantity > MAX_QUANTITY) throw new InvalidRequest(`at most ${MAX_QUANTITY} of one item`);
+      d.prepare(`INSERT INTO cart_lines (cart_id, sku, quantity, unit_price_cents, added_ms) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (cart_id, sku) DO UPDATE SET quantity = quantity + excluded.quantity, unit_price_cents = excluded.unit_price_cents`)
+        .run(cartId, sku, quantity, product.priceCents, now());
+      return cartOf(d, cartId);
+    });
+  });
+
+  serve(node, RemoveItem, ({ cartId, sku, quantity }) => {
+    checkId('cartId', cartId);
+    checkId('sku', sku);
+    if (!Number.isSafeInteger(quantity) || quantity < 0) throw new InvalidRequest('quantity must be 0 (the whole line) or more');
+    return node.transact(({ db: d }) => {
+      schema(d);
+      if (quantity === 0) d.prepare('DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?').run(cartId, sku);
+      else takeFromCart(d, cartId, [{ sku, quantity, unitPriceCents: 0 }]);
+      return cartOf(d, cartId);
+    });
+  });
+
+  serve(node, GetCart, ({ cartId }) => {
+    checkId('cartId', cartId);
+    return cartOf(db(), cartId);
+  });
+
+  serve(node, Checkout, async ({ cartId, idempotencyKey }, ctx) => {
+    checkId('cartId', cartId);
+    checkId('idempotencyKey', idempotencyKey);
+    const earlier = checkoutByKey(db(), idempotencyKey);
+    if (earlier !== undefined) return replyOf(earlier);
+    const cart = cartOf(db(), cartId);
+    const refusal = cart.items.length === 0
+      ? 'cart is empty'
+      : validate(cart.items, (await call(node, ListProducts, {}, { signal: ctx.signal })).products);
+    return node.transact((tx) => submit(tx, cartId, idempotencyKey, cart.items, refusal));
+  });
+
+  /** Records the checkout (and queues its order) unless one with this key exists. */
+  function submit(tx: Transaction, cartId: string, key: string, items: LineItem[], refusal: string | undefined): CheckoutReply {
+    const d = schema(tx.db);
+    // A concurrent checkout with the same key may have won while we asked product.
+    const earlier = checkoutByKey(d, key);
+    if (earlier !== undefined) return replyOf(earlier);
+    // One checkout in flight per cart: a second one (another key) would order the same
+    // items twice.
+    const inFlight = d.prepare('SELECT order_id FROM cart_checkouts WHERE cart_id = ? AND status = ?')
+      .get(cartId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as { order_id: string } | undefined;
+    const reason = refusal ?? (inFlight === undefined ? undefined : `checkout already in progress (order ${inFlight.order_id})`);
+    const row: CheckoutRow = {
+      idempotency_key: key, cart_id: cartId, order_id: reason === undefined ? randomUUID() : '', items: JSON.stringify(items),
+      status: reason === undefined ? CheckoutStatus.CHECKOUT_STATUS_SUBMITTED : CheckoutStatus.CHECKOUT_STATUS_REJECTED,
+      reason: reason ?? '',
+    };
+    d.prepare(`INSERT INTO cart_checkouts (idempotency_key, cart_id, order_id, items, status, reason, created_ms)
+               VALUES (@idempotency_key, @cart_id, @order_id, @items, @status, @reason, ${now()})`).run(row);
+    if (reason === undefined) {
+      tx.send(PlaceOrderCmd.service, PlaceOrderCmd.method, PlaceOrderCmd.codec.encode({
+        orderId: row.order_id, cartId, idempotencyKey: key, items,
+      }));
+    }
+    return replyOf(row);
+  }
+
+  function onOrderEvent(event: DurableEvent, tx: Transaction): void {
+    if (event.topic !== Topics.orderConfirmed && event.topic !== Topics.orderRejected) return;
+    const d = schema(tx.db);
+    const confirmed = event.topic === Topics.orderConfirmed;
+    const { order, reason } = confirmed
+      ? { ...Events.orderConfirmed.decode(event.payload), reason: '' }
+      : Events.orderRejected.decode(event.payload);
+    const row = d.prepare('SELECT * FROM cart_checkouts WHERE order_id = ? AND status = ?')
+      .get(order.orderId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as CheckoutRow | undefined;
+    if (row === undefined) return; // not ours, or already settled
+    d.prepare('UPDATE cart_checkouts SET status = ?, reason = ? WHERE idempotency_key = ?')
+      .run(confirmed ? CheckoutStatus.CHECKOUT_STATUS_CONFIRMED : CheckoutStatus.CHECKOUT_STATUS_REJECTED, reason, row.idempotency_key);
+    // Only what was ordered leaves the cart: items added since stay.
+    if (confirmed) takeFromCart(d, row.cart_id, JSON.parse(row.items) as LineItem[]);
+  }
+
+  await node.start();
+  db();
+  await node.subscribeDurable(ORDER_SUBSCRIPTION, 'order.', onOrderEvent);
+  return { node, close: () => node.close() };
+}
+
+function checkoutByKey(d: Database, key: string): CheckoutRow | undefined {
+  return d.prepare('SELECT * FROM cart_checkouts WHERE idempotency_key = ?').get(key) as CheckoutRow | undefined;
+}
+
+const replyOf = (r: CheckoutRow): CheckoutReply => ({ orderId: r.order_id, status: r.status, reason: r.reason });
+
+function takeFromCart(d: Database, cartId: string, items: LineItem[]): void {
+  const take = d.prepare('UPDATE cart_lines SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ?');
+  const drop = d.prepare('DELETE FROM cart_lines WHERE cart_id = ? AND sku = ? AND quantity <= ?');
+  for (const i of items) {
+    if (take.run(i.quantity, cartId, i.sku, i.quantity).changes === 0) drop.run(cartId, i.sku, i.quantity);
+  }
+}
+
+/** Why the cart cannot be checked out as it is, or undefined. Prices are compared to
+ *  what the shopper saw; stock is checked softly here (product decides for real). */
+function validate(items: LineItem[], products: Product[]): string | undefined {
+  const bySku = new Map(products.map((p) => [p.sku, p]));
+  for (const i of items) {
+    const p = bySku.get(i.sku);
+    if (p === undefined) return `unknown product "${i.sku}"`;
+    if (p.priceCents !== i.unitPriceCents) return `price of "${i.sku}" changed from ${i.unitPriceCents} to ${p.priceCents} cents`;
+    if (p.stock < i.quantity) return `out of stock: "${i.sku}"`;
+  }
+  return undefined;
+}

@@ -1,0 +1,83 @@
+/**
+ * What the three commerce services share: how a service's options become a node,
+ * where its store lives, and its own tables next to zmesh's in that one SQLite file.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createNode, type Database, type DiscoveryMode, type MeshNode } from 'zmesh';
+
+/** The store of a node with data directory DIR is DIR/zmesh.db (the CLI's convention). */
+export const STORE_FILE = 'zmesh.db';
+
+export interface ServiceOptions {
+  /** Directory of the node's store; created if missing. */
+  dataDir: string;
+  mesh?: string;
+  /** One address to bind, advertise and run mDNS on. */
+  interface?: string;
+  /** Bind address when no interface is given. Default 0.0.0.0. */
+  host?: string;
+  /** Static peers (ROUTER endpoints). */
+  peers?: string[];
+  discovery?: DiscoveryMode;
+  nodeId?: string;
+  logger?: Logger;
+}
+
+/** A started service. close() lets running work finish, then releases everything. */
+export interface RunningService {
+  readonly node: MeshNode;
+  close(): Promise<void>;
+}
+
+export function serviceNode(service: string, o: ServiceOptions): MeshNode {
+  mkdirSync(o.dataDir, { recursive: true });
+  return createNode({
+    service,
+    nodeId: o.nodeId,
+    mesh: o.mesh,
+    interface: o.interface,
+    host: o.host,
+    peers: o.peers,
+    discovery: o.discovery,
+    storePath: join(o.dataDir, STORE_FILE),
+    // A checkout crosses three services; give it room on a busy machine.
+    requestTimeoutMs: 15_000,
+  }, { logger: o.logger });
+}
+
+/**
+ * A service's own schema: numbered steps applied once each, in order, recorded in
+ * `app_schema` so zmesh's own migrations (user_version) stay separate. Steps are
+ * append-only, like zmesh's: never edit one that has shipped.
+ */
+export function serviceSchema(service: string, steps: readonly string[]): (db: Database) => Database {
+  const done = new WeakSet<Database>();
+  return (db) => {
+    if (done.has(db)) return db;
+    db.transaction(() => {
+      db.exec('CREATE TABLE IF NOT EXISTS app_schema (service TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+      const row = db.prepare('SELECT version FROM app_schema WHERE service = ?').get(service) as { version: number } | undefined;
+      const from = row?.version ?? 0;
+      if (from > steps.length) throw new Error(`the ${service} tables are at version ${from}, newer than this code (${steps.length})`);
+      for (let v = from; v < steps.length; v++) db.exec(steps[v]!);
+      db.prepare('INSERT INTO app_schema (service, version) VALUES (?, ?) ON CONFLICT (service) DO UPDATE SET version = excluded.version')
+        .run(service, steps.length);
+    }).immediate();
+    done.add(db);
+    return db;
+  };
+}
+
+/** The node's database, with the service's tables in place. */
+export function tablesOf(node: MeshNode, ensure: (db: Database) => Database): Database {
+  const db = node.db;
+  if (db === undefined) throw new Error(`${node.service}: the store is not open`);
+  return ensure(db);
+}
+
+/** Validation failures of a request: they cross the wire as BAD_MESSAGE. */
+export { BadMessageError as InvalidRequest } from 'zmesh';
+
+export const now = (): number => Date.now();

@@ -1,0 +1,135 @@
+/**
+ * The three commerce services as separate processes (`zmesh node ...`), for the demo,
+ * the end-to-end tests and the benchmarks. How a process is launched is injectable,
+ * so tests can put each one in its own network namespace.
+ */
+import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SERVICES, type ServiceName } from '../commerce/api.js';
+
+/** The CLI entry point, next to this file once built. */
+export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export type Launcher = (service: ServiceName, argv: string[], options: SpawnOptions) => ChildProcess;
+export const localLauncher: Launcher = (_service, argv, options) => spawnChild(argv[0]!, argv.slice(1), options);
+
+export interface ClusterOptions {
+  /** Each service's store is <dataDir>/<service>. */
+  dataDir: string;
+  mesh: string;
+  /** Scarce-item stock, seeded into a fresh product store. */
+  stock: number;
+  /** ms before a PENDING order is rejected. */
+  pendingTimeoutMs?: number;
+  /** Static mode: each node is given the ROUTER endpoints of those started before it
+   *  (product, then order, then cart). Default: mDNS. */
+  discovery?: 'mdns' | 'static';
+  /** Extra `zmesh node` arguments per service, e.g. --interface. */
+  extraArgs?: Partial<Record<ServiceName, string[]>>;
+  launch?: Launcher;
+  /** Where the children's stderr goes. Default: ignored. */
+  stderr?: 'inherit' | 'ignore';
+  logLevel?: string;
+}
+
+export interface ServiceProcess {
+  readonly service: ServiceName;
+  child: ChildProcess;
+  nodeId: string;
+  router: string;
+}
+
+export interface Cluster {
+  readonly procs: Map<ServiceName, ServiceProcess>;
+  /** SIGKILLs a service's process and waits for it to be gone. */
+  kill(service: ServiceName): Promise<void>;
+  /** Starts a service again on its store (new node id, new ports). */
+  restart(service: ServiceName): Promise<ServiceProcess>;
+  /** SIGTERM to all, waits for clean exits (SIGKILL after `graceMs`). Returns exit codes. */
+  stop(graceMs?: number): Promise<Record<string, number | null>>;
+}
+
+/** Start order: order needs product, cart needs both. */
+const START_ORDER: ServiceName[] = ['product', 'order', 'cart'];
+const READY_TIMEOUT_MS = 30_000;
+
+export async function startCluster(o: ClusterOptions): Promise<Cluster> {
+  const launch = o.launch ?? localLauncher;
+  const procs = new Map<ServiceName, ServiceProcess>();
+
+  const argsOf = (service: ServiceName): string[] => {
+    const a = [process.execPath, CLI, 'node', service, '--data', join(o.dataDir, service), '--mesh', o.mesh, '--json',
+      '--log-level', o.logLevel ?? 'warn', ...(o.extraArgs?.[service] ?? [])];
+    if (service === 'product') a.push('--stock', String(o.stock));
+    if (service === 'order' && o.pendingTimeoutMs !== undefined) a.push('--pending-timeout', String(o.pendingTimeoutMs));
+    if (o.discovery === 'static') {
+      for (const s of START_ORDER.slice(0, START_ORDER.indexOf(service))) {
+        const p = procs.get(s);
+        if (p !== undefined) a.push('--peer', p.router);
+      }
+    }
+    return a;
+  };
+
+  const start = async (service: ServiceName): Promise<ServiceProcess> => {
+    const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'] });
+    const ready = await new Promise<{ nodeId: string; router: string }>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      const timer = setTimeout(() => fail(new Error(`${service} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      const fail = (err: Error): void => { clearTimeout(timer); child.kill('SIGKILL'); reject(err); };
+      lines.once('line', (line) => {
+        clearTimeout(timer);
+        try {
+          const m = JSON.parse(line) as { event: string; nodeId: string; router: string };
+          if (m.event !== 'ready') throw new Error(line);
+          resolve(m);
+        } catch {
+          fail(new Error(`${service} printed an unexpected first line: ${line}`));
+        }
+      });
+      child.once('exit', (code, signal) => fail(new Error(`${service} exited (${signal ?? code}) before it was ready`)));
+    });
+    // Loopback-bound routers are reported as such; the wildcard one is reachable on
+    // the node's advertised addresses, which static peers learn from its hello.
+    const proc = { service, child, nodeId: ready.nodeId, router: ready.router.replace('0.0.0.0', '127.0.0.1') };
+    procs.set(service, proc);
+    return proc;
+  };
+
+  const exited = (child: ChildProcess): Promise<number | null> =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve(child.exitCode)
+      : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const cluster: Cluster = {
+    procs,
+    kill: async (service) => {
+      const p = procs.get(service);
+      if (p === undefined) return;
+      p.child.kill('SIGKILL');
+      await exited(p.child);
+    },
+    restart: (service) => start(service),
+    stop: async (graceMs = 10_000) => {
+      const codes: Record<string, number | null> = {};
+      await Promise.all([...procs.values()].map(async (p) => {
+        p.child.kill('SIGTERM');
+        const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+        codes[p.service] = await exited(p.child);
+        clearTimeout(timer);
+      }));
+      return codes;
+    },
+  };
+  try {
+    for (const s of START_ORDER) await start(s);
+  } catch (err) {
+    for (const p of procs.values()) p.child.kill('SIGKILL');
+    throw err;
+  }
+  return cluster;
+}
+
+export { SERVICES };

@@ -1,0 +1,98 @@
+/**
+ * One demo run: the three services as processes, a shopper node in this process,
+ * N shoppers competing for scarce stock, then the audit. Used by `zmesh demo` and by
+ * the checkout benchmark.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode, type MeshNode } from 'zmesh';
+import { SERVICES } from '../commerce/api.js';
+import { demoCatalog, SCARCE_SKU } from '../product/catalog.js';
+import { settle } from './audit.js';
+import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
+import { runShoppers, type Progress } from './shoppers.js';
+import { summarize, type DemoSummary } from './summary.js';
+
+export interface DemoOptions {
+  orders: number;
+  /** Scarce stock. Default: a quarter of the orders, at least 1. */
+  stock?: number;
+  /** Shoppers at once. Default: all. */
+  concurrency?: number;
+  /** Keep stores here (default: a temporary directory, removed after a clean run). */
+  dataDir?: string;
+  /** Default: a fresh name per run, so a demo never mixes with nodes already on the LAN. */
+  mesh?: string;
+  discovery?: ClusterOptions['discovery'];
+  interface?: string;
+  signal?: AbortSignal;
+  onPhase?(phase: string): void;
+  onProgress?(p: Progress): void;
+  /** Children's stderr (service logs). */
+  stderr?: 'inherit' | 'ignore';
+  logLevel?: string;
+}
+
+export interface DemoResult extends DemoSummary {
+  mesh: string;
+  /** Where the stores are, when they were kept. */
+  dataDir?: string;
+}
+
+const DISCOVERY_TIMEOUT_MS = 30_000;
+
+export function defaultStock(orders: number): number {
+  return Math.max(1, Math.floor(orders / 4));
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const phase = o.onPhase ?? (() => undefined);
+  const stock = o.stock ?? defaultStock(o.orders);
+  const mesh = o.mesh ?? `demo-${randomBytes(3).toString('hex')}`;
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'zmesh-demo-'));
+  const runId = `run-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+  let cluster: Cluster | undefined;
+  let shopper: MeshNode | undefined;
+  let clean = false;
+  try {
+    phase(`starting product, order and cart as processes (mesh "${mesh}", stores in ${dataDir})`);
+    const iface = o.interface === undefined ? [] : ['--interface', o.interface];
+    cluster = await startCluster({
+      dataDir, mesh, stock, discovery: o.discovery, stderr: o.stderr, logLevel: o.logLevel,
+      extraArgs: { product: iface, order: iface, cart: iface },
+    });
+    const peers = o.discovery === 'static' ? [...cluster.procs.values()].map((p) => p.router) : undefined;
+    shopper = createNode({
+      service: 'shopper', mesh, interface: o.interface, peers, discovery: o.discovery === 'static' ? 'static' : 'mdns', requestTimeoutMs: 15_000,
+    });
+    await shopper.start();
+    phase('waiting for the services to discover each other');
+    await Promise.all(SERVICES.map((s) => shopper!.waitForService(s, { timeoutMs: DISCOVERY_TIMEOUT_MS, signal: o.signal })));
+
+    phase(`${o.orders} shoppers competing for ${stock} × ${SCARCE_SKU}`);
+    const t0 = performance.now();
+    let retries = 0;
+    const results = await runShoppers(shopper, {
+      orders: o.orders, concurrency: o.concurrency, runId, signal: o.signal,
+      onProgress: (p) => { retries = p.retries; o.onProgress?.(p); },
+    });
+    const wallMs = performance.now() - t0;
+
+    phase('auditing: stock, orders, reservations and carts');
+    const initialStock = new Map(demoCatalog(stock).map((p) => [p.sku, p.stock]));
+    const report = await settle(shopper, { initialStock, results, runId });
+    const summary = summarize(results, report, { sku: SCARCE_SKU, initial: stock }, wallMs, retries);
+    clean = summary.ok;
+    return { ...summary, mesh, ...(clean && o.dataDir === undefined ? {} : { dataDir }) };
+  } finally {
+    await shopper?.close();
+    const codes = await cluster?.stop();
+    if (codes !== undefined) {
+      const bad = Object.entries(codes).filter(([, c]) => c !== 0);
+      if (bad.length > 0) phase(`services exited uncleanly: ${bad.map(([s, c]) => `${s} ${c}`).join(', ')}`);
+    }
+    if (clean && o.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Simulated shoppers: each fills its own cart, checks out once, and waits for its
+ * checkout's terminal state. They behave as a careful client should: a checkout that
+ * fails in transit (no route, timeout, peer down) is retried with the same
+ * idempotency key, so it can never make a second order, and the outcome is learned
+ * from order's events or, if those were missed (a restart), by asking order.
+ */
+import { ErrorCode, call, isErrorCode, type MeshNode } from 'zmesh';
+import { AddItem, Checkout, CheckoutStatus, Events, GetCart, GetOrder, OrderStatus, Topics, type LineItem } from '../commerce/api.js';
+import { SCARCE_SKU } from '../product/catalog.js';
+
+export interface ShopperOptions {
+  /** Number of shoppers, one checkout each. */
+  orders: number;
+  /** Shoppers active at once. Default: all of them. */
+  concurrency?: number;
+  /** Prefix of cart ids and idempotency keys, unique per run. */
+  runId: string;
+  /** Give up on a shopper after this long. Default 120_000 ms. */
+  deadlineMs?: number;
+  signal?: AbortSignal;
+  onProgress?(p: Progress): void;
+}
+
+export interface Progress {
+  started: number;
+  submitted: number;
+  confirmed: number;
+  rejected: number;
+  retries: number;
+}
+
+export type Outcome = 'confirmed' | 'rejected' | 'unfinished';
+
+export interface ShopperResult {
+  index: number;
+  cartId: string;
+  idempotencyKey: string;
+  /** Empty when cart refused the checkout before any order existed. */
+  orderId: string;
+  items: LineItem[];
+  outcome: Outcome;
+  /** Who ended it: "cart" refused it, "order" decided it. */
+  decidedBy: 'cart' | 'order' | '';
+  reason: string;
+  /** From the first Checkout request to the terminal state, in ms. */
+  latencyMs: number;
+  attempts: number;
+}
+
+const TRANSIENT = new Set<string>([ErrorCode.NO_ROUTE, ErrorCode.TIMEOUT, ErrorCode.PEER_DOWN, ErrorCode.QUEUE_FULL]);
+const POLL_MS = 1_000;
+
+/** What each shopper buys: one scarce item, and sometimes a few plentiful ones. */
+export function basketOf(index: number): Array<{ sku: string; quantity: number }> {
+  const basket = [{ sku: SCARCE_SKU, quantity: 1 }];
+  if (index % 3 === 1) basket.push({ sku: 'sticker-pack', quantity: 2 });
+  if (index % 5 === 2) basket.push({ sku: 'tshirt', quantity: 1 });
+  return basket;
+}
+
+export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<ShopperResult[]> {
+  const deadline = Date.now() + (o.deadlineMs ?? 120_000);
+  const progress: Progress = { started: 0, submitted: 0, confirmed: 0, rejected: 0, retries: 0 };
+  const report = (): void => o.onProgress?.({ ...progress });
+
+  // Outcomes seen on the wire, kept even when they arrive before the shopper asks.
+  const outcomes = new Map<string, { status: number; reason: string }>();
+  const waiters = new Map<string, () => void>();
+  const settle = (orderId: string, status: number, reason: string): void => {
+    if (!outcomes.has(orderId)) outcomes.set(orderId, { status, reason });
+    waiters.get(orderId)?.();
+  };
+  const sub = await node.subscribe('order.', (e) => {
+    if (e.topic === Topics.orderConfirmed) settle(Events.orderConfirmed.decode(e.payload).order.orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '');
+    else if (e.topic === Topics.orderRejected) {
+      const { order, reason } = Events.orderRejected.decode(e.payload);
+      settle(order.orderId, OrderStatus.ORDER_STATUS_REJECTED, reason);
+    }
+  }, { signal: o.signal });
+
+  /** Runs `fn` until it succeeds, retrying transient mesh errors with backoff. */
+  async function persist<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === undefined || !isErrorCode(code) || !TRANSIENT.has(code) || Date.now() > deadline || o.signal?.aborted) throw err;
+        progress.retries++;
+        await pause(Math.min(1_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2), o.signal);
+      }
+    }
+  }
+
+  async function waitForOutcome(orderId: string): Promise<{ status: number; reason: string } | undefined> {
+    while (Date.now() < deadline && o.signal?.aborted !== true) {
+      const seen = outcomes.get(orderId);
+      if (seen !== undefined) return seen;
+      const woke = await new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => { waiters.delete(orderId); resolve(false); }, POLL_MS);
+        waiters.set(orderId, () => { clearTimeout(t); waiters.delete(orderId); resolve(true); });
+      });
+      if (woke) continue;
+      // No event within POLL_MS: it may have been published while we were not
+      // connected (order restarting). Ask.
+      try {
+        const order = await call(node, GetOrder, { orderId }, { timeoutMs: 2_000 });
+        if (order.status !== OrderStatus.ORDER_STATUS_PENDING) settle(orderId, order.status, order.reason);
+      } catch {
+        // Not placed yet (PlaceOrder still in cart's outbox), or order is down: wait on.
+      }
+    }
+    return outcomes.get(orderId);
+  }
+
+  async function shop(index: number): Promise<ShopperResult> {
+    const cartId = `${o.runId}-cart-${index}`;
+    const idempotencyKey = `${o.runId}-checkout-${index}`;
+    const result: ShopperResult = {
+      index, cartId, idempotencyKey, orderId: '', items: [], outcome: 'unfinished', decidedBy: '', reason: '', latencyMs: 0, attempts: 0,
+    };
+    progress.started++;
+    for (const line of basketOf(index)) {
+      // AddItem adds: after a lost reply, look before adding again.
+      await persist(async () => {
+        const cart = await call(node, GetCart, { cartId });
+        if ((cart.items.find((i) => i.sku === line.sku)?.quantity ?? 0) >= line.quantity) return;
+        await call(node, AddItem, { cartId, sku: line.sku, quantity: line.quantity });
+      });
+    }
+    result.items = (await persist(() => call(node, GetCart, { cartId }))).items;
+    const t0 = performance.now();
+    const reply = await persist(() => { result.attempts++; return call(node, Checkout, { cartId, idempotencyKey }); });
+    result.orderId = reply.orderId;
+    if (reply.status === CheckoutStatus.CHECKOUT_STATUS_REJECTED && reply.orderId === '') {
+      Object.assign(result, { outcome: 'rejected', decidedBy: 'cart', reason: reply.reason, latencyMs: performance.now() - t0 });
+      progress.rejected++;
+      report();
+      return result;
+    }
+    progress.submitted++;
+    report();
+    const end = await waitForOutcome(reply.orderId);
+    result.latencyMs = performance.now() - t0;
+    if (end !== undefined) {
+      const confirmed = end.status === OrderStatus.ORDER_STATUS_CONFIRMED;
+      Object.assign(result, { outcome: confirmed ? 'confirmed' : 'rejected', decidedBy: 'order', reason: end.reason });
+      if (confirmed) progress.confirmed++;
+      else progress.rejected++;
+    }
+    report();
+    return result;
+  }
+
+  try {
+    const results: ShopperResult[] = new Array(o.orders);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < o.orders) {
+        const i = next++;
+        results[i] = await shop(i).catch((err: unknown) => ({
+          index: i, cartId: `${o.runId}-cart-${i}`, idempotencyKey: `${o.runId}-checkout-${i}`, orderId: '', items: [],
+          outcome: 'unfinished' as const, decidedBy: '' as const, reason: (err as Error).message, latencyMs: 0, attempts: 0,
+        }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? o.orders, o.orders)) }, lane));
+    return results;
+  } finally {
+    sub.unsubscribe();
+  }
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
