@@ -8,10 +8,12 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runtimeInfo } from 'zmesh';
+import { callCommand } from './commands/call.js';
 import { demoCommand } from './commands/demo.js';
 import { nodeCommand } from './commands/node.js';
 import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
+import { watchCommand } from './commands/watch.js';
 import { EXIT_USAGE } from './run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +33,8 @@ await yargs(hideBin(process.argv))
   )
   .command(nodeCommand)
   .command(demoCommand)
+  .command(callCommand)
+  .command(watchCommand)
   .command(peersCommand)
   .command(outboxCommand)
   .demandCommand(1, 'name a command; see zmesh --help')

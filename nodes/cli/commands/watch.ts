@@ -1,0 +1,67 @@
+/**
+ * `zmesh watch [topic-prefix]`: prints events as they happen, decoded to JSON with
+ * the commerce schemas (unknown topics print their payload as text). Runs until
+ * SIGINT/SIGTERM, or until --count events or --timeout seconds.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import type { MeshEvent } from 'zmesh';
+import { eventTypeOf } from '../../commerce/api.js';
+import { toJson } from '../../commerce/codec.js';
+import { joinMesh } from '../mesh-client.js';
+import { meshOptions, type MeshArgs } from '../options.js';
+import { guarded } from '../run.js';
+
+interface Args extends MeshArgs {
+  prefix: string;
+  json: boolean;
+  count?: number;
+  timeout?: number;
+}
+
+export const watchCommand: CommandModule<object, Args> = {
+  command: 'watch [prefix]',
+  describe: 'print events as they happen, decoded to JSON',
+  builder: (y: Argv) => meshOptions(y
+    .positional('prefix', { type: 'string', default: '', describe: 'topic prefix, e.g. order. (default: every topic)' })
+    .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
+    .option('count', { type: 'number', describe: 'stop after this many events' })
+    .option('timeout', { type: 'number', describe: 'stop after this many seconds' }))
+    .check((a) => {
+      if (a.count !== undefined && (!Number.isSafeInteger(a.count) || a.count < 1)) throw new Error('--count must be a whole number, 1 or more');
+      if (a.timeout !== undefined && (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 86_400)) throw new Error('--timeout must be a number of seconds between 0 and 86400');
+      if (a.prefix.length > 255 || /[\s\0]/.test(a.prefix)) throw new Error('the topic prefix must be at most 255 characters with no spaces');
+      return true;
+    }) as unknown as Argv<Args>,
+  handler: guarded(async (args: Args) => {
+    const node = await joinMesh(args, 'cli');
+    const stop = new AbortController();
+    let seen = 0;
+    const print = (e: MeshEvent): void => {
+      const type = eventTypeOf(e.topic);
+      let body: unknown;
+      try {
+        body = type === undefined ? Buffer.from(e.payload).toString() : toJson(type, e.payload);
+      } catch (err) {
+        body = { undecodable: (err as Error).message, bytes: Buffer.from(e.payload).toString('base64') };
+      }
+      const from = `${e.sender.service}/${e.sender.node}`;
+      if (args.json) console.log(JSON.stringify({ topic: e.topic, from, timestampMs: e.timestampMs, event: body }));
+      else console.log(`${new Date(e.timestampMs).toISOString()}  ${e.topic}  ${from}  ${JSON.stringify(body)}`);
+      if (args.count !== undefined && ++seen >= args.count) stop.abort();
+    };
+    try {
+      await node.subscribe(args.prefix, print, { signal: stop.signal });
+      console.error(`zmesh watch: watching "${args.prefix}" on mesh "${args.mesh}"; Ctrl-C to stop`);
+      const timer = args.timeout === undefined ? undefined : setTimeout(() => stop.abort(), args.timeout * 1000);
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    } finally {
+      await node.close();
+    }
+  }),
+};
