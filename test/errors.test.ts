@@ -73,6 +73,18 @@ describe('errors', () => {
     await expectCode(client.request('svc', 'echo', Buffer.alloc(5_000)), MessageTooLargeError, ErrorCode.MESSAGE_TOO_LARGE);
     await expectCode(client.request('svc', 'sleep', text('2000'), { timeoutMs: 100 }), TimeoutError, ErrorCode.TIMEOUT);
 
+    expect(failed.retryable).toBe(false);
+
+    // A handler whose own downstream call failed transiently says so: same code,
+    // retryable, so the caller knows another try may succeed.
+    const middle = await clientNode({ service: 'middle', peers: [server.endpoints.router] });
+    middle.handle('relay', (_p, ctx) => middle.request('svc', 'sleep', text('2000'), { timeoutMs: 50, signal: ctx.signal }));
+    const relayCaller = await clientNode({ peers: [middle.endpoints.router] });
+    await relayCaller.waitForService('middle');
+    const relayed = await expectCode(relayCaller.request('middle', 'relay', text('')), HandlerFailedError, ErrorCode.HANDLER_FAILED);
+    expect(relayed.retryable).toBe(true);
+    expect(relayed.message).toMatch(/within|deadline|timed? ?out/i);
+
     // A typed method still works after all that.
     expect(JSON.parse(Buffer.from(await client.request('svc', 'json-add', text('{"a":2,"b":3}'))).toString())).toEqual({ sum: 5 });
   });

@@ -4,13 +4,15 @@
  * so tests can put each one in its own network namespace.
  */
 import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SERVICES, type ServiceName } from '../commerce/api.js';
 
-/** The CLI entry point, next to this file once built. */
-export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** The built CLI entry point. Tests run this module from its .ts source, whose
+ *  neighbours are not built, so that case points into dist/. */
+const here = dirname(fileURLToPath(import.meta.url));
+export const CLI = here.split(sep).includes('dist') ? join(here, '..', 'cli', 'main.js') : join(here, '..', '..', 'dist', 'nodes', 'cli', 'main.js');
 
 export type Launcher = (service: ServiceName, argv: string[], options: SpawnOptions) => ChildProcess;
 export const localLauncher: Launcher = (_service, argv, options) => spawnChild(argv[0]!, argv.slice(1), options);

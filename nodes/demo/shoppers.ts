@@ -51,6 +51,13 @@ export interface ShopperResult {
 const TRANSIENT = new Set<string>([ErrorCode.NO_ROUTE, ErrorCode.TIMEOUT, ErrorCode.PEER_DOWN, ErrorCode.QUEUE_FULL]);
 const POLL_MS = 1_000;
 
+/** Worth another try: the mesh lost the request, or a service said its failure was
+ *  transient (a downstream peer went down under it). */
+function transient(err: unknown): boolean {
+  const { code, retryable } = err as { code?: string; retryable?: boolean };
+  return retryable === true || (code !== undefined && isErrorCode(code) && TRANSIENT.has(code));
+}
+
 /** What each shopper buys: one scarce item, and sometimes a few plentiful ones. */
 export function basketOf(index: number): Array<{ sku: string; quantity: number }> {
   const basket = [{ sku: SCARCE_SKU, quantity: 1 }];
@@ -85,8 +92,7 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
       try {
         return await fn();
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === undefined || !isErrorCode(code) || !TRANSIENT.has(code) || Date.now() > deadline || o.signal?.aborted) throw err;
+        if (!transient(err) || Date.now() > deadline || o.signal?.aborted) throw err;
         progress.retries++;
         await pause(Math.min(1_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2), o.signal);
       }

@@ -258,8 +258,10 @@ export class RequestServer {
 const EMPTY = new Uint8Array(0);
 
 /** Handler errors cross the wire with their own code when it is a wire code; anything
- *  else is HANDLER_FAILED carrying the message (never the stack). */
+ *  else is HANDLER_FAILED carrying the message (never the stack). A local zmesh error
+ *  keeps its retryable flag: a handler that failed because its own downstream call hit
+ *  PEER_DOWN or TIMEOUT failed transiently, and its caller may try again. */
 function toWireError(err: unknown): ZmeshError {
   if (err instanceof ZmeshError && WIRE_CODES.includes(err.code)) return err;
-  return new HandlerFailedError(errorMessage(err));
+  return new HandlerFailedError(errorMessage(err), { retryable: err instanceof ZmeshError && err.retryable });
 }
