@@ -44,7 +44,9 @@ await yargs(hideBin(process.argv))
   // Only usage problems reach here (commands catch their own errors, see run.ts):
   // one clear line and exit 2.
   .fail((msg, err) => {
-    console.error(`zmesh: ${msg ?? err?.message ?? 'bad usage'}\nrun "zmesh --help" for usage`);
+    // yargs writes some messages over several lines ("Invalid values:\n  Argument: ...").
+    const line = (msg ?? err?.message ?? 'bad usage').replace(/:?\s*\n\s*/g, ': ');
+    console.error(`zmesh: ${line}\nrun "zmesh --help" for usage`);
     process.exit(EXIT_USAGE);
   })
   .parseAsync();
