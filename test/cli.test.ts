@@ -62,6 +62,16 @@ describe('cli', () => {
     expect(r.stdout).toContain('--help');
   });
 
+  it('cli - demo --static runs the whole saga on loopback with no mDNS at all', () => {
+    // The mDNS guard is on in tests: any mDNS use by the demo or its nodes fails the run.
+    const r = zmesh('demo', '--orders', '20', '--static', '--json', '--log-level', 'silent');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; confirmed: number; stock: { sold: number } };
+    expect(summary.ok).toBe(true);
+    expect(summary.confirmed).toBe(5);
+    expect(summary.stock.sold).toBe(5);
+  });
+
   it('cli - a call that finds no instance exits 1 with the error code', () => {
     // A static peer that is not there: no mDNS, nothing to find.
     const r = zmesh('call', 'product', 'ListProducts', '--peer', 'tcp://127.0.0.1:9', '--wait', '0.3');

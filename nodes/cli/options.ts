@@ -20,7 +20,7 @@ export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
   return y
     .option('mesh', { type: 'string', default: 'default', describe: 'mesh name; nodes of other meshes are ignored' })
     .option('interface', { type: 'string', describe: 'IPv4 address to bind, advertise and run mDNS on' })
-    .option('peer', { type: 'string', array: true, describe: 'static peer ROUTER endpoint, e.g. tcp://10.0.0.7:5555 (repeatable); with peers, mDNS is off unless --mdns' })
+    .option('peer', { type: 'string', array: true, describe: 'static peer ROUTER endpoint, e.g. tcp://10.0.0.7:5555 (repeatable); with peers, mDNS is off' })
     .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'log level (logs go to stderr)' })
     .check((a) => {
       if (!MESH.test(a.mesh)) throw new Error('--mesh must be 1 to 32 of a-z, 0-9, "_" and "-", starting with a letter or digit');

@@ -67,6 +67,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     if (service === 'product') a.push('--stock', String(o.stock));
     if (service === 'order' && o.pendingTimeoutMs !== undefined) a.push('--pending-timeout', String(o.pendingTimeoutMs));
     if (o.discovery === 'static') {
+      a.push('--discovery', 'static');
       for (const s of START_ORDER.slice(0, START_ORDER.indexOf(service))) {
         const p = procs.get(s);
         if (p !== undefined) a.push('--peer', p.router);

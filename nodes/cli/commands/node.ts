@@ -15,7 +15,7 @@ interface Args extends MeshArgs {
   service: ServiceName;
   data?: string;
   json: boolean;
-  mdns: boolean;
+  discovery?: 'mdns' | 'static' | 'both';
   stock?: number;
   'pending-timeout': number;
 }
@@ -27,7 +27,7 @@ export const nodeCommand: CommandModule<object, Args> = {
     .positional('service', { type: 'string', choices: SERVICE_NAMES, demandOption: true, describe: 'the service to run' })
     .option('data', { type: 'string', describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
-    .option('mdns', { type: 'boolean', default: false, describe: 'use mDNS as well as --peer endpoints' })
+    .option('discovery', { type: 'string', choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
     .option('stock', { type: 'number', describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' }))
     .check((a) => {
@@ -43,7 +43,7 @@ export const nodeCommand: CommandModule<object, Args> = {
       mesh: args.mesh,
       interface: args.interface,
       peers,
-      discovery: peers.length === 0 ? 'mdns' : args.mdns ? 'both' : 'static',
+      discovery: args.discovery ?? (peers.length === 0 ? 'mdns' : 'static'),
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
