@@ -1,0 +1,15 @@
+/** Every system the matrix knows, in table order: the floor first. */
+import { mqttQos0, mqttQos1 } from './mqtt.js';
+import { nats } from './nats.js';
+import { rabbitmq } from './rabbitmq.js';
+import { rawZmq } from './raw-zmq.js';
+import type { System } from './types.js';
+import { zmeshFast, zmeshReliable } from './zmesh.js';
+
+export const SYSTEMS: System[] = [rawZmq, zmeshFast, zmeshReliable, nats, rabbitmq, mqttQos0, mqttQos1];
+
+export function systemNamed(name: string): System {
+  const s = SYSTEMS.find((x) => x.name === name);
+  if (s === undefined) throw new Error(`unknown system "${name}"`);
+  return s;
+}

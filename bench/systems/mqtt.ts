@@ -1,0 +1,78 @@
+/**
+ * MQTT through Mosquitto with mqtt.js, at QoS 0 and QoS 1. mqtt.js leaves Nagle on,
+ * which costs about 44 ms a round trip here, so TCP_NODELAY is set on its socket at
+ * every connect. RPC is the MQTT 5 request/response pattern: a request topic, and a
+ * response topic the replier publishes to.
+ */
+import mqttLib, { type MqttClient } from 'mqtt';
+import type { Socket } from 'node:net';
+import { Fifo, portOpen, type System } from './types.js';
+
+const URL = 'mqtt://127.0.0.1:1883';
+
+async function open(): Promise<MqttClient> {
+  const client = await mqttLib.connectAsync(URL, { protocolVersion: 5, reconnectPeriod: 0, clean: true });
+  const nodelay = (): void => { (client.stream as Socket).setNoDelay?.(true); };
+  nodelay();
+  client.on('connect', nodelay);
+  return client;
+}
+
+function mqttSystem(qos: 0 | 1): System {
+  return {
+    name: `mqtt-qos${qos}`,
+    settings: `mqtt.js MQTT 5, QoS ${qos}, TCP_NODELAY set${qos === 1 ? ', publish resolves on PUBACK' : ''}`,
+    unavailable: async () => (await portOpen(1883) ? undefined : 'no Mosquitto on 127.0.0.1:1883 (run bench/brokers.sh up)'),
+    version: async () => 'mosquitto (Debian package)',
+    serveRpc: async (p) => {
+      const c = await open();
+      c.on('message', (_topic, payload) => { c.publish(`bench/${p.id}/res`, payload, { qos }); });
+      await c.subscribeAsync(`bench/${p.id}/req`, { qos });
+      return { close: () => c.endAsync() };
+    },
+    rpcClient: async (p) => {
+      const c = await open();
+      const fifo = new Fifo();
+      c.on('message', () => fifo.shift());
+      await c.subscribeAsync(`bench/${p.id}/res`, { qos });
+      const topic = `bench/${p.id}/req`;
+      return {
+        request: (payload) => new Promise<void>((resolve) => {
+          fifo.push(resolve);
+          c.publish(topic, payload, { qos, properties: { responseTopic: `bench/${p.id}/res` } });
+        }),
+        close: () => c.endAsync(),
+      };
+    },
+    publisher: async (p) => {
+      const c = await open();
+      const topic = `bench/${p.id}/data`;
+      return {
+        publish: qos === 0 ? (payload) => { c.publish(topic, payload, { qos }); } : async (payload) => { await c.publishAsync(topic, payload, { qos }); },
+        flush: () => new Promise<void>((resolve) => {
+          // Resolves once mqtt.js has written everything queued so far to the socket.
+          const s = c.stream as Socket;
+          if (s.writableLength === 0) resolve();
+          else s.once('drain', () => resolve());
+        }),
+        close: () => c.endAsync(),
+      };
+    },
+    subscribe: async (p, onMessage) => {
+      const c = await open();
+      c.on('message', (_t, payload) => onMessage(payload));
+      await c.subscribeAsync(`bench/${p.id}/data`, { qos });
+      return { close: () => c.endAsync() };
+    },
+    ...(qos === 1 ? {
+      reliablePublisher: async (p) => {
+        const c = await open();
+        const topic = `bench/${p.id}/data`;
+        return { publish: async (payload: Buffer) => { await c.publishAsync(topic, payload, { qos: 1 }); }, flush: async () => undefined, close: () => c.endAsync() };
+      },
+    } : {}),
+  };
+}
+
+export const mqttQos0 = mqttSystem(0);
+export const mqttQos1 = mqttSystem(1);
