@@ -68,6 +68,7 @@ persistence true
 persistence_location $DIR/mosquitto/
 max_queued_messages 1000000
 max_inflight_messages 0
+set_tcp_nodelay true
 CONF
   mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 &
   echo $! >"$DIR/mosquitto.pid"

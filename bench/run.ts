@@ -1,66 +1,110 @@
 /**
- * `npm run bench [-- --full] [--json] [--only reqrep,discovery]`: runs the benchmarks,
- * prints tables and the ratios against raw zeromq.js, and writes
- * bench/results/latest.json.
+ * `npm run bench [-- --full] [--json] [--only ...] [--systems ...]`: runs the
+ * benchmarks, prints tables, ratios and target checks, and writes
+ * bench/results/latest.json and one SVG chart per matrix scenario.
+ *
+ * Scenarios: the comparison matrix (rpc-latency, rpc-throughput, pubsub, fanout,
+ * reliable-publish; "matrix" for all five), reliable (zmesh's reliable class in
+ * detail), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
+ * needs root). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CHECKOUT_FULL, CHECKOUT_QUICK, checkoutTable, runCheckout, type CheckoutRow } from './checkout.js';
 import { runDiscovery, type DiscoveryRow } from './discovery.js';
-import { discoveryTable, machine, ratios, reliableTable, table } from './lib/report.js';
+import { matrixCharts, matrixRatios, matrixTable, matrixTargets } from './lib/matrix-report.js';
+import { discoveryTable, machine, reliableTable } from './lib/report.js';
+import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScenario } from './matrix.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
-import { FULL, QUICK, runReqRep, type Row } from './reqrep.js';
+import { SYSTEMS } from './systems/index.js';
 
-const SCENARIOS = ['reqrep', 'reliable', 'checkout', 'discovery'] as const;
+const OTHER = ['reliable', 'checkout', 'discovery'] as const;
+const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
 
 const { values } = parseArgs({
   options: {
     full: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    only: { type: 'string', default: SCENARIOS.join(',') },
+    only: { type: 'string', default: ['matrix', ...OTHER].join(',') },
+    systems: { type: 'string', default: SYSTEMS.map((s) => s.name).join(',') },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   process.stdout.write([
-    'usage: npm run bench [-- --full] [--json] [--only reqrep,reliable,checkout,discovery]',
-    '  --full  longer runs (more samples)',
-    '  --json  print the results as one JSON line at the end',
-    '  --only  scenarios to run (discovery needs root: it builds a virtual LAN)',
+    'usage: npm run bench [-- --full] [--json] [--only SCENARIOS] [--systems SYSTEMS]',
+    '  --full     longer runs (more samples)',
+    '  --json     print the results as one JSON line at the end (they are also in bench/results/latest.json)',
+    `  --only     comma-separated, from: ${ALL.join(', ')}`,
+    `  --systems  comma-separated, from: ${SYSTEMS.map((s) => s.name).join(', ')}`,
+    '  Brokers: bench/brokers.sh up starts RabbitMQ, NATS and Mosquitto on 127.0.0.1; without them their rows are "skipped".',
     '',
   ].join('\n'));
   process.exit(0);
 }
-const only = values.only.split(',').map((s) => s.trim());
-const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
-if (unknown.length > 0) {
-  process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}\n`);
+const only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
+const systems = values.systems.split(',').map((s) => s.trim()).filter(Boolean);
+const bad = [...only.filter((s) => !ALL.includes(s)), ...systems.filter((s) => !SYSTEMS.some((x) => x.name === s))];
+if (bad.length > 0) {
+  process.stderr.write(`unknown scenario or system: ${bad.join(', ')}; see npm run bench -- --help\n`);
   process.exit(2);
 }
 
 // Benchmarks never run mDNS on the host's interfaces (children inherit this).
 process.env['ZMESH_MDNS_FORBID_ROOT_NETNS'] = '1';
 
-const progress = (line: string): void => { process.stderr.write(`… ${line}\n`); };
+// A live line on a terminal, plain lines otherwise.
+const tty = process.stderr.isTTY === true;
+const progress = (line: string): void => {
+  if (tty) process.stderr.write(`\r\x1b[K… ${line}`);
+  else process.stderr.write(`… ${line}\n`);
+};
+const endProgress = (): void => { if (tty) process.stderr.write('\r\x1b[K'); };
+
 const started = new Date().toISOString();
-const config = values.full ? FULL : QUICK;
-const rows: Row[] = only.includes('reqrep') ? await runReqRep(config, progress) : [];
+const mode = values.full ? 'full' : 'quick';
+const matrixScenarios = MATRIX_SCENARIOS.filter((s) => only.includes('matrix') || only.includes(s)) as MatrixScenario[];
+const matrixConfig = values.full ? MATRIX_FULL : MATRIX_QUICK;
+const matrix = matrixScenarios.length > 0
+  ? await runMatrix(matrixConfig, { systems, scenarios: matrixScenarios, progress })
+  : { rows: [], versions: {}, settings: {} };
 const reliable: ReliableRow[] = only.includes('reliable') ? await runReliable(values.full ? RELIABLE_FULL : RELIABLE_QUICK, progress) : [];
 const checkout: CheckoutRow[] = only.includes('checkout') ? await runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress) : [];
 const discovery: DiscoveryRow[] | { skipped: string } = only.includes('discovery') ? await runDiscovery([3, 10, 30], progress) : [];
-const result = { run: { started, mode: values.full ? 'full' : 'quick', config }, machine: machine(), rows, ratios: ratios(rows), reliable, checkout, discovery };
+endProgress();
+
+const host = machine();
+const result = {
+  run: { started, finished: new Date().toISOString(), mode, matrixConfig },
+  machine: host,
+  versions: matrix.versions,
+  settings: matrix.settings,
+  matrix: matrix.rows,
+  ratios: matrixRatios(matrix.rows),
+  targets: matrixTargets(matrix.rows),
+  reliable,
+  checkout,
+  discovery,
+};
 
 // Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
 const resultsDir = new URL('../../bench/results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
-if (rows.length > 0) {
-  process.stderr.write(`\n${table(rows)}\n\n`);
-  for (const [k, v] of Object.entries(result.ratios)) process.stderr.write(`${k}: ${v}x\n`);
+const subtitle = `${started.slice(0, 16).replace('T', ' ')} UTC, ${host['cores']} × ${String(host['cpu']).split(' ').slice(0, 3).join(' ')}`;
+const charts = matrixCharts(matrix.rows, subtitle);
+for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, resultsDir), svg);
+
+const out = (s: string): void => { process.stderr.write(`${s}\n`); };
+if (matrix.rows.length > 0) {
+  out(`\n${matrixTable(matrix.rows)}\n`);
+  out('targets (100 B, this run):');
+  for (const t of result.targets) out(`  ${t.met === true ? 'met    ' : t.met === false ? 'MISSED ' : 'n/m    '} ${t.target}: ${t.measured}`);
+  out(`charts: ${Object.keys(charts).map((f) => `bench/results/${f}`).join(', ')}`);
 }
-if (reliable.length > 0) process.stderr.write(`\n${reliableTable(reliable)}\n`);
-if (checkout.length > 0) process.stderr.write(`\n${checkoutTable(checkout)}\n`);
-if (Array.isArray(discovery) && discovery.length > 0) process.stderr.write(`\n${discoveryTable(discovery)}\n`);
-else if (!Array.isArray(discovery)) process.stderr.write(`\ndiscovery: skipped (${discovery.skipped})\n`);
+if (reliable.length > 0) out(`\n${reliableTable(reliable)}`);
+if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
+if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
+else if (!Array.isArray(discovery)) out(`\ndiscovery: skipped (${discovery.skipped})`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -3,7 +3,6 @@ import { cpus, totalmem } from 'node:os';
 import * as zmq from 'zeromq';
 import type { DiscoveryRow } from '../discovery.js';
 import type { ReliableRow } from '../reliable.js';
-import type { Row } from '../reqrep.js';
 
 export function machine(): Record<string, string | number> {
   return {
@@ -18,17 +17,6 @@ export function machine(): Record<string, string | number> {
 
 const pad = (s: string, n: number): string => s.padEnd(n);
 const num = (n: number | undefined): string => (n === undefined ? '-' : n >= 1000 ? Math.round(n).toLocaleString('en-US') : String(n));
-
-export function table(rows: Row[]): string {
-  const head = ['scenario', 'system', 'payload', 'p50 µs', 'p99 µs', 'p99.9 µs', 'msg/s'];
-  const body = rows.map((r) => [
-    r.scenario, r.system, `${r.payloadBytes} B`,
-    num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999), num(r.msgPerSec),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
-  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('');
-  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
-}
 
 export function reliableTable(rows: ReliableRow[]): string {
   const head = ['scenario', 'payload', 'msg/s', 'fsync/msg', 'p50 µs', 'p99 µs', 'p99.9 µs'];
@@ -48,21 +36,3 @@ export function discoveryTable(rows: DiscoveryRow[]): string {
   const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
 }
-
-/** zmesh against the raw floor, from the rows of one run. */
-export function ratios(rows: Row[]): Record<string, number> {
-  const get = (scenario: string, system: string) => rows.find((r) => r.scenario === scenario && r.system === system);
-  const out: Record<string, number> = {};
-  const rl = get('reqrep-latency', 'raw-zeromq')?.latencyUs;
-  const ml = get('reqrep-latency', 'zmesh-fast')?.latencyUs;
-  if (rl && ml) {
-    out['latency p50 zmesh/raw'] = round(ml.p50 / rl.p50);
-    out['latency p99 zmesh/raw'] = round(ml.p99 / rl.p99);
-  }
-  const rt = get('reqrep-throughput', 'raw-zeromq')?.msgPerSec;
-  const mt = get('reqrep-throughput', 'zmesh-fast')?.msgPerSec;
-  if (rt && mt) out['throughput zmesh/raw'] = round(mt / rt);
-  return out;
-}
-
-const round = (n: number): number => Math.round(n * 100) / 100;

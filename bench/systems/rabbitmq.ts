@@ -57,9 +57,15 @@ export const rabbitmq: System = {
     const ch = await c.createChannel();
     const ex = `bench.${p.id}`;
     await ch.assertExchange(ex, 'fanout', { durable: false, autoDelete: true });
+    // publish() returns false when the channel's buffer is full: wait for one drain,
+    // shared by every publish that hit the full buffer.
+    let drained: Promise<void> | undefined;
     return {
-      // publish() returns false when the channel's buffer is full: wait for drain.
-      publish: (payload) => (ch.publish(ex, '', payload) ? undefined : new Promise<void>((r) => ch.once('drain', () => r()))),
+      publish: (payload) => {
+        if (ch.publish(ex, '', payload)) return undefined;
+        drained ??= new Promise<void>((r) => ch.once('drain', () => { drained = undefined; r(); }));
+        return drained;
+      },
       flush: async () => undefined,
       close: () => c.close(),
     };

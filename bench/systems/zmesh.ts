@@ -4,12 +4,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import { createNode, type MeshNode } from '../../transport/index.js';
+import { ErrorCode, createNode, type MeshNode } from '../../transport/index.js';
 import type { Publisher, System } from './types.js';
 
 const TOPIC = 'bench.data';
 const node = (service: string, peers: string[] = [], storePath?: string): MeshNode =>
   createNode({ service, host: '127.0.0.1', discovery: 'static', peers, storePath, requestTimeoutMs: 60_000, maxPayloadBytes: 1 << 20, reliable: { maxEvents: 10_000_000 } });
+
+/** publish() throws QUEUE_FULL (retryable) when the socket's queue holds its limit;
+ *  a publisher that must not drop waits for the queue to move, as this one does. */
+function publishOrWait(n: MeshNode, payload: Buffer): Promise<void> | undefined {
+  try {
+    n.publish(TOPIC, payload);
+    return undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code !== ErrorCode.QUEUE_FULL) throw err;
+    return new Promise<void>((resolve) => setTimeout(resolve, 1)).then(() => publishOrWait(n, payload));
+  }
+}
 
 async function publisherNode(reliable: boolean): Promise<Publisher> {
   const dir = reliable ? mkdtempSync(join(tmpdir(), 'zmesh-bench-')) : undefined;
@@ -17,7 +29,7 @@ async function publisherNode(reliable: boolean): Promise<Publisher> {
   await n.start();
   return {
     endpoint: n.endpoints.router,
-    publish: reliable ? (payload) => n.publishReliable(TOPIC, payload) : (payload) => n.publish(TOPIC, payload),
+    publish: reliable ? (payload) => n.publishReliable(TOPIC, payload) : (payload) => publishOrWait(n, payload),
     flush: async () => undefined,
     close: async () => {
       await n.close();
