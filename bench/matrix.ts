@@ -49,8 +49,8 @@ export interface MatrixConfig {
 }
 
 export const MATRIX_QUICK: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 500, latencyOps: 3_000, throughputOps: 20_000, window: 100,
-  pubsubOps: 30_000, reliableOps: 30_000, reliableWindow: 1_000, reliableLatencyOps: 500,
+  payloads: [100, 1_024, 65_536], warmup: 500, latencyOps: 2_000, throughputOps: 10_000, window: 100,
+  pubsubOps: 20_000, reliableOps: 20_000, reliableWindow: 1_000, reliableLatencyOps: 300,
 };
 export const MATRIX_FULL: MatrixConfig = {
   payloads: [100, 1_024, 65_536], warmup: 2_000, latencyOps: 20_000, throughputOps: 100_000, window: 100,
@@ -269,7 +269,7 @@ export async function runMatrix(c: MatrixConfig, o: { systems?: string[]; scenar
         if (!offered) return void rows.push(...wanted.map((s) => row(s, 'n/a', `${sys.name} does not offer this`)));
         o.progress(`[${done}/${cells}] ${wanted.join(' + ')}  ${sys.name}  ${size} B`);
         try {
-          const got = await withTimeout(run(), 120_000, `${wanted.join('+')} on ${sys.name}`);
+          const got = await withTimeout(run(), 60_000, `${wanted.join('+')} on ${sys.name}`);
           rows.push(...got.filter((r) => wanted.includes(r.scenario)));
         } catch (err) {
           rows.push(...wanted.map((s) => row(s, 'failed', (err as Error).message)));

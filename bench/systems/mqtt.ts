@@ -49,12 +49,12 @@ function mqttSystem(qos: 0 | 1): System {
       const topic = `bench/${p.id}/data`;
       return {
         publish: qos === 0 ? (payload) => { c.publish(topic, payload, { qos }); } : async (payload) => { await c.publishAsync(topic, payload, { qos }); },
-        flush: () => new Promise<void>((resolve) => {
-          // Resolves once mqtt.js has written everything queued so far to the socket.
+        // Resolves once mqtt.js has handed everything queued so far to the socket and
+        // the socket has written it ('drain' only fires after a refused write).
+        flush: async () => {
           const s = c.stream as Socket;
-          if (s.writableLength === 0) resolve();
-          else s.once('drain', () => resolve());
-        }),
+          while (s.writableLength > 0 || (c as unknown as { queue: unknown[] }).queue?.length > 0) await new Promise((r) => setTimeout(r, 1));
+        },
         close: () => c.endAsync(),
       };
     },
