@@ -268,6 +268,9 @@ export async function runMatrix(c: MatrixConfig, o: { systems?: string[]; scenar
         if (missing !== undefined) return void rows.push(...wanted.map((s) => row(s, 'skipped', missing)));
         if (!offered) return void rows.push(...wanted.map((s) => row(s, 'n/a', `${sys.name} does not offer this`)));
         o.progress(`[${done}/${cells}] ${wanted.join(' + ')}  ${sys.name}  ${size} B`);
+        // Every cell starts with a clean heap, so no system pays for the garbage of the
+        // one measured before it (node --expose-gc, as npm run bench does).
+        (globalThis as { gc?: () => void }).gc?.();
         try {
           const got = await withTimeout(run(), 60_000, `${wanted.join('+')} on ${sys.name}`);
           rows.push(...got.filter((r) => wanted.includes(r.scenario)));
