@@ -125,6 +125,27 @@ describe('mesh', () => {
     });
   });
 
+  it('mesh - a wildcard-bound peer reached over loopback keeps its link when its hello lists other addresses', async () => {
+    // The server binds 0.0.0.0 and advertises the host's own addresses; the client
+    // reaches it at 127.0.0.1. The server's hello (sent when it connects back) lists
+    // addresses without 127.0.0.1: that must not tear down the client's live link.
+    const server = createNode({ service: 'srv', host: '0.0.0.0', discovery: 'static' });
+    nodes.push(server);
+    server.handle('echo', (p) => p);
+    await server.start();
+    const client = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', peers: [`tcp://127.0.0.1:${server.endpoints.routerPort}`] });
+    nodes.push(client);
+    const downs: string[] = [];
+    client.on('peer:down', ({ reason }) => downs.push(reason));
+    await client.start();
+    await client.waitForService('srv');
+    const inFlight = Promise.allSettled(Array.from({ length: 200 }, (_, i) => client.request('srv', 'echo', Buffer.from(String(i)))));
+    await server.waitForService('client');
+    const results = await inFlight;
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(downs).toEqual([]);
+  });
+
   it('mesh - 10,000 concurrent requests from one node are all answered and correlated', async () => {
     const server = await NodeProc.start({ service: 'echo' });
     const client = await clientNode({ peers: [server.endpoints.router] });
