@@ -123,7 +123,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
       reason: reason ?? '',
     };
     d.prepare(`INSERT INTO cart_checkouts (idempotency_key, cart_id, order_id, items, status, reason, created_ms)
-               VALUES (@idempotency_key, @cart_id, @order_id, @items, @status, @reason, ${now()})`).run(row);
+               VALUES (@idempotency_key, @cart_id, @order_id, @items, @status, @reason, @created_ms)`).run({ ...row, created_ms: now() });
     if (reason === undefined) {
       tx.send(PlaceOrderCmd.service, PlaceOrderCmd.method, PlaceOrderCmd.codec.encode({
         orderId: row.order_id, cartId, idempotencyKey: key, items,
