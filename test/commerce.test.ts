@@ -97,6 +97,8 @@ describe('commerce', () => {
     expectInvariants(summary, 200);
     expect(summary.stock).toEqual({ sku: 'zmesh-mug', initial: 50, sold: 50, left: 0 });
     expect(summary.confirmed).toBe(50);
+    // `zmesh node` shuts down cleanly on SIGTERM: every service exits 0.
+    expect(await cluster!.stop()).toEqual({ product: 0, order: 0, cart: 0 });
   }, 120_000);
 
   it('commerce - product, then order, SIGKILLed and restarted mid-run: invariants hold, every checkout ends', async () => {
