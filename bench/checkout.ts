@@ -11,6 +11,7 @@
  * run is audited; a row whose invariants failed says so.
  */
 import { runDemo } from '../nodes/demo/run.js';
+import { barChart } from './lib/svg.js';
 
 export interface CheckoutRow {
   scenario: 'checkout-latency' | 'checkout-throughput';
@@ -24,7 +25,7 @@ export interface CheckoutRow {
 }
 
 export interface CheckoutConfig { latencyOrders: number; throughputOrders: number; concurrency: number }
-export const CHECKOUT_QUICK: CheckoutConfig = { latencyOrders: 200, throughputOrders: 1_000, concurrency: 100 };
+export const CHECKOUT_QUICK: CheckoutConfig = { latencyOrders: 150, throughputOrders: 600, concurrency: 100 };
 export const CHECKOUT_FULL: CheckoutConfig = { latencyOrders: 1_000, throughputOrders: 5_000, concurrency: 200 };
 
 export async function runCheckout(c: CheckoutConfig, progress: (l: string) => void): Promise<CheckoutRow[]> {
@@ -41,6 +42,18 @@ export async function runCheckout(c: CheckoutConfig, progress: (l: string) => vo
     });
   }
   return rows;
+}
+
+/** Checkout latency as a chart: p50 bars with p99 whiskers, idle and under load. */
+export function checkoutChart(rows: CheckoutRow[], subtitle: string): string {
+  return barChart({
+    title: `Checkout end to end through product, order and cart: ${subtitle}`,
+    unit: 'ms',
+    groups: rows.map((r) => ({
+      label: r.concurrency === 1 ? 'one at a time' : `${r.concurrency} at a time (${r.checkoutsPerSec}/s)`,
+      bars: [{ system: 'zmesh', value: r.p50Ms, whisker: r.p99Ms }],
+    })),
+  });
 }
 
 export function checkoutTable(rows: CheckoutRow[]): string {

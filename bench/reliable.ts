@@ -28,7 +28,7 @@ export interface ReliableRow {
 }
 
 export interface ReliableConfig { ops: number; window: number; latencyOps: number; payloadBytes: number }
-export const RELIABLE_QUICK: ReliableConfig = { ops: 50_000, window: 2_000, latencyOps: 2_000, payloadBytes: 100 };
+export const RELIABLE_QUICK: ReliableConfig = { ops: 30_000, window: 2_000, latencyOps: 1_000, payloadBytes: 100 };
 export const RELIABLE_FULL: ReliableConfig = { ops: 200_000, window: 2_000, latencyOps: 10_000, payloadBytes: 100 };
 
 export async function runReliable(c: ReliableConfig, progress: (l: string) => void): Promise<ReliableRow[]> {

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CHECKOUT_FULL, CHECKOUT_QUICK, checkoutTable, runCheckout, type CheckoutRow } from './checkout.js';
+import { CHECKOUT_FULL, CHECKOUT_QUICK, checkoutChart, checkoutTable, runCheckout, type CheckoutRow } from './checkout.js';
 import { runDiscovery, type DiscoveryRow } from './discovery.js';
 import { matrixCharts, matrixRatios, matrixTable, matrixTargets } from './lib/matrix-report.js';
 import { discoveryTable, machine, reliableTable } from './lib/report.js';
@@ -89,11 +89,15 @@ const result = {
 };
 
 // Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
-const resultsDir = new URL('../../bench/results/', import.meta.url);
+// A run of a subset (--only, --systems) goes to bench/results/partial/, so that it
+// never replaces the complete run that README quotes.
+const complete = values.only === ['matrix', ...OTHER].join(',') && systems.length === SYSTEMS.length;
+const resultsDir = new URL(complete ? '../../bench/results/' : '../../bench/results/partial/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
 const subtitle = `${started.slice(0, 16).replace('T', ' ')} UTC, ${host['cores']} × ${String(host['cpu']).split(' ').slice(0, 3).join(' ')}`;
 const charts = matrixCharts(matrix.rows, subtitle);
+if (checkout.length > 0) charts['checkout.svg'] = checkoutChart(checkout, subtitle);
 for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, resultsDir), svg);
 
 const out = (s: string): void => { process.stderr.write(`${s}\n`); };
@@ -101,8 +105,9 @@ if (matrix.rows.length > 0) {
   out(`\n${matrixTable(matrix.rows)}\n`);
   out('targets (100 B, this run):');
   for (const t of result.targets) out(`  ${t.met === true ? 'met    ' : t.met === false ? 'MISSED ' : 'n/m    '} ${t.target}: ${t.measured}`);
-  out(`charts: ${Object.keys(charts).map((f) => `bench/results/${f}`).join(', ')}`);
 }
+const where = complete ? 'bench/results' : 'bench/results/partial';
+out(`results: ${where}/latest.json${Object.keys(charts).length > 0 ? `; charts: ${Object.keys(charts).map((f) => `${where}/${f}`).join(', ')}` : ''}`);
 if (reliable.length > 0) out(`\n${reliableTable(reliable)}`);
 if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
 if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
