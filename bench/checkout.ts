@@ -47,7 +47,8 @@ export async function runCheckout(c: CheckoutConfig, progress: (l: string) => vo
 /** Checkout latency as a chart: p50 bars with p99 whiskers, idle and under load. */
 export function checkoutChart(rows: CheckoutRow[], subtitle: string): string {
   return barChart({
-    title: `Checkout end to end through product, order and cart: ${subtitle}`,
+    title: 'Checkout end to end through product, order and cart (bar p50, whisker p99)',
+    subtitle,
     unit: 'ms',
     groups: rows.map((r) => ({
       label: r.concurrency === 1 ? 'one at a time' : `${r.concurrency} at a time (${r.checkoutsPerSec}/s)`,

@@ -72,7 +72,7 @@ export function matrixTargets(rows: MatrixRow[]): Target[] {
 }
 
 const TITLES: Record<MatrixScenario, [string, string]> = {
-  'rpc-latency': ['Request/reply round trip, one in flight (p50 bar, p99 whisker)', 'µs'],
+  'rpc-latency': ['Request/reply round trip, one in flight (bar p50, whisker p99)', 'µs'],
   'rpc-throughput': ['Request/reply throughput, 100 in flight', 'replies/s'],
   pubsub: ['Pub/sub throughput, 1 publisher to 1 subscriber (arrived)', 'msg/s'],
   fanout: ['Fan-out throughput, 1 publisher to 3 subscribers (deliveries)', 'msg/s'],
@@ -88,7 +88,8 @@ export function matrixCharts(rows: MatrixRow[], subtitle: string): Record<string
     const payloads = [...new Set(mine.map((r) => r.payloadBytes))];
     const latency = scenario === 'rpc-latency';
     files[`${scenario}.svg`] = barChart({
-      title: `${TITLES[scenario][0]}: ${subtitle}`,
+      title: TITLES[scenario][0],
+      subtitle,
       unit: TITLES[scenario][1],
       groups: payloads.map((p) => ({
         label: size(p),
