@@ -79,6 +79,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       onProgress: (p) => { retries = p.retries; o.onProgress?.(p); },
     });
     const wallMs = performance.now() - t0;
+    // Interrupted (Ctrl-C): the books cannot balance mid-flight, so skip the audit.
+    if (o.signal?.aborted === true) throw new Error('demo interrupted; the services were stopped, their stores kept');
 
     phase('auditing: stock, orders, reservations and carts');
     const initialStock = new Map(demoCatalog(stock).map((p) => [p.sku, p.stock]));
