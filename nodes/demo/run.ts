@@ -80,7 +80,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     });
     const wallMs = performance.now() - t0;
     // Interrupted (Ctrl-C): the books cannot balance mid-flight, so skip the audit.
-    if (o.signal?.aborted === true) throw new Error('demo interrupted; the services were stopped, their stores kept');
+    if (o.signal?.aborted === true) throw new Error(`demo interrupted; the services were stopped, their stores kept in ${dataDir}`);
 
     phase('auditing: stock, orders, reservations and carts');
     const initialStock = new Map(demoCatalog(stock).map((p) => [p.sku, p.stock]));
