@@ -7,7 +7,7 @@ import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:
 import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { SERVICES, type ServiceName } from '../commerce/api.js';
+import type { ServiceName } from '../commerce/api.js';
 
 /** The built CLI entry point. Tests run this module from its .ts source, whose
  *  neighbours are not built, so that case points into dist/. */
@@ -135,4 +135,3 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   return cluster;
 }
 
-export { SERVICES };
