@@ -5,10 +5,17 @@
  * response topic the replier publishes to.
  */
 import mqttLib, { type MqttClient } from 'mqtt';
+import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { Fifo, portOpen, type System } from './types.js';
 
 const URL = 'mqtt://127.0.0.1:1883';
+
+/** MQTT has no server version on the wire; ask the installed broker binary. */
+function mosquittoVersion(): string {
+  const r = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' });
+  return /mosquitto version (\S+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[0] ?? 'mosquitto (version unknown)';
+}
 
 async function open(): Promise<MqttClient> {
   const client = await mqttLib.connectAsync(URL, { protocolVersion: 5, reconnectPeriod: 0, clean: true });
@@ -23,7 +30,7 @@ function mqttSystem(qos: 0 | 1): System {
     name: `mqtt-qos${qos}`,
     settings: `mqtt.js MQTT 5, QoS ${qos}, TCP_NODELAY set${qos === 1 ? ', publish resolves on PUBACK' : ''}`,
     unavailable: async () => (await portOpen(1883) ? undefined : 'no Mosquitto on 127.0.0.1:1883 (run bench/brokers.sh up)'),
-    version: async () => 'mosquitto (Debian package)',
+    version: async () => mosquittoVersion(),
     serveRpc: async (p) => {
       const c = await open();
       c.on('message', (_topic, payload) => { c.publish(`bench/${p.id}/res`, payload, { qos }); });
