@@ -80,7 +80,7 @@ describe('errors', () => {
     const middle = await clientNode({ service: 'middle', peers: [server.endpoints.router] });
     middle.handle('relay', (_p, ctx) => middle.request('svc', 'sleep', text('2000'), { timeoutMs: 50, signal: ctx.signal }));
     const relayCaller = await clientNode({ peers: [middle.endpoints.router] });
-    await relayCaller.waitForService('middle');
+    await Promise.all([middle.waitForService('svc'), relayCaller.waitForService('middle')]);
     const relayed = await expectCode(relayCaller.request('middle', 'relay', text('')), HandlerFailedError, ErrorCode.HANDLER_FAILED);
     expect(relayed.retryable).toBe(true);
     expect(relayed.message).toMatch(/within|deadline|timed? ?out/i);

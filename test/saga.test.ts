@@ -100,7 +100,11 @@ describe('checkout saga', () => {
     const cart = await keep(startCart({ dataDir: dir(), ...at([product.node.endpoints.router, order.node.endpoints.router]) }));
     const shopper = await keep(createNode({ service: 'shopper', ...at([product.node.endpoints.router, order.node.endpoints.router, cart.node.endpoints.router]) }));
     await shopper.start();
-    await Promise.all(['product', 'order', 'cart'].map((s) => shopper.waitForService(s)));
+    await Promise.all([
+      ...['product', 'order', 'cart'].map((s) => shopper.waitForService(s)),
+      // cart calls product and hears order: both up at cart too.
+      cart.node.waitForService('product'), cart.node.waitForService('order'),
+    ]);
 
     await call(shopper, AddItem, { cartId: 'c1', sku: SCARCE_SKU, quantity: 2 });
     const replies = await Promise.all(Array.from({ length: 20 }, () => call(shopper, Checkout, { cartId: 'c1', idempotencyKey: 'same-key' })));
