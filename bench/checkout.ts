@@ -11,6 +11,7 @@
  * run is audited; a row whose invariants failed says so.
  */
 import { runDemo } from '../nodes/demo/run.js';
+import { textTable } from './lib/report.js';
 import { barChart } from './lib/svg.js';
 
 export interface CheckoutRow {
@@ -60,7 +61,5 @@ export function checkoutChart(rows: CheckoutRow[], subtitle: string): string {
 export function checkoutTable(rows: CheckoutRow[]): string {
   const head = ['scenario', 'orders', 'at once', 'confirmed', 'p50 ms', 'p99 ms', 'checkouts/s', 'invariants'];
   const body = rows.map((r) => [r.scenario, String(r.orders), String(r.concurrency), String(r.confirmed), String(r.p50Ms), String(r.p99Ms), String(r.checkoutsPerSec), r.invariantsHold ? 'hold' : 'VIOLATED']);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
-  const line = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+  return textTable(head, body);
 }

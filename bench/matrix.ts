@@ -110,6 +110,17 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
+/** Latency of `ops` operations, one in flight, in an HDR histogram (µs). */
+async function oneAtATime(ops: number, op: () => Promise<void>): Promise<Latency> {
+  const rec = new LatencyRecorder();
+  for (let i = 0; i < ops; i++) {
+    const t = process.hrtime.bigint();
+    await op();
+    rec.since(t);
+  }
+  return rec.summary();
+}
+
 async function rpc(sys: System, size: number, c: MatrixConfig): Promise<MatrixRow[]> {
   const params: Params = { payloadBytes: size, id: randomBytes(4).toString('hex') };
   const server = await startPeer(sys.name, 'rpc', params);
@@ -118,13 +129,7 @@ async function rpc(sys: System, size: number, c: MatrixConfig): Promise<MatrixRo
     const payload = Buffer.alloc(size, 0x61);
     for (let i = 0; i < c.warmup; i++) await client.request(payload);
     const latencyOps = scaled(c.latencyOps, size);
-    const rec = new LatencyRecorder();
-    for (let i = 0; i < latencyOps; i++) {
-      const t = process.hrtime.bigint();
-      await client.request(payload);
-      rec.since(t);
-    }
-    const latencyUs = rec.summary();
+    const latencyUs = await oneAtATime(latencyOps, () => client.request(payload));
     const ops = scaled(c.throughputOps, size);
     let started = 0;
     const t0 = now();
@@ -222,18 +227,12 @@ async function reliable(sys: System, size: number, c: MatrixConfig): Promise<Mat
   try {
     const payload = Buffer.alloc(size, 0x61);
     for (let i = 0; i < Math.min(c.warmup, 200); i++) await pub.publish(payload);
-    const latencyOps = scaled(c.reliableLatencyOps, size);
-    const rec = new LatencyRecorder();
-    for (let i = 0; i < latencyOps; i++) {
-      const t = process.hrtime.bigint();
-      await pub.publish(payload);
-      rec.since(t);
-    }
+    const latencyUs = await oneAtATime(scaled(c.reliableLatencyOps, size), async () => { await pub.publish(payload); });
     const ops = scaled(c.reliableOps, size);
     const t0 = now();
     await publishAll(pub, payload, ops, c.reliableWindow);
     const msgPerSec = Math.round(ops / ((now() - t0) / 1000));
-    return { scenario: 'reliable-publish', system: sys.name, payloadBytes: size, status: 'ok', ops, msgPerSec, latencyUs: rec.summary() };
+    return { scenario: 'reliable-publish', system: sys.name, payloadBytes: size, status: 'ok', ops, msgPerSec, latencyUs };
   } finally {
     await peer.stop();
     await pub.close().catch(() => undefined);

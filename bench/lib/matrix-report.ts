@@ -1,5 +1,6 @@
 /** The comparison matrix as a terminal table, ratios, target checks and SVG charts. */
 import type { MatrixRow, MatrixScenario } from '../matrix.js';
+import { textTable } from './report.js';
 import { barChart } from './svg.js';
 
 const size = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
@@ -11,9 +12,7 @@ export function matrixTable(rows: MatrixRow[]): string {
     r.scenario, r.system, size(r.payloadBytes), num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999),
     num(r.msgPerSec), r.dropped === undefined ? '-' : String(r.dropped), r.status === 'ok' ? 'ok' : `${r.status}${r.reason === undefined ? '' : `: ${r.reason}`}`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+  return textTable(head, body);
 }
 
 const find = (rows: MatrixRow[], scenario: MatrixScenario, system: string, payloadBytes: number): MatrixRow | undefined =>

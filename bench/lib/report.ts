@@ -15,7 +15,12 @@ export function machine(): Record<string, string | number> {
   };
 }
 
-const pad = (s: string, n: number): string => s.padEnd(n);
+/** A terminal table: padded columns under a rule. Every bench table goes through it. */
+export function textTable(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+}
 const num = (n: number | undefined): string => (n === undefined ? '-' : n >= 1000 ? Math.round(n).toLocaleString('en-US') : String(n));
 
 export function reliableTable(rows: ReliableRow[]): string {
@@ -24,15 +29,11 @@ export function reliableTable(rows: ReliableRow[]): string {
     r.scenario, `${r.payloadBytes} B`, num(r.msgPerSec), r.fsyncsPerMsg === undefined ? '-' : r.fsyncsPerMsg.toFixed(4),
     num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
-  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+  return textTable(head, body);
 }
 
 export function discoveryTable(rows: DiscoveryRow[]): string {
   const head = ['scenario', 'nodes', 'ms', 'layout'];
   const body = rows.map((r) => [r.scenario, String(r.nodes), String(r.ms), r.layout]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)) + 2);
-  const line = (cells: string[]): string => cells.map((c, i) => pad(c, widths[i]!)).join('').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w - 2))), ...body.map(line)].join('\n');
+  return textTable(head, body);
 }

@@ -12,7 +12,7 @@ import { SERVICES } from '../commerce/api.js';
 import { demoCatalog, SCARCE_SKU } from '../product/catalog.js';
 import { settle } from './audit.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
-import { runShoppers, type Progress } from './shoppers.js';
+import { runShoppers, type Progress, type ShopperResult } from './shoppers.js';
 import { summarize, type DemoSummary } from './summary.js';
 
 export interface DemoOptions {
@@ -43,6 +43,37 @@ export interface DemoResult extends DemoSummary {
 
 const DISCOVERY_TIMEOUT_MS = 30_000;
 
+export interface ShopAndAuditOptions {
+  orders: number;
+  concurrency?: number;
+  /** Scarce stock the product node was seeded with. */
+  stock: number;
+  /** Prefix of this run's carts and idempotency keys. */
+  runId: string;
+  signal?: AbortSignal;
+  deadlineMs?: number;
+  /** How long the audit waits for the books to agree. Default 20 s. */
+  settleMs?: number;
+  onProgress?(p: Progress): void;
+  /** Between the shoppers and the audit; throw to skip the audit. */
+  beforeAudit?(): void;
+}
+
+/** Runs the shoppers against services `node` can reach, then audits the invariants. */
+export async function shopAndAudit(node: MeshNode, o: ShopAndAuditOptions): Promise<DemoSummary & { results: ShopperResult[] }> {
+  const t0 = performance.now();
+  let retries = 0;
+  const results = await runShoppers(node, {
+    orders: o.orders, concurrency: o.concurrency, runId: o.runId, signal: o.signal, deadlineMs: o.deadlineMs,
+    onProgress: (p) => { retries = p.retries; o.onProgress?.(p); },
+  });
+  const wallMs = performance.now() - t0;
+  o.beforeAudit?.();
+  const initialStock = new Map(demoCatalog(o.stock).map((p) => [p.sku, p.stock]));
+  const report = await settle(node, { initialStock, results, runId: o.runId }, o.settleMs);
+  return { ...summarize(results, report, { sku: SCARCE_SKU, initial: o.stock }, wallMs, retries), results };
+}
+
 export function defaultStock(orders: number): number {
   return Math.max(1, Math.floor(orders / 4));
 }
@@ -72,22 +103,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await Promise.all(SERVICES.map((s) => shopper!.waitForService(s, { timeoutMs: DISCOVERY_TIMEOUT_MS, signal: o.signal })));
 
     phase(`${o.orders} shoppers competing for ${stock} × ${SCARCE_SKU}`);
-    const t0 = performance.now();
-    let retries = 0;
-    const results = await runShoppers(shopper, {
-      orders: o.orders, concurrency: o.concurrency, runId, signal: o.signal,
-      onProgress: (p) => { retries = p.retries; o.onProgress?.(p); },
+    const summary = await shopAndAudit(shopper, {
+      orders: o.orders, concurrency: o.concurrency, stock, runId, signal: o.signal, onProgress: o.onProgress,
+      // Interrupted (Ctrl-C): the books cannot balance mid-flight, so skip the audit.
+      beforeAudit: () => {
+        if (o.signal?.aborted === true) throw new Error(`demo interrupted; the services were stopped, their stores kept in ${dataDir}`);
+        phase('auditing: stock, orders, reservations and carts');
+      },
     });
-    const wallMs = performance.now() - t0;
-    // Interrupted (Ctrl-C): the books cannot balance mid-flight, so skip the audit.
-    if (o.signal?.aborted === true) throw new Error(`demo interrupted; the services were stopped, their stores kept in ${dataDir}`);
-
-    phase('auditing: stock, orders, reservations and carts');
-    const initialStock = new Map(demoCatalog(stock).map((p) => [p.sku, p.stock]));
-    const report = await settle(shopper, { initialStock, results, runId });
-    const summary = summarize(results, report, { sku: SCARCE_SKU, initial: stock }, wallMs, retries);
     clean = summary.ok;
-    return { ...summary, mesh, ...(clean && o.dataDir === undefined ? {} : { dataDir }) };
+    const { results: _results, ...rest } = summary;
+    return { ...rest, mesh, ...(clean && o.dataDir === undefined ? {} : { dataDir }) };
   } finally {
     await shopper?.close();
     const codes = await cluster?.stop();
