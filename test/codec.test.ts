@@ -1,6 +1,7 @@
 /** The envelope codec and error catalog, with no sockets at all. */
 import { describe, expect, it } from 'vitest';
-import { IdSource, Kind, decodeMessage, encodeEnvelope } from '../transport/codec.js';
+import { IdSource, Kind, MAX_PACKED_BYTES, decodeMessage, encodeEnvelope, packPairs, unpackPairs } from '../transport/codec.js';
+import { toWire } from '../transport/pubsub/publisher.js';
 import { ErrorCode, HandlerFailedError, WIRE_CODES, errorFromWire } from '../transport/errors.js';
 
 const base = { version: 1, id: Buffer.alloc(16, 1), senderNode: 'n-1', senderService: 'svc', seq: 5, timestampMs: 1_700_000_000_000 };
@@ -50,6 +51,45 @@ describe('codec', () => {
     expect(a.id.subarray(0, 8)).toEqual(b.id.subarray(0, 8));
     expect(b.id.readUInt32BE(12)).toBe(b.seq);
     expect(new IdSource().next().id.subarray(0, 8)).not.toEqual(a.id.subarray(0, 8));
+  });
+
+  it('codec - packed frames round-trip, and anything but exact length-prefixed pairs is refused', () => {
+    const parts = [Buffer.from('h1'), Buffer.alloc(0), Buffer.from('h2'), Buffer.from('body two')];
+    const packed = packPairs(parts, 0, parts.length);
+    expect(packed.length).toBe(4 * 4 + 2 + 0 + 2 + 8);
+    expect(unpackPairs(packed, 512)!.map((p) => p.toString())).toEqual(['h1', '', 'h2', 'body two']);
+    expect(unpackPairs(packPairs(parts, 2, 4), 512)!.map((p) => p.toString())).toEqual(['h2', 'body two']);
+    expect(unpackPairs(packed, 1)).toBeUndefined();                                  // more pairs than allowed
+    expect(unpackPairs(packed.subarray(0, packed.length - 1), 512)).toBeUndefined(); // truncated part
+    expect(unpackPairs(Buffer.concat([packed, Buffer.from([0])]), 512)).toBeUndefined(); // trailing byte
+    expect(unpackPairs(packPairs(parts, 0, 3), 512)).toBeUndefined();               // odd part count
+    expect(unpackPairs(Buffer.alloc(0), 512)).toBeUndefined();                      // no pair
+    expect(unpackPairs(Buffer.alloc(MAX_PACKED_BYTES + 8), 512)).toBeUndefined();    // too big
+  });
+
+  it('codec - a publisher batch becomes packed runs and lone large events, in order', () => {
+    const topic = Buffer.from('t');
+    const small = (i: number): Buffer[] => [Buffer.from(`h${i}`), Buffer.alloc(100, i)];
+    const large = (i: number): Buffer[] => [Buffer.from(`h${i}`), Buffer.alloc(MAX_PACKED_BYTES, i)];
+    const pairs = [small(0), small(1), large(2), large(3), small(4), large(5), ...Array.from({ length: 400 }, (_, i) => small(6 + i))];
+    const messages = toWire([topic, ...pairs.flat()]);
+    // Every message starts with the topic; unpacking them all gives back every pair in order.
+    const back = messages.flatMap((m) => {
+      expect(m[0]).toBe(topic);
+      return m.length === 2 ? unpackPairs(Buffer.from(m[1]!), 512)! : m.slice(1);
+    });
+    expect(back.map((f) => Buffer.from(f))).toEqual(pairs.flat());
+    // [0,1] packed; [2,3] one classic message; [4] alone; [5] alone; the 400 small ones
+    // packed into frames that each fit MAX_PACKED_BYTES.
+    expect(messages.slice(0, 4).map((m) => m.length)).toEqual([2, 5, 3, 3]);
+    const rest = messages.slice(4);
+    expect(rest.length).toBeGreaterThan(1);
+    for (const m of rest) {
+      expect(m).toHaveLength(2);
+      expect(m[1]!.byteLength).toBeLessThanOrEqual(MAX_PACKED_BYTES);
+    }
+    // One event on its own stays [topic, header, body].
+    expect(toWire([topic, ...small(9)])).toEqual([[topic, ...small(9)]]);
   });
 
   it('errors - every wire code rebuilds as its own class; unknown codes degrade safely', () => {

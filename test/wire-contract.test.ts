@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as zmq from 'zeromq';
 import { createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
-import { RawDealer, decodePairs, envelope, pb } from './helpers/raw-peer.js';
+import { RawDealer, decodePairs, envelope, eventParts, pack, pb } from './helpers/raw-peer.js';
 
 const FOREIGN_ID = 'foreign-1';
 const text = (s: string): Buffer => Buffer.from(s);
@@ -72,6 +72,10 @@ class ForeignPeer {
 
   publish(topic: string, messages: Buffer[][]): Promise<void> {
     return this.xpub.send([topic, ...messages.flat()]);
+  }
+
+  publishPacked(topic: string, messages: Buffer[][]): Promise<void> {
+    return this.xpub.send([topic, pack(messages.flat())]);
   }
 
   event(topic: string, payload: string): Buffer[] {
@@ -145,6 +149,9 @@ describe('wire contract', () => {
     expect(got[0]!.sender).toEqual({ node: FOREIGN_ID, service: 'foreign' });
     expect(typeof got[0]!.seq).toBe('number');
     expect(got[1]!.seq).toBeGreaterThan(got[0]!.seq);
+    // ... and a packed batch [topic, packed] is three more, in order.
+    await foreign.publishPacked('news.a', [foreign.event('news.a', '3'), foreign.event('news.a', '4'), foreign.event('news.a', '5')]);
+    await vi.waitFor(() => expect(got.map((e) => Buffer.from(e.payload).toString())).toEqual(['1', '2', '3', '4', '5']));
     // Heartbeats run on the link to the foreign peer and measure a round trip.
     await vi.waitFor(() => expect(node.peers().find((p) => p.nodeId === FOREIGN_ID)?.rttMs).toBeGreaterThanOrEqual(0));
 
@@ -168,6 +175,20 @@ describe('wire contract', () => {
     expect(decoded).toMatchObject({ version: 1, kind: pb.Kind.EVENT, subject: 'ticks.1', senderNode: node.id, senderService: 'native' });
     expect(Buffer.from(decoded!.payload).toString()).toBe('tick');
     expect(decoded!.id.length).toBe(16);
+
+    // A burst published in one turn leaves packed; the foreign side unpacks it from
+    // the spec alone and gets every event once, in order.
+    for (let i = 0; i < 300; i++) node.publish('ticks.burst', text(String(i)));
+    const burst: string[] = [];
+    let packed = 0;
+    while (burst.length < 300) {
+      const frames = await sub.receive();
+      expect(frames[0]!.toString()).toBe('ticks.burst');
+      if (frames.length === 2) packed++;
+      for (const e of decodePairs(eventParts(frames))) burst.push(Buffer.from(e.payload).toString());
+    }
+    expect(burst).toEqual(Array.from({ length: 300 }, (_, i) => String(i)));
+    expect(packed).toBeGreaterThan(0);
   });
 
   it('wire - a hostile publisher is counted and ignored; valid events still arrive', async () => {
@@ -187,9 +208,20 @@ describe('wire contract', () => {
       envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: 99 as never, subject: 'news.a' }),
     ];
     for (let i = 0; i < 50; i++) await foreign.publish('news.a', garbage);
+    // The same garbage packed is dropped message by message, like the above.
+    for (let i = 0; i < 10; i++) await foreign.publishPacked('news.a', garbage);
+    // A packed frame that does not parse is dropped whole.
+    const good = pack(foreign.event('news.a', 'lost'));
+    const badPacks = [
+      good.subarray(0, good.length - 1),                       // last part truncated
+      Buffer.concat([good, Buffer.from([0, 0])]),              // trailing bytes
+      pack([foreign.event('news.a', 'odd')[0]!]),              // a header without its body
+      Buffer.alloc(17 * 1024),                                 // above the packed-frame limit
+    ];
+    for (const frame of badPacks) await foreign.xpub.send(['news.a', frame]);
     await foreign.publish('news.a', [foreign.event('news.a', 'valid')]);
     await vi.waitFor(() => expect(got).toEqual(['valid']));
     const d = node.stats().dropped;
-    expect(d).toMatchObject({ malformed: 100, invalid: 50, unexpected: 50, versionMismatch: 50, unknownKind: 50 });
+    expect(d).toMatchObject({ malformed: 120, invalid: 60, unexpected: 60, versionMismatch: 60, unknownKind: 60, badFrames: 4 });
   });
 });

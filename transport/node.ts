@@ -28,7 +28,7 @@ import { EnvelopeBuilder } from './protocol/envelopes.js';
 import { RequestClient } from './protocol/client.js';
 import { PendingRequests } from './protocol/pending.js';
 import { RequestServer } from './protocol/server.js';
-import { Publisher } from './pubsub/publisher.js';
+import { Publisher, toWire } from './pubsub/publisher.js';
 import { EventSubscriber } from './pubsub/subscriber.js';
 import { validatePrefix } from './pubsub/topics.js';
 import { readLoop } from './socket/read-loop.js';
@@ -109,7 +109,9 @@ class Node implements MeshNode {
     this.xpub = createPublisher(limits);
     this.sub = createSubscriber(limits);
     this.routerQueue = this.queueFor('router', (f) => this.router.send(f));
-    this.pubQueue = this.queueFor('publisher', (f) => this.xpub.send(f));
+    this.pubQueue = this.queueFor('publisher', async (batch) => {
+      for (const message of toWire(batch)) await this.xpub.send(message);
+    });
 
     this.server = new RequestServer({
       service: this.service,

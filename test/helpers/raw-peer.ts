@@ -28,6 +28,32 @@ export function envelope(fields: Partial<RawEnvelope> & { payload?: Uint8Array }
   }).finish() as Buffer, Buffer.from(payload ?? [])];
 }
 
+/** A packed frame as proto/README.md section 2 defines it, written from the spec
+ *  (each part preceded by its length, 4 bytes big-endian). */
+export function pack(parts: Uint8Array[]): Buffer {
+  return Buffer.concat(parts.flatMap((p) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(p.byteLength);
+    return [length, p];
+  }));
+}
+
+/** The parts of a packed frame. */
+export function unpack(frame: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < frame.length;) {
+    const length = frame.readUInt32BE(at);
+    parts.push(frame.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return parts;
+}
+
+/** The [header, body, ...] frames of a SUB message [topic, ...], packed or not. */
+export function eventParts(frames: Buffer[]): Buffer[] {
+  return frames.length === 2 ? unpack(frames[1]!) : frames.slice(1);
+}
+
 /** Decodes [header, body, header, body, ...] after `skip` leading frames. */
 export function decodePairs(frames: Buffer[], skip = 0): Received[] {
   const out: Received[] = [];

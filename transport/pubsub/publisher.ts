@@ -2,7 +2,8 @@
  * The event side of a node: one XPUB socket.
  *
  * Outgoing events go through a send queue keyed by topic, so a run of events on one
- * topic leaves as one multipart message [topic, header, body, header, body, ...].
+ * topic leaves as one ZeroMQ message: [topic, packed] when the run is small enough to
+ * pack (see `toWire`), else [topic, header, body, header, body, ...].
  *
  * Incoming frames on an XPUB are subscription messages (0x01 + prefix, or 0x00 to
  * unsubscribe). When one names "$sync/<this node>/<token>", every subscription that
@@ -10,12 +11,47 @@
  * connection), so we answer with a SYNC mark on that very topic. The subscriber knows
  * it will miss nothing published from then on: the slow-joiner fix, with no sleep.
  */
-import { Kind, encodeSyncMark } from '../codec.js';
+import { Kind, MAX_PACKED_BYTES, PACK_LENGTH_BYTES, encodeSyncMark, packPairs } from '../codec.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { SendQueue } from '../socket/send-queue.js';
 import type { Counters } from '../stats.js';
 import { syncTopic, validateTopic } from './topics.js';
+
+/**
+ * The ZeroMQ messages that carry one queued batch [topic, h1, b1, ..., hn, bn], in
+ * order. Runs of small events become [topic, packed] messages of at most
+ * MAX_PACKED_BYTES; an event too big to share a packed frame (or a run of one) leaves
+ * as [topic, h, b, ...], batched as before: copying it would cost more than it saves.
+ */
+export function toWire(batch: Uint8Array[]): Uint8Array[][] {
+  const topic = batch[0]!;
+  const out: Uint8Array[][] = [];
+  let classic: Uint8Array[] | undefined;
+  let runFrom = 1;
+  let runBytes = 0;
+  const flushRun = (to: number): void => {
+    if (to - runFrom >= 4) out.push([topic, packPairs(batch, runFrom, to)]);
+    else if (to > runFrom) out.push([topic, ...batch.slice(runFrom, to)]);
+    runFrom = to;
+    runBytes = 0;
+  };
+  for (let i = 1; i < batch.length; i += 2) {
+    const size = 2 * PACK_LENGTH_BYTES + batch[i]!.byteLength + batch[i + 1]!.byteLength;
+    if (size > MAX_PACKED_BYTES / 2) {
+      flushRun(i);
+      if (classic === undefined) out.push((classic = [topic]));
+      classic.push(batch[i]!, batch[i + 1]!);
+      runFrom = i + 2;
+      continue;
+    }
+    classic = undefined;
+    if (runBytes + size > MAX_PACKED_BYTES) flushRun(i);
+    runBytes += size;
+  }
+  flushRun(batch.length);
+  return out;
+}
 
 export class Publisher {
   private readonly syncPrefix: string;

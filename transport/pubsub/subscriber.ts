@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import { ClosedError, TimeoutError } from '../errors.js';
-import { Kind, SYNC_TOPIC_PREFIX, decodeMessage, decodeSyncMark, headersOf, pairsOf } from '../codec.js';
+import { Kind, SYNC_TOPIC_PREFIX, decodeMessage, decodeSyncMark, headersOf, pairsOf, unpackPairs } from '../codec.js';
 import { MAX_BATCH_MESSAGES } from '../options.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { Counters } from '../stats.js';
@@ -135,15 +135,17 @@ export class EventSubscriber {
     });
   }
 
+  /** One message from some publisher: [topic, packed] or [topic, h1, b1, ..., hn, bn]. */
   onMessage(frames: Buffer[]): void {
-    if (pairsOf(frames, 1, MAX_BATCH_MESSAGES) === undefined) {
-      this.drop('badFrames', `${frames.length} frames on SUB`, 'sub');
+    const parts = frames.length === 2 ? unpackPairs(frames[1]!, MAX_BATCH_MESSAGES) : frames.slice(1);
+    if (parts === undefined || pairsOf(parts, 0, MAX_BATCH_MESSAGES) === undefined) {
+      this.drop('badFrames', frames.length === 2 ? 'bad packed frame on SUB' : `${frames.length} frames on SUB`, 'sub');
       return;
     }
     const topic = frames[0]!.toString();
-    if (topic.startsWith(SYNC_TOPIC_PREFIX)) return this.onSync(frames);
-    for (let i = 1; i < frames.length; i += 2) {
-      const decoded = decodeMessage(frames[i]!, frames[i + 1]!, this.maxPayloadBytes);
+    if (topic.startsWith(SYNC_TOPIC_PREFIX)) return this.onSync(parts);
+    for (let i = 0; i < parts.length; i += 2) {
+      const decoded = decodeMessage(parts[i]!, parts[i + 1]!, this.maxPayloadBytes);
       if (!decoded.ok) {
         this.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || 'sub');
         continue;
@@ -170,8 +172,9 @@ export class EventSubscriber {
     }
   }
 
-  private onSync(frames: Buffer[]): void {
-    const decoded = decodeMessage(frames[1]!, frames[2]!, this.maxPayloadBytes);
+  /** A SYNC mark: `parts` is [header, body] (a publisher sends one per topic). */
+  private onSync(parts: Buffer[]): void {
+    const decoded = decodeMessage(parts[0]!, parts[1]!, this.maxPayloadBytes);
     if (!decoded.ok || decoded.env.kind !== Kind.SYNC) {
       this.drop(decoded.ok ? 'unexpected' : decoded.reason, 'bad SYNC', 'sub');
       return;
