@@ -38,7 +38,11 @@ export interface MatrixRow {
 
 export interface MatrixConfig {
   payloads: number[];
+  /** Warm-up before each measurement: at least this many operations ... */
   warmup: number;
+  /** ... and for at least this long, so every system is measured compiled and with
+   *  its two processes' start-up garbage collected, however fast it is. */
+  warmupMs: number;
   latencyOps: number;
   throughputOps: number;
   window: number;
@@ -49,11 +53,11 @@ export interface MatrixConfig {
 }
 
 export const MATRIX_QUICK: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 500, latencyOps: 2_000, throughputOps: 10_000, window: 100,
+  payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 500, latencyOps: 2_000, throughputOps: 10_000, window: 100,
   pubsubOps: 20_000, reliableOps: 20_000, reliableWindow: 1_000, reliableLatencyOps: 300,
 };
 export const MATRIX_FULL: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 2_000, latencyOps: 20_000, throughputOps: 100_000, window: 100,
+  payloads: [100, 1_024, 65_536], warmup: 2_000, warmupMs: 1_500, latencyOps: 20_000, throughputOps: 100_000, window: 100,
   pubsubOps: 200_000, reliableOps: 50_000, reliableWindow: 1_000, reliableLatencyOps: 3_000,
 };
 
@@ -61,11 +65,28 @@ export const MATRIX_FULL: MatrixConfig = {
 const scaled = (ops: number, payloadBytes: number): number => (payloadBytes >= 65_536 ? Math.max(200, Math.round(ops / 10)) : ops);
 const now = (): number => performance.timeOrigin + performance.now();
 const FANOUT = 3;
+/** A throughput warm-up publishes in chunks of this fraction of the measured operations. */
+const WARMUP_DIVISOR = 10;
+
+/** Runs chunks of `ops / WARMUP_DIVISOR` until the warm-up's count and time are both
+ *  reached; returns how many operations it ran. */
+async function warmUp(c: MatrixConfig, ops: number, run: (n: number) => Promise<void>): Promise<number> {
+  const chunk = Math.max(1, Math.round(ops / WARMUP_DIVISOR));
+  const until = now() + c.warmupMs;
+  let done = 0;
+  while (done < c.warmup || now() < until) {
+    await run(chunk);
+    done += chunk;
+  }
+  return done;
+}
 
 interface Peer {
   endpoint?: string;
   probed: Promise<void>;
-  count(expected: number, idleMs: number): Promise<{ count: number; lastMs: number }>;
+  /** Waits until `expected` data messages arrived, or none for idleMs; `reset` then
+   *  zeroes the subscriber's count (after a warm-up). */
+  count(expected: number, idleMs: number, reset?: boolean): Promise<{ count: number; lastMs: number }>;
   stop(): Promise<void>;
 }
 
@@ -88,9 +109,9 @@ async function startPeer(system: string, role: 'rpc' | 'sub', params: Params): P
   return {
     endpoint: ready.endpoint,
     probed,
-    count: (expected, idleMs) => new Promise((resolve) => {
+    count: (expected, idleMs, reset = false) => new Promise((resolve) => {
       counted = resolve;
-      child.send({ type: 'wait', expected, idleMs });
+      child.send({ type: 'wait', expected, idleMs, reset });
     }),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -127,7 +148,8 @@ async function rpc(sys: System, size: number, c: MatrixConfig): Promise<MatrixRo
   const client = await sys.rpcClient!({ ...params, endpoint: server.endpoint });
   try {
     const payload = Buffer.alloc(size, 0x61);
-    for (let i = 0; i < c.warmup; i++) await client.request(payload);
+    const warmUntil = now() + c.warmupMs;
+    for (let i = 0; i < c.warmup || now() < warmUntil; i++) await client.request(payload);
     const latencyOps = scaled(c.latencyOps, size);
     const latencyUs = await oneAtATime(latencyOps, () => client.request(payload));
     const ops = scaled(c.throughputOps, size);
@@ -203,6 +225,10 @@ async function pubsub(sys: System, size: number, subscribers: number, c: MatrixC
     }
     const ops = scaled(c.pubsubOps, size);
     const payload = Buffer.alloc(size, 0x61);
+    // Warm-up through the same path, untimed and uncounted, so no system is measured
+    // while its code is still being compiled or its buffers grown.
+    const warm = await warmUp(c, ops, (n) => publishAll(pub, payload, n, pub.window ?? 1_000));
+    await Promise.all(peers.map((p) => p.count(warm, 1_000, true)));
     const t0 = now();
     await publishAll(pub, payload, ops, pub.window ?? 1_000);
     const counts = await Promise.all(peers.map((p) => p.count(ops, 2_000)));
@@ -226,9 +252,9 @@ async function reliable(sys: System, size: number, c: MatrixConfig): Promise<Mat
   const peer = await startPeer(sys.name, 'sub', { ...params, endpoint: pub.endpoint });
   try {
     const payload = Buffer.alloc(size, 0x61);
-    for (let i = 0; i < Math.min(c.warmup, 200); i++) await pub.publish(payload);
-    const latencyUs = await oneAtATime(scaled(c.reliableLatencyOps, size), async () => { await pub.publish(payload); });
     const ops = scaled(c.reliableOps, size);
+    await warmUp(c, ops, (n) => publishAll(pub, payload, n, c.reliableWindow));
+    const latencyUs = await oneAtATime(scaled(c.reliableLatencyOps, size), async () => { await pub.publish(payload); });
     const t0 = now();
     await publishAll(pub, payload, ops, c.reliableWindow);
     const msgPerSec = Math.round(ops / ((now() - t0) / 1000));

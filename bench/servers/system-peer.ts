@@ -3,8 +3,9 @@
  * subscriber that counts what arrives. Talks to the bench over IPC:
  *   -> ready {endpoint?}           once serving or subscribed
  *   -> probe                       (subscriber) the first probe message arrived
- *   <- wait {expected, idleMs}     (subscriber) answer when `expected` data messages
- *   -> count {count, lastMs}       arrived, or none arrived for idleMs
+ *   <- wait {expected, idleMs,     (subscriber) answer when `expected` data messages
+ *            reset}                arrived, or none arrived for idleMs; reset zeroes
+ *   -> count {count, lastMs}       the count after answering (end of a warm-up)
  * Data messages are exactly payloadBytes long; probes are shorter.
  */
 import { systemNamed } from '../systems/index.js';
@@ -37,14 +38,18 @@ if (role === 'rpc') {
   send({ type: 'ready' });
 }
 
-process.on('message', (m: { type: string; expected: number; idleMs: number }) => {
+process.on('message', (m: { type: string; expected: number; idleMs: number; reset: boolean }) => {
   if (m.type !== 'wait') return;
   let seen = count;
   let quietSince = now();
+  const answer = (): void => {
+    send({ type: 'count', count, lastMs });
+    if (m.reset) count = 0;
+  };
   const check = (): void => {
-    if (count >= m.expected) return void send({ type: 'count', count, lastMs });
+    if (count >= m.expected) return answer();
     if (count !== seen) { seen = count; quietSince = now(); }
-    if (now() - quietSince > m.idleMs) return void send({ type: 'count', count, lastMs });
+    if (now() - quietSince > m.idleMs) return answer();
     setTimeout(check, 5);
   };
   check();
