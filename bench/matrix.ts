@@ -54,7 +54,7 @@ export interface MatrixConfig {
 
 export const MATRIX_QUICK: MatrixConfig = {
   payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 500, latencyOps: 2_000, throughputOps: 10_000, window: 100,
-  pubsubOps: 20_000, reliableOps: 20_000, reliableWindow: 1_000, reliableLatencyOps: 300,
+  pubsubOps: 50_000, reliableOps: 30_000, reliableWindow: 1_000, reliableLatencyOps: 300,
 };
 export const MATRIX_FULL: MatrixConfig = {
   payloads: [100, 1_024, 65_536], warmup: 2_000, warmupMs: 1_500, latencyOps: 20_000, throughputOps: 100_000, window: 100,
