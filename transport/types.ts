@@ -225,6 +225,9 @@ export interface SendOptions {
 
 export interface MeshEvent {
   topic: string;
+  /** A view into the received frame, not a copy: events of one burst share a packed
+   *  frame of up to 16 KiB, which stays in memory while any of their payloads is held.
+   *  Copy it (`Buffer.from(payload)`) to keep a small payload for long. */
   payload: Uint8Array;
   sender: Sender;
   id: Uint8Array;
