@@ -46,23 +46,27 @@ export interface MatrixConfig {
   latencyOps: number;
   throughputOps: number;
   window: number;
+  /** Events per pub/sub cell; a fan-out cell publishes this divided by its subscribers,
+   *  so it delivers as many. */
   pubsubOps: number;
+  /** 64 KiB cells run this many times fewer operations, so each takes about as long. */
+  largeDivisor: number;
   reliableOps: number;
   reliableWindow: number;
   reliableLatencyOps: number;
 }
 
 export const MATRIX_QUICK: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 500, latencyOps: 2_000, throughputOps: 10_000, window: 100,
+  payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 1_000, largeDivisor: 25, latencyOps: 2_000, throughputOps: 10_000, window: 100,
   pubsubOps: 50_000, reliableOps: 30_000, reliableWindow: 1_000, reliableLatencyOps: 300,
 };
 export const MATRIX_FULL: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 2_000, warmupMs: 1_500, latencyOps: 20_000, throughputOps: 100_000, window: 100,
+  payloads: [100, 1_024, 65_536], warmup: 2_000, warmupMs: 1_500, largeDivisor: 10, latencyOps: 20_000, throughputOps: 100_000, window: 100,
   pubsubOps: 200_000, reliableOps: 50_000, reliableWindow: 1_000, reliableLatencyOps: 3_000,
 };
 
-/** Large messages get fewer operations, so each cell takes about as long. */
-const scaled = (ops: number, payloadBytes: number): number => (payloadBytes >= 65_536 ? Math.max(200, Math.round(ops / 10)) : ops);
+const scaled = (ops: number, payloadBytes: number, c: MatrixConfig): number =>
+  (payloadBytes >= 65_536 ? Math.max(200, Math.round(ops / c.largeDivisor)) : ops);
 const now = (): number => performance.timeOrigin + performance.now();
 const FANOUT = 3;
 /** A throughput warm-up publishes in chunks of this fraction of the measured operations. */
@@ -150,9 +154,9 @@ async function rpc(sys: System, size: number, c: MatrixConfig): Promise<MatrixRo
     const payload = Buffer.alloc(size, 0x61);
     const warmUntil = now() + c.warmupMs;
     for (let i = 0; i < c.warmup || now() < warmUntil; i++) await client.request(payload);
-    const latencyOps = scaled(c.latencyOps, size);
+    const latencyOps = scaled(c.latencyOps, size, c);
     const latencyUs = await oneAtATime(latencyOps, () => client.request(payload));
-    const ops = scaled(c.throughputOps, size);
+    const ops = scaled(c.throughputOps, size, c);
     let started = 0;
     const t0 = now();
     await Promise.all(Array.from({ length: c.window }, async () => {
@@ -223,11 +227,19 @@ async function pubsub(sys: System, size: number, subscribers: number, c: MatrixC
     } finally {
       clearInterval(probing);
     }
-    const ops = scaled(c.pubsubOps, size);
+    // Fan-out counts deliveries: each subscriber gets its share of the same total.
+    const ops = Math.round(scaled(c.pubsubOps, size, c) / subscribers);
     const payload = Buffer.alloc(size, 0x61);
     // Warm-up through the same path, untimed and uncounted, so no system is measured
     // while its code is still being compiled or its buffers grown.
-    const warm = await warmUp(c, ops, (n) => publishAll(pub, payload, n, pub.window ?? 1_000));
+    // Each warm-up chunk waits for its delivery, so no backlog is left to drain into
+    // the measurement (a publisher can queue far faster than a subscriber reads).
+    let warm = 0;
+    await warmUp(c, ops, async (n) => {
+      await publishAll(pub, payload, n, pub.window ?? 1_000);
+      warm += n;
+      await Promise.all(peers.map((p) => p.count(warm, 1_000)));
+    });
     await Promise.all(peers.map((p) => p.count(warm, 1_000, true)));
     const t0 = now();
     await publishAll(pub, payload, ops, pub.window ?? 1_000);
@@ -252,9 +264,9 @@ async function reliable(sys: System, size: number, c: MatrixConfig): Promise<Mat
   const peer = await startPeer(sys.name, 'sub', { ...params, endpoint: pub.endpoint });
   try {
     const payload = Buffer.alloc(size, 0x61);
-    const ops = scaled(c.reliableOps, size);
+    const ops = scaled(c.reliableOps, size, c);
     await warmUp(c, ops, (n) => publishAll(pub, payload, n, c.reliableWindow));
-    const latencyUs = await oneAtATime(scaled(c.reliableLatencyOps, size), async () => { await pub.publish(payload); });
+    const latencyUs = await oneAtATime(scaled(c.reliableLatencyOps, size, c), async () => { await pub.publish(payload); });
     const t0 = now();
     await publishAll(pub, payload, ops, c.reliableWindow);
     const msgPerSec = Math.round(ops / ((now() - t0) / 1000));
