@@ -57,8 +57,8 @@ export interface MatrixConfig {
 }
 
 export const MATRIX_QUICK: MatrixConfig = {
-  payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 1_000, largeDivisor: 25, latencyOps: 2_000, throughputOps: 10_000, window: 100,
-  pubsubOps: 50_000, reliableOps: 30_000, reliableWindow: 1_000, reliableLatencyOps: 300,
+  payloads: [100, 1_024, 65_536], warmup: 500, warmupMs: 750, largeDivisor: 25, latencyOps: 2_000, throughputOps: 10_000, window: 100,
+  pubsubOps: 30_000, reliableOps: 20_000, reliableWindow: 1_000, reliableLatencyOps: 300,
 };
 export const MATRIX_FULL: MatrixConfig = {
   payloads: [100, 1_024, 65_536], warmup: 2_000, warmupMs: 1_500, largeDivisor: 10, latencyOps: 20_000, throughputOps: 100_000, window: 100,

@@ -8,11 +8,11 @@
  *   -> count {count, lastMs}       the count after answering (end of a warm-up)
  * Data messages are exactly payloadBytes long; probes are shorter.
  */
-import { systemNamed } from '../systems/index.js';
+import { loadSystem } from '../systems/load.js';
 import type { Params } from '../systems/types.js';
 
 const { system, role, params } = JSON.parse(process.argv[2]!) as { system: string; role: 'rpc' | 'sub'; params: Params };
-const sys = systemNamed(system);
+const sys = await loadSystem(system);
 const now = (): number => performance.timeOrigin + performance.now();
 const send = (m: unknown): void => { process.send?.(m); };
 

@@ -7,9 +7,3 @@ import type { System } from './types.js';
 import { zmeshFast, zmeshReliable } from './zmesh.js';
 
 export const SYSTEMS: System[] = [rawZmq, zmeshFast, zmeshReliable, nats, rabbitmq, mqttQos0, mqttQos1];
-
-export function systemNamed(name: string): System {
-  const s = SYSTEMS.find((x) => x.name === name);
-  if (s === undefined) throw new Error(`unknown system "${name}"`);
-  return s;
-}
