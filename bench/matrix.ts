@@ -73,16 +73,11 @@ const FANOUT = 3;
 const WARMUP_DIVISOR = 10;
 
 /** Runs chunks of `ops / WARMUP_DIVISOR` until the warm-up's count and time are both
- *  reached; returns how many operations it ran. */
-async function warmUp(c: MatrixConfig, ops: number, run: (n: number) => Promise<void>): Promise<number> {
+ *  reached. */
+async function warmUp(c: MatrixConfig, ops: number, run: (n: number) => Promise<void>): Promise<void> {
   const chunk = Math.max(1, Math.round(ops / WARMUP_DIVISOR));
   const until = now() + c.warmupMs;
-  let done = 0;
-  while (done < c.warmup || now() < until) {
-    await run(chunk);
-    done += chunk;
-  }
-  return done;
+  for (let done = 0; done < c.warmup || now() < until; done += chunk) await run(chunk);
 }
 
 interface Peer {
@@ -231,9 +226,9 @@ async function pubsub(sys: System, size: number, subscribers: number, c: MatrixC
     const ops = Math.round(scaled(c.pubsubOps, size, c) / subscribers);
     const payload = Buffer.alloc(size, 0x61);
     // Warm-up through the same path, untimed and uncounted, so no system is measured
-    // while its code is still being compiled or its buffers grown.
-    // Each warm-up chunk waits for its delivery, so no backlog is left to drain into
-    // the measurement (a publisher can queue far faster than a subscriber reads).
+    // while its code is still being compiled or its buffers grown. Each chunk waits
+    // for its delivery, so no backlog is left to drain into the measurement (a
+    // publisher can queue far faster than a subscriber reads).
     let warm = 0;
     await warmUp(c, ops, async (n) => {
       await publishAll(pub, payload, n, pub.window ?? 1_000);
