@@ -2,8 +2,8 @@
  * The event side of a node: one XPUB socket.
  *
  * Outgoing events go through a send queue keyed by topic, so a run of events on one
- * topic leaves as one ZeroMQ message: [topic, packed] when the run is small enough to
- * pack (see `toWire`), else [topic, header, body, header, body, ...].
+ * topic leaves together: small ones packed, as [topic, packed] messages of up to
+ * 16 KiB each, large ones as [topic, header, body, header, body, ...] (see `toWire`).
  *
  * Incoming frames on an XPUB are subscription messages (0x01 + prefix, or 0x00 to
  * unsubscribe). When one names "$sync/<this node>/<token>", every subscription that
