@@ -124,7 +124,7 @@ class Node implements MeshNode {
       localHello: () => this.localHello(),
       onHello: (hello) => {
         if (hello.mesh !== this.mesh) return this.drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
-        this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' }, false);
+        this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' });
       },
       onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
       reliable: (env, caller) => {
@@ -216,9 +216,9 @@ class Node implements MeshNode {
         this.log.error({ err }, 'peer table tick failed');
       }
     }, TICK_MS);
-    for (const endpoint of this.opts.peers) this.table.propose({ endpoints: [endpoint], source: 'static' }, true);
+    for (const endpoint of this.opts.peers) this.table.propose({ endpoints: [endpoint], source: 'static', persistent: true });
     const sink = {
-      propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c, false),
+      propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c),
       withdraw: (c: Parameters<PeerTable['withdraw']>[0]) => this.table.withdraw(c),
     };
     const local = {

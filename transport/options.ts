@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { MAX_HEADER_BYTES } from './codec.js';
 import { InvalidArgumentError } from './errors.js';
-import { MESH_RE, NODE_ID_RE, SERVICE_RE } from './names.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint } from './names.js';
 import type { DiscoveryMode, NodeOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
@@ -73,8 +73,8 @@ export function hostAddresses(): string[] {
 }
 
 export function validateEndpoint(endpoint: string): string {
-  if (typeof endpoint !== 'string' || !/^tcp:\/\/[^\s:/]+:\d{1,5}$/.test(endpoint)) {
-    throw new InvalidArgumentError(`peer endpoint must look like tcp://HOST:PORT, got "${endpoint}"`);
+  if (!isEndpoint(endpoint)) {
+    throw new InvalidArgumentError(`peer endpoint must look like tcp://HOST:PORT with a port of 1..65535, got "${endpoint}"`);
   }
   return endpoint;
 }

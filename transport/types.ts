@@ -153,6 +153,10 @@ export interface Candidate {
   nodeId?: string;
   /** Where the candidate came from, for logs and `zmesh peers`. */
   source: string;
+  /** Keep a link to it and retry for as long as the node runs, even while it is
+   *  down (a configured peer). Otherwise the link is dropped when the peer goes down
+   *  and the source proposes it again when it sees it. Default false. */
+  persistent?: boolean;
 }
 
 export interface DiscoverySink {

@@ -51,7 +51,7 @@ export class PeerTable {
 
   /** Adds a link for the candidate's first endpoint unless it is known. Idempotent:
    *  sources may propose the same candidate again and again. */
-  propose(c: Candidate, persistent: boolean): void {
+  propose(c: Candidate): void {
     const endpoint = c.endpoints[0];
     if (endpoint === undefined || c.nodeId === this.d.selfId || this.links.has(endpoint)) return;
     const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
@@ -67,7 +67,7 @@ export class PeerTable {
       owner.markDown('endpoint changed');
       if (!owner.persistent) this.remove(owner);
     }
-    this.links.set(endpoint, new PeerLink(endpoint, persistent, c.source, this.linkDeps));
+    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkDeps));
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
   }
 
