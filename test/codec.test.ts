@@ -1,6 +1,9 @@
 /** The envelope codec and error catalog, with no sockets at all. */
 import { describe, expect, it } from 'vitest';
-import { IdSource, Kind, MAX_PACKED_BYTES, decodeMessage, encodeEnvelope, packPairs, unpackPairs } from '../transport/codec.js';
+import { Kind, decodeMessage, encodeEnvelope } from '../transport/codec/envelope.js';
+import { IdSource } from '../transport/codec/ids.js';
+import { packPairs, unpackPairs } from '../transport/codec/packed.js';
+import { MAX_PACKED_BYTES } from '../transport/limits.js';
 import { toWire } from '../transport/pubsub/publisher.js';
 import { ErrorCode, HandlerFailedError, WIRE_CODES, errorFromWire } from '../transport/errors.js';
 

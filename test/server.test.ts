@@ -1,9 +1,12 @@
 /** The request server (protocol layer) fed envelopes directly, with no socket: the
  *  ROUTER send queue's send function records what would have gone on the wire. */
 import { describe, expect, it } from 'vitest';
-import { Kind, decodeErrorReply, decodeMessage, encodeEnvelope, type Envelope } from '../transport/codec.js';
+import { Kind, decodeMessage, encodeEnvelope, type Envelope } from '../transport/codec/envelope.js';
+import { decodeErrorReply } from '../transport/codec/control.js';
+import { systemClock } from '../transport/clock.js';
 import { silentLogger } from '../transport/log.js';
 import { EnvelopeBuilder } from '../transport/protocol/envelopes.js';
+import { inbound } from '../transport/protocol/inbound.js';
 import { RequestServer } from '../transport/protocol/server.js';
 import { SendQueue } from '../transport/socket/send-queue.js';
 import { Counters } from '../transport/stats.js';
@@ -20,11 +23,12 @@ function harness() {
     },
     onError: () => undefined,
   });
+  const drop = (r: DropReason): void => { drops.push(r); };
   const server = new RequestServer({
-    service: 'svc', maxPayloadBytes: 1_024, counters,
-    drop: (r) => drops.push(r), log: silentLogger(), builder: new EnvelopeBuilder('svc-1', 'svc'), queue,
+    service: 'svc', maxPayloadBytes: 1_024, counters, drop, log: silentLogger(),
+    builder: new EnvelopeBuilder('svc-1', 'svc', systemClock), queue,
+    inbound: inbound({ maxPayloadBytes: 1_024, counters, drop }),
     localHello: () => ({ nodeId: 'svc-1', service: 'svc', mesh: 'default', pubPort: 1 }),
-    onHello: () => undefined, onBye: () => undefined,
   });
   let n = 0;
   const request = (subject: string, payload = Buffer.alloc(0), kind: Kind = Kind.REQUEST) => {

@@ -2,7 +2,7 @@
  * zmesh public API. Exports are named by hand: anything not listed here is internal
  * and may change without notice.
  */
-export { createNode, SUBSCRIBE_TIMEOUT_MS } from './node.js';
+export { createNode } from './node.js';
 export {
   ErrorCode,
   WIRE_CODES,
@@ -28,10 +28,18 @@ export {
 export type { ZmeshErrorOptions, StoreProblem } from './errors.js';
 export { openStoreAdmin } from './store/admin.js';
 export type { StoreAdmin, OutboxEntry } from './store/admin.js';
-export { bytesCodec, jsonCodec, protoCodec, defineMethod, call, serve } from './codecs.js';
-export type { Codec, ProtoType, MethodDef, TypedHandler } from './codecs.js';
-export { PROTOCOL_VERSION } from './codec.js';
+export {
+  bytesCodec, jsonCodec, protoCodec, defineMethod, defineCommand, defineEvent, defineService, topicOf, isEventOf,
+} from './defs.js';
+export type { Codec, ProtoType, MethodDef, CommandDef, EventDef, ServiceDef, PublishOptions } from './defs.js';
+export { call, serve, serveReliable, subscribeDurable, on } from './typed.js';
+export type { TypedHandler, TypedReliableHandler, DurableOn } from './typed.js';
+export { PROTOCOL_VERSION } from './codec/envelope.js';
+export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, parseEndpoint } from './names.js';
+export { systemClock } from './clock.js';
 export { mdnsDiscovery, MDNS_SERVICE_TYPE } from './discovery/mdns.js';
+export { staticDiscovery } from './discovery/static.js';
+export type { StaticDiscovery, StaticOptions } from './discovery/static.js';
 export type { MdnsDiscovery, MdnsOptions, MdnsRecord, MdnsStats } from './discovery/mdns.js';
 export { runtimeInfo } from './runtime.js';
 export type { RuntimeInfo } from './runtime.js';
@@ -43,10 +51,16 @@ export {
   HEARTBEAT_INTERVAL_MS,
   SUSPECT_AFTER_MS,
   DEAD_AFTER_MS,
+  CLOSE_TIMEOUT_MS,
+  SUBSCRIBE_TIMEOUT_MS,
+  RELIABLE_DEFAULTS,
+  MDNS_DEFAULTS,
 } from './options.js';
 export type {
   NodeOptions,
   NodeComponents,
+  NodeObserver,
+  Clock,
   MeshNode,
   NodeEndpoints,
   Handler,

@@ -1,56 +1,74 @@
 /**
- * createNode: wires sockets, codec, protocol and peers into one MeshNode.
+ * createNode: the composition root. It builds each layer from the one resolved
+ * configuration and the injected components, wires them, and owns the lifecycle; the
+ * façade methods only check that the node is running and delegate.
  *
  *            peers' DEALERs                      peers' SUBs
  *                 |                                   ^
  *                 v                                   |
  *   [ROUTER] -> RequestServer -> handlers      [XPUB] <- Publisher <- publish()
- *                                                     -> sync marks
- *   request()/command() -> PeerTable.pick -> PeerLink [DEALER] -> peer's ROUTER
+ *                     `-> reliable receiver           -> sync marks
+ *   request()/command() -> RequestClient -> PeerTable.pick -> PeerLink [DEALER]
  *   subscribe() -> EventSubscriber [SUB] <- every live peer's PUB
- *
- * This module owns lifecycle only; each box above is its own module.
+ *   send()/publishReliable()/subscribeDurable() -> ReliableLayer (store/) -> the above
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
-import {
-  AbortedError, BindFailedError, ClosedError, InvalidArgumentError, MessageTooLargeError,
-  UnknownMethodError, errorMessage,
-} from './errors.js';
-import { PROTOCOL_VERSION, type HelloInit } from './codec.js';
+import { createEventBus } from './bus.js';
+import { systemClock } from './clock.js';
+import { PROTOCOL_VERSION } from './codec/envelope.js';
+import type { HelloInit } from './codec/control.js';
+import { checkMethodName, type CommandDef, type EventDef } from './defs.js';
+import { AbortedError, BindFailedError, ClosedError, InvalidArgumentError, PeerDownError, errorMessage } from './errors.js';
 import { silentLogger } from './log.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, resolveOptions, type ResolvedOptions } from './options.js';
-import { mdnsDiscovery } from './discovery/mdns.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import { mdnsFromSettings } from './discovery/mdns.js';
+import { staticDiscovery } from './discovery/static.js';
 import { PeerTable } from './peers/peer-table.js';
-import { ReliableLayer } from './reliable/layer.js';
-import { dropReporter, type DropFn } from './protocol/drops.js';
-import { EnvelopeBuilder } from './protocol/envelopes.js';
 import { RequestClient } from './protocol/client.js';
+import { dropReporter } from './protocol/drops.js';
+import { EnvelopeBuilder } from './protocol/envelopes.js';
+import { inbound } from './protocol/inbound.js';
 import { PendingRequests } from './protocol/pending.js';
 import { RequestServer } from './protocol/server.js';
 import { Publisher, toWire } from './pubsub/publisher.js';
 import { EventSubscriber } from './pubsub/subscriber.js';
 import { validatePrefix } from './pubsub/topics.js';
+import { ReliableLayer } from './reliable/layer.js';
+import { checkPayloadSize } from './reliable/transaction.js';
 import { readLoop } from './socket/read-loop.js';
-import { SendQueue } from './socket/send-queue.js';
-import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber } from './socket/sockets.js';
+import type { SendQueue } from './socket/send-queue.js';
+import { boundPort, closeQuietly, createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport } from './socket/sockets.js';
 import { Counters } from './stats.js';
-import type {
-  Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, ReliableHandler, ReliableStats, Transaction, NodeComponents, NodeEndpoints, NodeEventOf, NodeEventType, NodeOptions,
-  NodeStats, PeerInfo, RequestOptions, SendOptions, SubscribeOptions, Subscription,
-} from './types.js';
 import { settleWithin } from './timers.js';
+import type {
+  Candidate, Clock, Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints,
+  NodeEventOf, NodeEventType, NodeObserver, NodeOptions, NodeStats, PeerInfo, ReliableHandler, ReliableStats,
+  RequestOptions, SendOptions, SubscribeOptions, Subscription, Transaction,
+} from './types.js';
 
-/** How long a subscription or a new peer's publisher may take to confirm. */
-export const SUBSCRIBE_TIMEOUT_MS = 5_000;
 /** Peer table timer: liveness is judged at this granularity. */
 const TICK_MS = 50;
 
 type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
-/** Creates a node. Call `start()` to bind its sockets and find peers. */
+/** Creates a node. Throws INVALID_ARGUMENT for a bad option. Call `start()` to bind
+ *  its sockets and find peers. */
 export function createNode(options: NodeOptions, components: NodeComponents = {}): MeshNode {
-  return new Node(resolveOptions(options), options, components);
+  return new Node(resolveOptions(options), components);
+}
+
+/** Observer hooks run on the hot path; one that throws must not break delivery. */
+function guardObserver(o: NodeObserver | undefined, log: Logger): Required<NodeObserver> | undefined {
+  if (o === undefined) return undefined;
+  const guard = <A extends unknown[]>(name: string, f: ((...a: A) => void) | undefined) => (...a: A): void => {
+    try {
+      f?.(...a);
+    } catch (err) {
+      log.warn({ err, hook: name }, 'node observer threw');
+    }
+  };
+  return { dropped: guard('dropped', o.dropped?.bind(o)), requestSettled: guard('requestSettled', o.requestSettled?.bind(o)) };
 }
 
 class Node implements MeshNode {
@@ -63,99 +81,97 @@ class Node implements MeshNode {
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private markClosed!: () => void;
-  private ports = { router: 0, pub: 0 };
   private bound: NodeEndpoints | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private readonly lifetime = new AbortController();
   private readonly startedMs = Date.now();
-
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly counters = new Counters();
-  private readonly drop: DropFn;
-  private readonly builder: EnvelopeBuilder;
+  private readonly bus = createEventBus();
   private readonly pending: PendingRequests;
-  private readonly router: zmq.Router;
-  private readonly xpub: zmq.XPublisher;
-  private readonly sub: zmq.Subscriber;
-  private readonly routerQueue: SendQueue;
-  private readonly pubQueue: SendQueue;
+  private readonly sockets: { router: zmq.Router; xpub: zmq.XPublisher; sub: zmq.Subscriber };
+  private readonly queues: { router: SendQueue; pub: SendQueue };
   private readonly server: RequestServer;
+  private readonly client: RequestClient;
   private readonly publisher: Publisher;
   private readonly subscriber: EventSubscriber;
   private readonly table: PeerTable;
-  private readonly client: RequestClient;
-  /** Discovery sources by name ("mdns", "source0", ...); the static list is the table's. */
+  private readonly reliable: ReliableLayer | undefined;
+  /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
   private readonly sources: Array<[string, Discovery]> = [];
-  /** The reliable class; present after start() when storePath is set. */
-  private reliableLayer: ReliableLayer | undefined;
-  private readonly reliableHandlers = new Map<string, ReliableHandler>();
 
-  constructor(
-    private readonly opts: ResolvedOptions,
-    private readonly userOptions: NodeOptions,
-    components: NodeComponents,
-  ) {
+  constructor(private readonly opts: ResolvedOptions, components: NodeComponents) {
     this.id = opts.nodeId;
     this.service = opts.service;
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
-    this.log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: this.id });
-    this.drop = dropReporter(this.counters, this.log);
-    this.builder = new EnvelopeBuilder(this.id, this.service);
-    this.pending = new PendingRequests(this.counters);
+    const log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: this.id });
+    this.log = log;
+    const clock = components.clock ?? systemClock;
+    this.clock = clock;
+    const observer = guardObserver(components.observer, log);
+    const counters = this.counters;
+    const drop = dropReporter(counters, log, observer?.dropped);
+    const builder = new EnvelopeBuilder(this.id, this.service, clock);
+    const decode = inbound({ maxPayloadBytes: opts.maxPayloadBytes, counters, drop });
+    const report: QueueReport = {
+      sent: (n) => { counters.sent += n; counters.batches++; },
+      failed: (err, n, queue) => { counters.sendErrors++; log.debug({ err, frames: n, queue }, 'send failed'); },
+    };
+    this.pending = new PendingRequests(counters, observer?.requestSettled);
 
-    const limits = { maxFrameBytes: opts.maxFrameBytes };
-    this.router = createRouter(limits);
-    this.xpub = createPublisher(limits);
-    this.sub = createSubscriber(limits);
-    this.routerQueue = this.queueFor('router', (f) => this.router.send(f));
-    this.pubQueue = this.queueFor('publisher', async (batch) => {
-      for (const message of toWire(batch)) await this.xpub.send(message);
-    });
+    const router = createRouter(opts.sockets);
+    const xpub = createPublisher(opts.sockets);
+    const sub = createSubscriber(opts.sockets);
+    this.sockets = { router, xpub, sub };
+    this.queues = {
+      router: sendQueue('router', opts.sendQueueLimit, (f) => router.send(f), report),
+      pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
+        for (const message of toWire(batch)) await xpub.send(message);
+      }, report),
+    };
 
     this.server = new RequestServer({
-      service: this.service,
-      maxPayloadBytes: opts.maxPayloadBytes,
-      counters: this.counters,
-      drop: this.drop,
-      log: this.log,
-      builder: this.builder,
-      queue: this.routerQueue,
-      localHello: () => this.localHello(),
-      onHello: (hello) => {
-        if (hello.mesh !== this.mesh) return this.drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
-        this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' });
-      },
-      onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
-      reliable: (env, caller) => {
-        if (this.reliableLayer === undefined) throw new UnknownMethodError(`node of "${this.service}" has no store for reliable commands`);
-        this.reliableLayer.receive(env, caller);
-      },
+      service: this.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode,
+      queue: this.queues.router, localHello: () => this.localHello(),
     });
-    this.publisher = new Publisher(this.builder, this.pubQueue, this.counters, this.drop);
-    this.subscriber = new EventSubscriber(this.sub, this.id, opts.maxPayloadBytes, this.counters, this.drop, this.log);
+    this.publisher = new Publisher(builder, this.queues.pub, counters, drop);
+    this.subscriber = new EventSubscriber({ sub, nodeId: this.id, inbound: decode, counters, drop, log });
+    // The client and the table need each other (routes; answers): the table is
+    // handed the client's answer routing through a closure.
+    const answers = { onAnswer: (env: Parameters<RequestClient['onAnswer']>[0]) => this.client.onAnswer(env) };
     this.table = new PeerTable({
       selfId: this.id,
       mesh: this.mesh,
+      bus: this.bus,
+      log,
       link: {
-        opts,
-        counters: this.counters,
-        drop: this.drop,
-        log: this.log,
-        builder: this.builder,
-        pending: this.pending,
+        heartbeatIntervalMs: opts.heartbeatIntervalMs, suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs,
+        sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, answers, builder, drop, log, clock,
         localHello: () => this.localHello(),
       },
-      subscriber: this.subscriber,
-      pending: this.pending,
-      log: this.log,
-      syncTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
+      outstanding: (nodeId) => this.pending.inFlightTo(nodeId),
+      peerReady: (nodeId, pubEndpoint) => this.subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs),
+      peerGone: (nodeId, reason) => this.peerGone(nodeId, reason),
     });
-    this.client = new RequestClient({ table: this.table, builder: this.builder, pending: this.pending, requestTimeoutMs: opts.requestTimeoutMs });
-    if (opts.discovery !== 'static') {
-      this.sources.push(['mdns', mdnsDiscovery({ ...userOptions.mdns, interface: userOptions.interface, logger: this.log })]);
-    }
-    (userOptions.sources ?? []).forEach((s, i) => this.sources.push([`source${i}`, s]));
+    this.client = new RequestClient({ routes: this.table, builder, pending: this.pending, drop, requestTimeoutMs: opts.requestTimeoutMs });
+    this.server.listen({
+      onHello: (hello) => {
+        if (hello.mesh !== this.mesh) return drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
+        this.table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' });
+      },
+      onBye: (nodeId) => this.table.byNode(nodeId)?.markDown('said goodbye'),
+    });
+    this.reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
+      storePath: opts.storePath, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
+      subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: this.id, service: this.service, builder,
+      client: this.client, peers: this.table, server: this.server, publisher: this.publisher,
+      subscriber: this.subscriber, bus: this.bus, clock, log,
+    });
+    if (opts.peers.length > 0) this.sources.push(['static', staticDiscovery({ peers: opts.peers })]);
+    if (opts.mdns !== undefined) this.sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
+    opts.sources.forEach((s, i) => this.sources.push([`source${i}`, s]));
   }
 
   get endpoints(): NodeEndpoints {
@@ -164,150 +180,85 @@ class Node implements MeshNode {
   }
 
   start(): Promise<void> {
-    this.starting ??= this.doStart();
+    this.starting ??= this.doStart().catch((err: unknown) => {
+      this.abort();
+      throw err;
+    });
     return this.starting;
   }
 
   private async doStart(): Promise<void> {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
-    if (this.userOptions.storePath !== undefined) {
-      try {
-        this.reliableLayer = new ReliableLayer({
-          storePath: this.userOptions.storePath,
-          options: this.userOptions.reliable ?? {},
-          maxPayloadBytes: this.opts.maxPayloadBytes,
-          nodeId: this.id,
-          service: this.service,
-          builder: this.builder,
-          pending: this.pending,
-          table: this.table,
-          client: this.client,
-          publisher: this.publisher,
-          server: this.server,
-          subscribe: (prefix, listener) => this.subscribe(prefix, listener),
-          log: this.log,
-        });
-      } catch (err) {
-        this.abort();
-        throw err;
-      }
-      for (const [method, h] of this.reliableHandlers) this.reliableLayer.handle(method, h);
-    }
-    const { host } = this.opts;
-    await this.bind(this.router, `tcp://${host}:${this.opts.routerPort}`, 'ROUTER');
-    await this.bind(this.xpub, `tcp://${host}:${this.opts.pubPort}`, 'PUB');
-    this.ports = { router: boundPort(this.router.lastEndpoint), pub: boundPort(this.xpub.lastEndpoint) };
-    this.bound = {
-      router: this.router.lastEndpoint!,
-      pub: this.xpub.lastEndpoint!,
-      routerPort: this.ports.router,
-      pubPort: this.ports.pub,
-    };
+    this.reliable?.start();
+    const { router, xpub, sub } = this.sockets;
+    await bind(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
+    await bind(xpub, `tcp://${this.opts.host}:${this.opts.pubPort}`, 'PUB');
+    const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(xpub.lastEndpoint) };
+    this.bound = { router: router.lastEndpoint!, pub: xpub.lastEndpoint!, ...ports };
     const onError = (what: string) => (err: unknown) => this.log.error({ err }, `${what} receive failed`);
-    void readLoop(this.router, (f) => this.server.onMessage(f), onError('router'));
-    void readLoop(this.xpub, (f) => this.publisher.onSubscription(f), onError('xpub'));
-    void readLoop(this.sub, (f) => this.subscriber.onMessage(f), onError('sub'));
+    void readLoop(router, (f) => this.server.onMessage(f), onError('router'));
+    void readLoop(xpub, (f) => this.publisher.onSubscription(f), onError('xpub'));
+    void readLoop(sub, (f) => this.subscriber.onMessage(f), onError('sub'));
     // A timer callback must never take the process down: log and keep ticking.
     this.ticker = setInterval(() => {
       try {
-        this.table.tick(performance.now());
+        this.table.tick(this.clock.monotonic());
       } catch (err) {
         this.log.error({ err }, 'peer table tick failed');
       }
     }, TICK_MS);
-    for (const endpoint of this.opts.peers) this.table.propose({ endpoints: [endpoint], source: 'static', persistent: true });
-    const sink = {
-      propose: (c: Parameters<PeerTable['propose']>[0]) => this.table.propose(c),
-      withdraw: (c: Parameters<PeerTable['withdraw']>[0]) => this.table.withdraw(c),
-    };
-    const local = {
-      nodeId: this.id, service: this.service, mesh: this.mesh,
-      routerPort: this.ports.router, pubPort: this.ports.pub, protocolVersion: PROTOCOL_VERSION,
-    };
-    try {
-      for (const [, source] of this.sources) await source.start(local, sink, this.lifetime.signal);
-    } catch (err) {
-      this.abort();
-      throw err;
-    }
+    const sink = { propose: (c: Candidate) => this.table.propose(c), withdraw: (c: Candidate) => this.table.withdraw(c) };
+    const local = { nodeId: this.id, service: this.service, mesh: this.mesh, ...ports, protocolVersion: PROTOCOL_VERSION };
+    for (const [, source] of this.sources) await source.start(local, sink, this.lifetime.signal);
     this.state = 'running';
-    this.reliableLayer?.start();
     this.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
 
-  private async bind(sock: zmq.Socket & { bind(a: string): Promise<void> }, address: string, what: string): Promise<void> {
-    try {
-      await sock.bind(address);
-    } catch (err) {
-      this.abort();
-      throw new BindFailedError(`cannot bind ${what} on ${address}: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-
   handle(method: string, handler: Handler): void {
+    checkMethodName(method);
     this.server.handle(method, handler);
   }
 
+  handleReliable(method: string, handler: ReliableHandler): void {
+    this.reliableClass().handle(method, handler);
+  }
+
   request(service: string, method: string, payload: Uint8Array, o: RequestOptions = {}): Promise<Uint8Array> {
-    try {
+    return attempt(() => {
       this.checkSend(payload);
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
       return this.client.request(service, method, payload, o);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  send(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
-    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
-    return this.reliable().send(service, method, payload, o);
-  }
-
-  transact<T>(fn: (tx: Transaction) => T): T {
-    if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
-    return this.reliable().transact(fn);
-  }
-
-  publishReliable(topic: string, payload: Uint8Array, o: SendOptions = {}): Promise<void> {
-    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
-    try {
-      return this.reliable().publishReliable(topic, payload, o);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
-    if (this.state !== 'running') return Promise.reject(new ClosedError(`node is ${this.state}, not running`));
-    try {
-      return this.reliable().subscribeDurable(name, prefix, handler);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  handleReliable(method: string, handler: ReliableHandler): void {
-    this.reliableHandlers.set(method, handler);
-    this.reliableLayer?.handle(method, handler);
-  }
-
-  get db(): Database | undefined {
-    return this.reliableLayer?.db;
-  }
-
-  reliableStats(): ReliableStats | undefined {
-    return this.reliableLayer?.stats();
-  }
-
-  private reliable(): ReliableLayer {
-    if (this.reliableLayer === undefined) throw new InvalidArgumentError('the reliable class needs a store: set storePath');
-    return this.reliableLayer;
+    });
   }
 
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
     this.checkSend(payload);
     this.client.command(service, method, payload, o);
+  }
+
+  send(a: string | CommandDef<unknown>, b: unknown, c?: unknown, d?: unknown): Promise<void> {
+    return attempt(() => this.runningReliable().send(a, b, c, d));
+  }
+
+  publishReliable(a: string | EventDef<unknown>, b: unknown, c?: unknown): Promise<void> {
+    return attempt(() => this.runningReliable().publishReliable(a, b, c));
+  }
+
+  transact<T>(fn: (tx: Transaction) => T): T {
+    return this.runningReliable().transact(fn);
+  }
+
+  subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
+    return attempt(() => this.runningReliable().subscribeDurable(name, prefix, handler));
+  }
+
+  get db(): Database | undefined {
+    return this.reliable?.db;
+  }
+
+  reliableStats(): ReliableStats | undefined {
+    return this.reliable?.stats();
   }
 
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
@@ -317,8 +268,8 @@ class Node implements MeshNode {
 
   async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
     validatePrefix(prefix);
-    if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
-    const remove = await this.subscriber.subscribe(prefix, listener, o.timeoutMs ?? SUBSCRIBE_TIMEOUT_MS);
+    this.assertRunning();
+    const remove = await this.subscriber.subscribe(prefix, listener, o.timeoutMs ?? this.opts.subscribeTimeoutMs);
     const onAbort = (): void => remove();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     return {
@@ -346,7 +297,7 @@ class Node implements MeshNode {
   }
 
   on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void {
-    return this.table.on(type, listener);
+    return this.bus.on(type, listener);
   }
 
   close(): Promise<void> {
@@ -357,14 +308,16 @@ class Node implements MeshNode {
   private async doClose(): Promise<void> {
     if (this.state === 'closed') return;
     if (this.starting !== undefined) await this.starting.catch(() => undefined);
+    // A start that failed has aborted the node meanwhile.
+    if ((this.state as Lifecycle) === 'closed') return;
     this.state = 'closing';
     const t = this.opts.closeTimeoutMs;
     try {
       // Finish what we owe others first: running handlers and their replies.
       this.server.stopAccepting();
       await settleWithin(this.server.idle(), t);
-      await settleWithin(this.routerQueue.drained(), t);
-      await settleWithin(this.pubQueue.drained(), t);
+      await settleWithin(this.queues.router.drained(), t);
+      await settleWithin(this.queues.pub.drained(), t);
       this.lifetime.abort(new ClosedError('node closed'));
       await Promise.all(this.sources.map(([, d]) => d.close().catch(() => undefined)));
       await this.table.close(t);
@@ -383,58 +336,80 @@ class Node implements MeshNode {
     this.release(0);
   }
 
-  private release(lingerMs?: number): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    clearInterval(this.ticker);
-    this.routerQueue.close();
-    this.pubQueue.close();
-    this.subscriber.close();
-    this.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
-    this.reliableLayer?.close();
-    for (const sock of [this.router, this.xpub, this.sub]) closeQuietly(sock, lingerMs);
-    this.log.info('node closed');
-    this.markClosed();
-  }
-
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  private checkSend(payload: Uint8Array): void {
+  private release(lingerMs?: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.ticker);
+    this.queues.router.close();
+    this.queues.pub.close();
+    this.subscriber.close();
+    this.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
+    this.reliable?.close();
+    for (const sock of Object.values(this.sockets)) closeQuietly(sock, lingerMs);
+    this.log.info('node closed');
+    this.markClosed();
+  }
+
+  /** A peer left: its events stop, its requests fail with PEER_DOWN. */
+  private peerGone(nodeId: string, reason: string): void {
+    this.subscriber.disconnect(nodeId);
+    this.pending.rejectPeer(nodeId, () => new PeerDownError(`peer ${nodeId} went down (${reason})`, { remoteNode: nodeId }));
+  }
+
+  /** The one lifecycle guard. */
+  private assertRunning(): void {
     if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
-    if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Uint8Array');
-    if (payload.byteLength > this.opts.maxPayloadBytes) {
-      throw new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxPayloadBytes ${this.opts.maxPayloadBytes}`);
-    }
+  }
+
+  private reliableClass(): ReliableLayer {
+    if (this.reliable === undefined) throw new InvalidArgumentError('the reliable class needs a store: set storePath');
+    return this.reliable;
+  }
+
+  private runningReliable(): ReliableLayer {
+    this.assertRunning();
+    return this.reliableClass();
+  }
+
+  private checkSend(payload: Uint8Array): void {
+    this.assertRunning();
+    checkPayloadSize(payload, this.opts.maxPayloadBytes);
   }
 
   private localHello(): HelloInit {
+    const ports = this.bound ?? { routerPort: 0, pubPort: 0 };
     return {
       nodeId: this.id,
       service: this.service,
       mesh: this.mesh,
-      routerPort: this.ports.router,
-      pubPort: this.ports.pub,
-      routerEndpoints: this.opts.advertise.map((a) => `tcp://${a}:${this.ports.router}`),
+      routerPort: ports.routerPort,
+      pubPort: ports.pubPort,
+      routerEndpoints: this.opts.advertise.map((a) => `tcp://${a}:${ports.routerPort}`),
       protocolVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       startedMs: this.startedMs,
     };
   }
+}
 
-  private queueFor(name: string, send: (frames: Uint8Array[]) => Promise<void>): SendQueue {
-    return new SendQueue({
-      name,
-      limit: this.opts.sendQueueLimit,
-      maxBatchMessages: MAX_BATCH_MESSAGES,
-      maxBatchBytes: MAX_BATCH_BYTES,
-      send,
-      onSent: (n) => { this.counters.sent += n; this.counters.batches++; },
-      onError: (err, n) => {
-        this.counters.sendErrors++;
-        this.log.debug({ err, frames: n, socket: name }, 'send failed');
-      },
-    });
+/** Runs `f`, turning a synchronous throw into a rejection: promise-returning façade
+ *  methods never throw. */
+function attempt<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+async function bind(sock: zmq.Router | zmq.XPublisher, address: string, what: string): Promise<void> {
+  try {
+    await sock.bind(address);
+  } catch (err) {
+    throw new BindFailedError(`cannot bind ${what} on ${address}: ${errorMessage(err)}`, { cause: err });
   }
 }

@@ -1,13 +1,21 @@
 /**
- * Defaults and validation of NodeOptions, in one place. Everything downstream reads a
- * ResolvedOptions and never applies a default of its own.
+ * Every default and every validation of NodeOptions, in one place. createNode calls
+ * resolveOptions once; everything downstream reads the ResolvedOptions it returns (or
+ * the narrow part of it a module declares) and never applies a default of its own.
+ *
+ * A bad option, however deeply nested, fails with INVALID_ARGUMENT naming it
+ * ("reliable.window must be a positive integer, got 0"). An option set to `undefined`
+ * means "the default", never "undefined". Unknown keys are refused too: a typo in an
+ * option name would otherwise silently leave the default in force.
+ *
+ * May import: errors, names, limits, types (foundation modules only).
  */
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
-import { MAX_HEADER_BYTES } from './codec.js';
 import { InvalidArgumentError } from './errors.js';
+import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint } from './names.js';
-import type { DiscoveryMode, NodeOptions } from './types.js';
+import type { Discovery, DiscoveryMode, NodeOptions, ReliableOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -17,14 +25,53 @@ export const HEARTBEAT_INTERVAL_MS = 500;
 export const SUSPECT_AFTER_MS = 1_500;
 export const DEAD_AFTER_MS = 2_500;
 export const CLOSE_TIMEOUT_MS = 2_000;
-/** libzmq drops the connection of a peer that sends a frame above this multiple of our
- *  frame limit, before allocating it. Frames between the two are dropped by us and
- *  counted, so a misbehaving peer shows up in stats. */
-export const ZMQ_MAXMSGSIZE_FACTOR = 2;
-/** Envelopes coalesced into one multipart send, and their byte budget. */
-export const MAX_BATCH_MESSAGES = 512;
-export const MAX_BATCH_BYTES = 512 * 1024;
+/** How long a subscription, or a new peer's publisher, may take to confirm. */
+export const SUBSCRIBE_TIMEOUT_MS = 5_000;
 
+/** The reliable class's defaults (types.ts documents each one). */
+export const RELIABLE_DEFAULTS: Readonly<Required<ReliableOptions>> = Object.freeze({
+  maxOutbox: 100_000,
+  ackTimeoutMs: 5_000,
+  maxAttempts: 10,
+  maxAgeMs: 24 * 3_600_000,
+  backoffBaseMs: 50,
+  backoffMaxMs: 5_000,
+  window: 1_000,
+  eventRetentionMs: 3_600_000,
+  maxEvents: 1_000_000,
+});
+
+export interface MdnsSettings {
+  /** IPv4 address of the interface to send and join multicast on; undefined: the OS's. */
+  interface: string | undefined;
+  queryIntervalMs: number;
+  staleAfterMs: number;
+  reproposeMs: number;
+}
+
+export const MDNS_DEFAULTS: Readonly<Omit<MdnsSettings, 'interface'>> = Object.freeze({
+  queryIntervalMs: 5_000,
+  staleAfterMs: 16_000,
+  reproposeMs: 1_000,
+});
+
+/** libzmq options every zmesh socket gets, resolved once per node. The trust issue's
+ *  CURVE keys go here, so that no socket can be made without them. */
+export interface SocketSettings {
+  /** ZMQ_MAXMSGSIZE: a frame above it closes the sender's connection in libzmq. */
+  maxMessageSize: number;
+  /** ZMQ_SNDHWM and ZMQ_RCVHWM, in messages (a coalesced batch counts once). */
+  highWaterMark: number;
+  /** ZMQ_LINGER on close(); close() flushes our own queues first. */
+  lingerMs: number;
+  reconnectIntervalMs: number;
+  reconnectMaxIntervalMs: number;
+}
+
+const SOCKET_HWM = 10_000;
+const CLOSE_LINGER_MS = 200;
+const RECONNECT_INTERVAL_MS = 100;
+const RECONNECT_MAX_INTERVAL_MS = 1_000;
 
 export interface ResolvedOptions {
   service: string;
@@ -45,18 +92,55 @@ export interface ResolvedOptions {
   suspectAfterMs: number;
   deadAfterMs: number;
   closeTimeoutMs: number;
+  subscribeTimeoutMs: number;
+  storePath: string | undefined;
+  reliable: Readonly<Required<ReliableOptions>>;
+  /** Undefined when discovery is "static" (no mDNS source runs). */
+  mdns: MdnsSettings | undefined;
+  sockets: SocketSettings;
+  sources: Discovery[];
 }
 
-function positiveInt(name: string, value: number | undefined, fallback: number): number {
+const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
+  'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
+  'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
+  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'reliable',
+];
+const MDNS_KEYS = ['queryIntervalMs', 'staleAfterMs', 'reproposeMs'] as const;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+const show = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
+
+function bad(name: string, rule: string, value: unknown): never {
+  throw new InvalidArgumentError(`${name} must be ${rule}, got ${show(value)}`);
+}
+
+/** A plain object whose keys are all known; undefined stays undefined. */
+function record(name: string, value: unknown, known: readonly string[]): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(name, 'an object', value);
+  const unknown = Object.keys(value).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown option ${unknown.map((k) => (name === '' ? k : `${name}.${k}`)).join(', ')}`);
+  return value as Record<string, unknown>;
+}
+
+function positiveInt(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${value}`);
-  return value;
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) bad(name, 'a positive integer', value);
+  return value as number;
 }
 
-function port(name: string, value: number | undefined): number {
+function port(name: string, value: unknown): number {
   if (value === undefined) return 0;
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new InvalidArgumentError(`${name} must be 0..65535, got ${value}`);
-  return value;
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) bad(name, 'an integer 0..65535 (0: any free port)', value);
+  return value as number;
+}
+
+function stringList(name: string, value: unknown, check: (s: string) => boolean, rule: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) bad(name, `an array of ${rule}`, value);
+  value.forEach((s: unknown, i) => { if (typeof s !== 'string' || !check(s)) bad(`${name}[${i}]`, rule, s); });
+  return [...(value as string[])];
 }
 
 export function isWildcard(host: string): boolean {
@@ -72,54 +156,98 @@ export function hostAddresses(): string[] {
   return out.length > 0 ? out : ['127.0.0.1'];
 }
 
-export function validateEndpoint(endpoint: string): string {
-  if (!isEndpoint(endpoint)) {
-    throw new InvalidArgumentError(`peer endpoint must look like tcp://HOST:PORT with a port of 1..65535, got "${endpoint}"`);
-  }
+export function validateEndpoint(endpoint: string, name = 'peer endpoint'): string {
+  if (!isEndpoint(endpoint)) bad(name, 'tcp://HOST:PORT with a port of 1..65535', endpoint);
   return endpoint;
 }
 
-export function resolveOptions(o: NodeOptions): ResolvedOptions {
-  if (typeof o.service !== 'string' || !SERVICE_RE.test(o.service)) {
-    throw new InvalidArgumentError(`service must match ${SERVICE_RE}, got "${String(o.service)}"`);
-  }
+/** The reliable class's settings; also used by tools that open a store offline. */
+export function resolveReliableOptions(value: unknown, name = 'reliable'): Readonly<Required<ReliableOptions>> {
+  const o = record(name, value, Object.keys(RELIABLE_DEFAULTS)) ?? {};
+  const r = Object.fromEntries(Object.entries(RELIABLE_DEFAULTS).map(([k, d]) => [k, positiveInt(`${name}.${k}`, o[k], d)])) as Required<ReliableOptions>;
+  if (r.backoffBaseMs > r.backoffMaxMs) bad(`${name}.backoffBaseMs`, `at most ${name}.backoffMaxMs (${r.backoffMaxMs})`, r.backoffBaseMs);
+  return Object.freeze(r);
+}
+
+/** mDNS settings, for createNode and for mdnsDiscovery() used on its own. */
+export function resolveMdnsOptions(value: unknown, iface: string | undefined, name = 'mdns'): MdnsSettings {
+  const o = record(name, value, MDNS_KEYS) ?? {};
+  if (iface !== undefined && (typeof iface !== 'string' || !IPV4_RE.test(iface))) bad('interface', 'an IPv4 address', iface);
+  return {
+    interface: iface,
+    queryIntervalMs: positiveInt(`${name}.queryIntervalMs`, o['queryIntervalMs'], MDNS_DEFAULTS.queryIntervalMs),
+    staleAfterMs: positiveInt(`${name}.staleAfterMs`, o['staleAfterMs'], MDNS_DEFAULTS.staleAfterMs),
+    reproposeMs: positiveInt(`${name}.reproposeMs`, o['reproposeMs'], MDNS_DEFAULTS.reproposeMs),
+  };
+}
+
+function sources(value: unknown): Discovery[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) bad('sources', 'an array of Discovery objects', value);
+  value.forEach((s: unknown, i) => {
+    const d = s as Partial<Discovery> | null;
+    if (typeof d !== 'object' || d === null || typeof d.start !== 'function' || typeof d.close !== 'function') {
+      bad(`sources[${i}]`, 'a Discovery (an object with start() and close())', s);
+    }
+  });
+  return [...(value as Discovery[])];
+}
+
+export function resolveOptions(input: NodeOptions): ResolvedOptions {
+  const o = record('', input, NODE_KEYS as string[]) as NodeOptions | undefined;
+  if (o === undefined) throw new InvalidArgumentError('createNode needs options with at least a service name');
+  if (typeof o.service !== 'string' || !SERVICE_RE.test(o.service)) bad('service', `a name matching ${SERVICE_RE}`, o.service);
   const nodeId = o.nodeId ?? `${o.service}-${randomBytes(4).toString('hex')}`;
-  if (!NODE_ID_RE.test(nodeId)) throw new InvalidArgumentError(`nodeId must match ${NODE_ID_RE}, got "${nodeId}"`);
+  if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) bad('nodeId', `an id matching ${NODE_ID_RE}`, nodeId);
   const mesh = o.mesh ?? DEFAULT_MESH;
-  if (!MESH_RE.test(mesh)) throw new InvalidArgumentError(`mesh must match ${MESH_RE}, got "${mesh}"`);
+  if (typeof mesh !== 'string' || !MESH_RE.test(mesh)) bad('mesh', `a name matching ${MESH_RE}`, mesh);
+  if (o.interface !== undefined && (typeof o.interface !== 'string' || !IPV4_RE.test(o.interface))) bad('interface', 'an IPv4 address', o.interface);
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '' || /[\s/]/.test(o.host))) bad('host', 'a host name or address to bind', o.host);
   const host = o.interface ?? o.host ?? '0.0.0.0';
-  if (o.interface !== undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(o.interface)) {
-    throw new InvalidArgumentError(`interface must be an IPv4 address, got "${o.interface}"`);
-  }
-  const peers = (o.peers ?? []).map(validateEndpoint);
+  const advertise = stringList('advertise', o.advertise, (s) => s !== '' && !/[\s/:]/.test(s) && !isWildcard(s), 'addresses peers can reach (no wildcard)');
+  const peers = stringList('peers', o.peers, isEndpoint, 'endpoints tcp://HOST:PORT with a port of 1..65535') ?? [];
   const discovery = o.discovery ?? (peers.length > 0 ? 'static' : 'mdns');
-  if (!['mdns', 'static', 'both'].includes(discovery)) {
-    throw new InvalidArgumentError(`discovery must be "mdns", "static" or "both", got "${String(discovery)}"`);
-  }
+  if (!['mdns', 'static', 'both'].includes(discovery)) bad('discovery', '"mdns", "static" or "both"', discovery);
   const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', o.heartbeatIntervalMs, HEARTBEAT_INTERVAL_MS);
   const suspectAfterMs = positiveInt('suspectAfterMs', o.suspectAfterMs, SUSPECT_AFTER_MS);
   const deadAfterMs = positiveInt('deadAfterMs', o.deadAfterMs, DEAD_AFTER_MS);
   if (!(heartbeatIntervalMs < suspectAfterMs && suspectAfterMs < deadAfterMs)) {
-    throw new InvalidArgumentError('liveness timers must satisfy heartbeatIntervalMs < suspectAfterMs < deadAfterMs');
+    throw new InvalidArgumentError(`liveness timers must satisfy heartbeatIntervalMs < suspectAfterMs < deadAfterMs, got ${heartbeatIntervalMs}, ${suspectAfterMs}, ${deadAfterMs}`);
   }
+  if (o.storePath !== undefined && (typeof o.storePath !== 'string' || o.storePath === '')) bad('storePath', 'a file path', o.storePath);
   const maxPayloadBytes = positiveInt('maxPayloadBytes', o.maxPayloadBytes, MAX_PAYLOAD_BYTES);
+  const maxFrameBytes = Math.max(maxPayloadBytes, MAX_HEADER_BYTES);
+  // Validated whatever the discovery mode, so that a bad value never waits to be found.
+  const mdns = resolveMdnsOptions(o.mdns, o.interface);
   return {
     service: o.service,
     nodeId,
     mesh,
     host,
-    advertise: o.interface !== undefined ? [o.interface] : o.advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
+    advertise: o.interface !== undefined ? [o.interface] : advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
     routerPort: port('routerPort', o.routerPort),
     pubPort: port('pubPort', o.pubPort),
     peers,
     discovery,
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs, REQUEST_TIMEOUT_MS),
     maxPayloadBytes,
-    maxFrameBytes: Math.max(maxPayloadBytes, MAX_HEADER_BYTES),
+    maxFrameBytes,
     sendQueueLimit: positiveInt('sendQueueLimit', o.sendQueueLimit, SEND_QUEUE_LIMIT),
     heartbeatIntervalMs,
     suspectAfterMs,
     deadAfterMs,
     closeTimeoutMs: positiveInt('closeTimeoutMs', o.closeTimeoutMs, CLOSE_TIMEOUT_MS),
+    subscribeTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
+    storePath: o.storePath,
+    reliable: resolveReliableOptions(o.reliable),
+    mdns: discovery === 'static' ? undefined : mdns,
+    sockets: {
+      maxMessageSize: maxFrameBytes * ZMQ_MAXMSGSIZE_FACTOR,
+      highWaterMark: SOCKET_HWM,
+      lingerMs: CLOSE_LINGER_MS,
+      reconnectIntervalMs: RECONNECT_INTERVAL_MS,
+      reconnectMaxIntervalMs: RECONNECT_MAX_INTERVAL_MS,
+    },
+    sources: sources(o.sources),
   };
 }

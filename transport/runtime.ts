@@ -1,6 +1,6 @@
 /** What this build of zmesh runs on: for `zmesh version` and bug reports. */
 import * as zmq from 'zeromq';
-import { PROTOCOL_VERSION } from './codec.js';
+import { PROTOCOL_VERSION } from './codec/envelope.js';
 
 export interface RuntimeInfo {
   protocolVersion: number;

@@ -3,6 +3,7 @@
  * declared here; implementation modules import from this file, never the reverse.
  */
 import type { Logger } from 'pino';
+import type { CommandDef, EventDef, PublishOptions } from './defs.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {
@@ -59,6 +60,7 @@ export interface NodeOptions {
   reliable?: ReliableOptions;
 }
 
+/** Every field is a positive integer; defaults are options.ts RELIABLE_DEFAULTS. */
 export interface ReliableOptions {
   /** Most messages the outbox holds; send() rejects OUTBOX_FULL beyond. Default 100_000. */
   maxOutbox?: number;
@@ -73,7 +75,9 @@ export interface ReliableOptions {
   /** Retry backoff: base * 2^attempts, capped, with 50-100 % jitter. Defaults 50 and 5_000 ms. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** Commands in flight per target service. Default 1_000. */
+  /** Commands sent and not yet acknowledged, per target service (one stream). The
+   *  sender keeps up to this many on the wire, so throughput is not bound by round
+   *  trips. Default 1_000. */
   window?: number;
   /** Reliable events are kept this long at most. Default 1 h. */
   eventRetentionMs?: number;
@@ -88,10 +92,15 @@ export type Database = import('better-sqlite3').Database;
 export interface Transaction {
   /** The node's database: write the service's state here; it commits with the rest. */
   readonly db: Database;
-  /** Queues a reliable command in the same transaction (the transactional outbox). */
+  /** Queues a reliable command in the same transaction (the transactional outbox).
+   *  Throws OUTBOX_FULL, MESSAGE_TOO_LARGE or INVALID_ARGUMENT, which rolls it back. */
   send(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
+  /** The same, typed: the value is encoded with the command's codec. */
+  send<T>(command: CommandDef<T>, value: T, options?: SendOptions): void;
   /** Logs a reliable event in the same transaction; it is published once committed. */
   publish(topic: string, payload: Uint8Array, options?: SendOptions): void;
+  /** The same, typed; `options.suffix` completes the topic of an event family. */
+  publish<T>(event: EventDef<T>, value: T, options?: PublishOptions): void;
 }
 
 export interface ReliableContext extends Transaction {
@@ -116,10 +125,32 @@ export interface ReliableStats {
 export type DurableEvent = MeshEvent & { seq: number; stream: string };
 export type DurableHandler = (event: DurableEvent, tx: Transaction) => void;
 
+/** Time as the node reads it. Inject one to test ages and timeouts without waiting. */
+export interface Clock {
+  /** Wall clock, Unix ms: envelope timestamps, ages of stored messages. */
+  now(): number;
+  /** Monotonic ms, never jumps: liveness and round trips. */
+  monotonic(): number;
+}
+
 /** Injected parts, kept apart from user options. All optional. */
 export interface NodeComponents {
   /** pino logger. Default: silent. */
   logger?: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Told of what happens inside the node as it happens; metrics plug in here. */
+  observer?: NodeObserver;
+}
+
+/** Hooks for metrics and tracing. Each is optional and called synchronously on the
+ *  node's hot path: keep them cheap, never throw (a throw is caught and logged). */
+export interface NodeObserver {
+  /** An inbound frame was dropped; `from` is the sender as far as it is known. */
+  dropped?(reason: DropReason, from: string): void;
+  /** A request or reliable command this node sent was settled: `outcome` is "ok" or
+   *  an error code; `durationMs` runs from registration to settlement. */
+  requestSettled?(service: string, method: string, durationMs: number, outcome: string): void;
 }
 
 export type DiscoveryMode = 'mdns' | 'static' | 'both';
@@ -302,7 +333,8 @@ export interface MeshNode extends AsyncDisposable {
   /** Binds sockets and starts discovery. Idempotent; resolves when bound. */
   start(): Promise<void>;
 
-  /** Registers the handler for `method` of this node's service. */
+  /** Registers the handler for `method` of this node's service. Throws
+   *  INVALID_ARGUMENT for a method name starting with "$" (reserved for zmesh). */
   handle(method: string, handler: Handler): void;
 
   /** Calls `method` on one live instance of `service` and resolves with its reply.
@@ -321,6 +353,8 @@ export interface MeshNode extends AsyncDisposable {
    *  fsync). Rejects OUTBOX_FULL, MESSAGE_TOO_LARGE, CLOSED, or INVALID_ARGUMENT
    *  without a store. */
   send(service: string, method: string, payload: Uint8Array, options?: SendOptions): Promise<void>;
+  /** The same, typed: the value is encoded with the command's codec. */
+  send<T>(command: CommandDef<T>, value: T, options?: SendOptions): Promise<void>;
 
   /** Runs `fn` in one SQLite transaction: its database writes and its tx.send()
    *  messages commit together or not at all. Returns fn's result. */
@@ -330,13 +364,16 @@ export interface MeshNode extends AsyncDisposable {
    *  published. Resolves once on disk (group commit). Durable subscribers that miss it
    *  get it by replay while it is within retention. */
   publishReliable(topic: string, payload: Uint8Array, options?: SendOptions): Promise<void>;
+  /** The same, typed; `options.suffix` completes the topic of an event family. */
+  publishReliable<T>(event: EventDef<T>, value: T, options?: PublishOptions): Promise<void>;
 
   /** Durable subscription `name` to reliable events under `prefix`: each event once,
    *  in each publisher's order, across restarts; the handler runs in one transaction
    *  with the subscription's progress. Resolves once subscribed (catch-up runs on). */
   subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }>;
 
-  /** Registers the handler for reliable commands to `method`. */
+  /** Registers the handler for reliable commands to `method`. Throws
+   *  INVALID_ARGUMENT for a method name starting with "$". */
   handleReliable(method: string, handler: ReliableHandler): void;
 
   /** The node's database (after start, with storePath). */

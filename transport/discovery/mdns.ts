@@ -26,13 +26,11 @@ import type { Logger } from 'pino';
 import { BindFailedError, InvalidArgumentError, errorMessage } from '../errors.js';
 import { RateLimitedLog, silentLogger } from '../log.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE } from '../names.js';
+import { resolveMdnsOptions, type MdnsSettings } from '../options.js';
 import type { Candidate, Discovery, DiscoverySink, LocalNode } from '../types.js';
 import { inNamedNetns } from './netns.js';
 
 export const MDNS_SERVICE_TYPE = 'zmesh';
-export const MDNS_QUERY_INTERVAL_MS = 5_000;
-export const MDNS_STALE_AFTER_MS = 16_000;
-export const MDNS_REPROPOSE_MS = 1_000;
 /** Set by tests and benchmarks: mDNS may then run only inside a namespace made with
  *  `ip netns add` (the virtual LAN), never on the host's real interfaces. */
 export const FORBID_ROOT_NETNS_ENV = 'ZMESH_MDNS_FORBID_ROOT_NETNS';
@@ -40,7 +38,7 @@ export const FORBID_ROOT_NETNS_ENV = 'ZMESH_MDNS_FORBID_ROOT_NETNS';
 export interface MdnsOptions {
   /** IPv4 address of the interface to send and join multicast on. Default: the OS's. */
   interface?: string;
-  /** Re-query period in ms. Default 5_000. */
+  /** Re-query period in ms. Default 5_000 (options.ts MDNS_DEFAULTS). */
   queryIntervalMs?: number;
   /** A record not heard of for this long is withdrawn. Default 16_000. */
   staleAfterMs?: number;
@@ -87,9 +85,16 @@ export interface MdnsDiscovery extends Discovery {
   records(): MdnsRecord[];
 }
 
-/** Creates an mDNS discovery source. `local` may be omitted for browse-only use. */
+/** Creates an mDNS discovery source. `local` may be omitted for browse-only use.
+ *  Throws INVALID_ARGUMENT for a bad option. */
 export function mdnsDiscovery(options: MdnsOptions = {}): MdnsDiscovery {
-  return new Mdns(options);
+  const { logger, interface: iface, ...timers } = options;
+  return mdnsFromSettings(resolveMdnsOptions(timers, iface), logger);
+}
+
+/** For createNode, whose options are already resolved. */
+export function mdnsFromSettings(settings: MdnsSettings, logger: Logger | undefined): MdnsDiscovery {
+  return new Mdns(settings, logger);
 }
 
 class Mdns implements MdnsDiscovery {
@@ -105,8 +110,8 @@ class Mdns implements MdnsDiscovery {
   private readonly warn: RateLimitedLog;
   private lastQueryMs = 0;
 
-  constructor(private readonly o: MdnsOptions) {
-    this.log = (o.logger ?? silentLogger()).child({ component: 'mdns' });
+  constructor(private readonly o: MdnsSettings, logger: Logger | undefined) {
+    this.log = (logger ?? silentLogger()).child({ component: 'mdns' });
     this.warn = new RateLimitedLog(this.log);
   }
 
@@ -165,8 +170,7 @@ class Mdns implements MdnsDiscovery {
         if (k !== undefined) k.record.lastSeenMs = now;
       }
     });
-    const reproposeMs = this.o.reproposeMs ?? MDNS_REPROPOSE_MS;
-    this.timer = setInterval(() => this.maintain(sink), reproposeMs);
+    this.timer = setInterval(() => this.maintain(sink), this.o.reproposeMs);
     signal.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -274,11 +278,11 @@ class Mdns implements MdnsDiscovery {
   private maintain(sink: DiscoverySink): void {
     const now = Date.now();
     try {
-      if (now - this.lastQueryMs >= (this.o.queryIntervalMs ?? MDNS_QUERY_INTERVAL_MS)) {
+      if (now - this.lastQueryMs >= this.o.queryIntervalMs) {
         this.lastQueryMs = now;
         this.browser?.update();
       }
-      const staleAfter = this.o.staleAfterMs ?? MDNS_STALE_AFTER_MS;
+      const staleAfter = this.o.staleAfterMs;
       for (const [fqdn, k] of [...this.known]) {
         if (now - k.record.lastSeenMs > staleAfter) {
           this.forget(fqdn, sink);

@@ -1,8 +1,13 @@
 /**
- * A link to one peer's ROUTER: a DEALER, its send queue, the hello handshake and
- * liveness.
+ * peers/: who is in the mesh right now. One link per peer (its DEALER, the hello
+ * handshake, liveness) and the peer table that balances work across them. No
+ * decoding (protocol/'s inbound helper does it) and no reply routing (answers go to
+ * protocol/'s RequestClient).
+ * May import: protocol/, codec/, socket/, foundation modules.
  *
- *   connecting --WELCOME + event sync--> up --silence > suspectAfterMs--> suspect
+ * This file: a link to one peer's ROUTER.
+ *
+ *   connecting --WELCOME + peerReady()--> up --silence > suspectAfterMs--> suspect
  *        ^                                 \                                  |
  *        +------- reset (new DEALER) <------ down <--silence > deadAfterMs-----+
  *
@@ -12,32 +17,37 @@
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
-import { BadMessageError, errorFromWire } from '../errors.js';
-import {
-  Kind, decodeErrorReply, decodeHeartbeat, decodeHello, decodeMessage, encodeHeartbeat, encodeHello, pairsOf,
-  type Hello, type HelloInit,
-} from '../codec.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, type ResolvedOptions } from '../options.js';
+import { Kind, type Envelope } from '../codec/envelope.js';
+import { decodeErrorReply, decodeHeartbeat, decodeHello, encodeHeartbeat, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
+import type { SocketSettings } from '../options.js';
+import type { Conduit } from '../protocol/client.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { Built, EnvelopeBuilder } from '../protocol/envelopes.js';
-import type { PendingRequests } from '../protocol/pending.js';
+import type { Inbound } from '../protocol/inbound.js';
 import { readLoop } from '../socket/read-loop.js';
-import { SendQueue } from '../socket/send-queue.js';
-import { closeQuietly, createDealer } from '../socket/sockets.js';
-import type { Counters } from '../stats.js';
-import type { PeerInfo, PeerState } from '../types.js';
+import type { SendQueue } from '../socket/send-queue.js';
+import { closeQuietly, createDealer, sendQueue, type QueueReport } from '../socket/sockets.js';
+import type { Clock, PeerInfo, PeerState } from '../types.js';
 import { settleWithin } from '../timers.js';
 
 /** How often an unanswered HELLO is sent again. */
 export const HELLO_RETRY_MS = 1_000;
 
-export interface LinkDeps {
-  opts: ResolvedOptions;
-  counters: Counters;
+/** What a link needs from the node. */
+export interface LinkParts {
+  heartbeatIntervalMs: number;
+  suspectAfterMs: number;
+  deadAfterMs: number;
+  sendQueueLimit: number;
+  sockets: SocketSettings;
+  report: QueueReport;
+  inbound: Inbound;
+  /** Where REPLY, ACK and ERROR envelopes go (protocol/'s RequestClient). */
+  answers: { onAnswer(env: Envelope): void };
+  builder: EnvelopeBuilder;
   drop: DropFn;
   log: Logger;
-  builder: EnvelopeBuilder;
-  pending: PendingRequests;
+  clock: Pick<Clock, 'monotonic'>;
   localHello(): HelloInit;
   /** The peer answered our HELLO. Resolves once the link may be marked up; rejects
    *  to make the link try again later. */
@@ -46,13 +56,11 @@ export interface LinkDeps {
   onDown(link: PeerLink, reason: string): void;
 }
 
-export class PeerLink {
+export class PeerLink implements Conduit {
   state: PeerState = 'connecting';
   /** The node that answered our last HELLO. */
   peer: Hello | undefined;
   pubEndpoint = '';
-  /** Requests in flight on this link (least-outstanding balancing). */
-  outstanding = 0;
   rttMs: number | undefined;
   upSinceMs = 0;
 
@@ -70,20 +78,24 @@ export class PeerLink {
     /** Static peers are retried forever; discovered ones are dropped when they go down. */
     readonly persistent: boolean,
     readonly source: string,
-    private readonly d: LinkDeps,
+    private readonly p: LinkParts,
   ) {
     this.open();
   }
 
-  get nodeId(): string | undefined {
-    return this.peer?.nodeId;
+  get nodeId(): string {
+    return this.peer?.nodeId ?? '';
+  }
+
+  get service(): string {
+    return this.peer?.service ?? '';
   }
 
   get isUp(): boolean {
     return this.state === 'up' || this.state === 'suspect';
   }
 
-  info(): PeerInfo | undefined {
+  info(outstanding: number): PeerInfo | undefined {
     if (this.peer === undefined) return undefined;
     return {
       nodeId: this.peer.nodeId,
@@ -91,7 +103,7 @@ export class PeerLink {
       endpoint: this.endpoint,
       pubEndpoint: this.pubEndpoint,
       state: this.state,
-      outstanding: this.outstanding,
+      outstanding,
       rttMs: this.rttMs,
       upSinceMs: this.upSinceMs,
     };
@@ -102,20 +114,20 @@ export class PeerLink {
     this.queue.push(message.header, message.body);
   }
 
-  /** Called by the peer table on its timer. */
+  /** Called by the peer table on its timer, with the monotonic clock. */
   tick(now: number): void {
     if (this.closed) return;
     if (this.state === 'connecting') {
       if (!this.handshaking && this.queue.idle && now - this.lastHelloMs >= HELLO_RETRY_MS) this.sendHello(now);
       return;
     }
-    if (now - this.lastPingMs >= this.d.opts.heartbeatIntervalMs) {
+    if (now - this.lastPingMs >= this.p.heartbeatIntervalMs) {
       this.lastPingMs = now;
-      this.trySend(this.d.builder.build(Kind.PING, { payload: encodeHeartbeat(performance.now()) }));
+      this.trySend(this.p.builder.build(Kind.PING, { payload: encodeHeartbeat(this.p.clock.monotonic()) }));
     }
     const silence = now - this.lastSeenMs;
-    if (silence > this.d.opts.deadAfterMs) this.markDown(`silent for ${silence} ms`);
-    else if (silence > this.d.opts.suspectAfterMs && this.state === 'up') this.state = 'suspect';
+    if (silence > this.p.deadAfterMs) this.markDown(`silent for ${silence} ms`);
+    else if (silence > this.p.suspectAfterMs && this.state === 'up') this.state = 'suspect';
   }
 
   markUp(pubEndpoint: string, now: number): void {
@@ -130,7 +142,7 @@ export class PeerLink {
   markDown(reason: string): void {
     if (!this.isUp) return;
     this.state = 'down';
-    this.d.onDown(this, reason);
+    this.p.onDown(this, reason);
     this.restart();
   }
 
@@ -148,9 +160,7 @@ export class PeerLink {
   /** Says BYE if up, lets queued frames leave (bounded), and releases the socket. */
   async close(bye: boolean, timeoutMs: number): Promise<void> {
     if (this.closed) return;
-    if (bye && this.isUp) {
-      this.trySend(this.d.builder.build(Kind.BYE, {}));
-    }
+    if (bye && this.isUp) this.trySend(this.p.builder.build(Kind.BYE, {}));
     this.closed = true;
     await settleWithin(this.queue.drained(), timeoutMs);
     this.queue.close();
@@ -164,27 +174,20 @@ export class PeerLink {
   }
 
   private open(): void {
-    const dealer = createDealer({ maxFrameBytes: this.d.opts.maxFrameBytes });
+    const dealer = createDealer(this.p.sockets);
     dealer.connect(this.endpoint);
     this.dealer = dealer;
-    this.queue = new SendQueue({
-      name: `link ${this.endpoint}`,
-      limit: this.d.opts.sendQueueLimit,
-      maxBatchMessages: MAX_BATCH_MESSAGES,
-      maxBatchBytes: MAX_BATCH_BYTES,
-      send: (frames) => dealer.send(frames),
-      onSent: (n) => { this.d.counters.sent += n; this.d.counters.batches++; },
-      onError: (err, n) => {
-        if (!dealer.closed) this.d.log.debug({ err, endpoint: this.endpoint, frames: n }, 'send failed');
-        this.d.counters.sendErrors++;
-      },
+    this.queue = sendQueue(`link ${this.endpoint}`, this.p.sendQueueLimit, (frames) => dealer.send(frames), {
+      sent: (n) => this.p.report.sent(n),
+      // A send that fails because we closed the DEALER ourselves is no news.
+      failed: (err, n, name) => { if (!dealer.closed) this.p.report.failed(err, n, name); },
     });
-    void readLoop(dealer, (frames) => this.onMessage(frames), (err) => this.d.log.error({ err }, 'dealer receive failed'));
+    void readLoop(dealer, (frames) => this.onMessage(frames), (err) => this.p.log.error({ err }, 'dealer receive failed'));
   }
 
   private sendHello(now: number): void {
     this.lastHelloMs = now;
-    const hello = this.d.builder.build(Kind.HELLO, { payload: encodeHello(this.d.localHello()) });
+    const hello = this.p.builder.build(Kind.HELLO, { payload: encodeHello(this.p.localHello()) });
     this.helloKey = hello.id;
     this.trySend(hello);
   }
@@ -198,77 +201,60 @@ export class PeerLink {
   }
 
   private onMessage(frames: Buffer[]): void {
-    if (pairsOf(frames, 0, MAX_BATCH_MESSAGES) === undefined) {
-      this.d.drop('badFrames', `${frames.length} frames on DEALER`, this.endpoint);
+    this.p.inbound(frames, 0, this.endpoint, (env) => this.onEnvelope(env));
+  }
+
+  private onEnvelope(env: Envelope): void {
+    if (this.peer !== undefined && this.isUp && env.senderNode !== this.peer.nodeId) {
+      // Another process answers on this endpoint: the peer restarted faster than
+      // liveness noticed. Its predecessor is gone.
+      this.markDown(`replaced by ${env.senderNode}`);
       return;
     }
-    for (let i = 0; i < frames.length; i += 2) {
-      const decoded = decodeMessage(frames[i]!, frames[i + 1]!, this.d.opts.maxPayloadBytes);
-      if (!decoded.ok) {
-        this.d.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || this.endpoint);
-        continue;
-      }
-      const env = decoded.env;
-      this.d.counters.received++;
-      if (this.peer !== undefined && this.isUp && env.senderNode !== this.peer.nodeId) {
-        // Another process answers on this endpoint: the peer restarted faster than
-        // liveness noticed. Its predecessor is gone.
-        this.markDown(`replaced by ${env.senderNode}`);
+    this.lastSeenMs = this.p.clock.monotonic();
+    switch (env.kind) {
+      case Kind.REPLY:
+      case Kind.ACK:
+        this.p.answers.onAnswer(env);
+        return;
+      case Kind.ERROR:
+        if (this.isHelloAnswer(env)) {
+          this.p.log.warn({ endpoint: this.endpoint, error: decodeErrorReply(env.payload) }, 'peer refused our hello');
+          return;
+        }
+        this.p.answers.onAnswer(env);
+        return;
+      case Kind.WELCOME:
+        this.onWelcome(env);
+        return;
+      case Kind.PONG: {
+        const sent = decodeHeartbeat(env.payload);
+        if (sent !== undefined && sent > 0) this.rttMs = this.p.clock.monotonic() - sent;
         return;
       }
-      this.lastSeenMs = performance.now();
-      switch (env.kind) {
-        case Kind.REPLY:
-        case Kind.ACK:
-          if (!this.d.pending.resolve(env.correlationId, env.payload)) this.d.drop('lateReply', 'no waiting request', env.senderNode);
-          break;
-        case Kind.ERROR:
-          this.onError(env.correlationId, env.payload, env.senderNode);
-          break;
-        case Kind.WELCOME:
-          this.onWelcome(env.correlationId, env.payload, env.senderNode);
-          break;
-        case Kind.PONG: {
-          const sent = decodeHeartbeat(env.payload);
-          if (sent !== undefined && sent > 0) this.rttMs = performance.now() - sent;
-          break;
-        }
-        default:
-          this.d.drop('unexpected', `kind ${env.kind} on DEALER`, env.senderNode);
-      }
+      default:
+        this.p.drop('unexpected', `kind ${env.kind} on DEALER`, env.senderNode);
     }
   }
 
-  private onError(correlationId: Uint8Array, payload: Uint8Array, from: string): void {
-    const reply = decodeErrorReply(payload);
-    if (reply === undefined) {
-      this.d.pending.reject(correlationId, new BadMessageError(`undecodable error reply from ${from}`, { remoteNode: from }));
-      return;
-    }
-    const err = errorFromWire(reply.code, reply.message, reply.retryable, from);
-    if (this.helloKey !== undefined && Buffer.compare(this.helloKey, correlationId) === 0) {
-      this.d.log.warn({ err, endpoint: this.endpoint }, 'peer refused our hello');
-      return;
-    }
-    if (!this.d.pending.reject(correlationId, err)) this.d.drop('lateReply', 'no waiting request', from);
+  private isHelloAnswer(env: Envelope): boolean {
+    return this.helloKey !== undefined && Buffer.compare(this.helloKey, env.correlationId) === 0;
   }
 
-  private onWelcome(correlationId: Uint8Array, payload: Uint8Array, from: string): void {
-    if (this.handshaking || this.isUp || this.helloKey === undefined || Buffer.compare(this.helloKey, correlationId) !== 0) {
-      return; // an answer to an older HELLO
-    }
-    const hello = decodeHello(payload);
-    if (hello === undefined || hello.nodeId !== from) {
-      this.d.drop('invalid', 'bad WELCOME', from);
+  private onWelcome(env: Envelope): void {
+    if (this.handshaking || this.isUp || !this.isHelloAnswer(env)) return; // an answer to an older HELLO
+    const hello = decodeHello(env.payload);
+    if (hello === undefined || hello.nodeId !== env.senderNode) {
+      this.p.drop('invalid', 'bad WELCOME', env.senderNode);
       return;
     }
     this.peer = hello;
     this.handshaking = true;
-    this.d.onWelcome(this, hello).then(
+    this.p.onWelcome(this, hello).then(
       () => { this.handshaking = false; },
       (err: unknown) => {
         this.handshaking = false;
-        this.d.log.debug({ err, endpoint: this.endpoint }, 'handshake not completed');
+        this.p.log.debug({ err, endpoint: this.endpoint }, 'handshake not completed');
       },
     );
   }

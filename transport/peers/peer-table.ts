@@ -10,27 +10,33 @@
  * round-robin (the scan starts one further on every pick). Suspect instances are
  * used only when no instance is up.
  */
-import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { AbortedError, PeerDownError, TimeoutError } from '../errors.js';
-import type { Hello } from '../codec.js';
-import type { EventSubscriber } from '../pubsub/subscriber.js';
-import type { PendingRequests } from '../protocol/pending.js';
-import type { Candidate, NodeEvent, NodeEventOf, NodeEventType, PeerInfo } from '../types.js';
-import { PeerLink, type LinkDeps } from './peer-link.js';
+import { AbortedError, TimeoutError } from '../errors.js';
+import type { EventBus } from '../bus.js';
+import type { Hello } from '../codec/control.js';
+import { parseEndpoint } from '../names.js';
+import type { Routes } from '../protocol/client.js';
+import type { Candidate, PeerInfo } from '../types.js';
+import { PeerLink, type LinkParts } from './peer-link.js';
 
-export interface TableDeps {
+/** What the table needs from the node. The hooks are how the layers above take part
+ *  in a peer's life without the table knowing them. */
+export interface TableParts {
   selfId: string;
   mesh: string;
-  link: Omit<LinkDeps, 'onWelcome' | 'onDown'>;
-  subscriber: EventSubscriber;
-  pending: PendingRequests;
+  link: Omit<LinkParts, 'onWelcome' | 'onDown'>;
+  bus: Pick<EventBus, 'emit' | 'on'>;
   log: Logger;
-  /** How long a new peer's publisher may take to confirm our subscriptions. */
-  syncTimeoutMs: number;
+  /** Requests in flight to a node (least-outstanding balancing). */
+  outstanding(nodeId: string): number;
+  /** Runs after a WELCOME, before the peer is up: the event sync with its publisher.
+   *  Rejecting keeps the link connecting, to try again. */
+  peerReady(nodeId: string, pubEndpoint: string): Promise<void>;
+  /** The peer is no longer up (down, replaced, or its handshake failed). */
+  peerGone(nodeId: string, reason: string): void;
 }
 
-export class PeerTable {
+export class PeerTable implements Routes {
   /** Every link, by ROUTER endpoint. */
   private readonly links = new Map<string, PeerLink>();
   /** Node id -> the link that owns it (from welcome until down). */
@@ -38,11 +44,10 @@ export class PeerTable {
   /** Service -> links that are up or suspect. */
   private readonly services = new Map<string, PeerLink[]>();
   private readonly cursor = new Map<string, number>();
-  private readonly events = new EventEmitter();
-  private readonly linkDeps: LinkDeps;
+  private readonly linkParts: LinkParts;
 
-  constructor(private readonly d: TableDeps) {
-    this.linkDeps = {
+  constructor(private readonly d: TableParts) {
+    this.linkParts = {
       ...d.link,
       onWelcome: (link, hello) => this.onWelcome(link, hello),
       onDown: (link, reason) => this.onDown(link, reason),
@@ -67,7 +72,7 @@ export class PeerTable {
       owner.markDown('endpoint changed');
       if (!owner.persistent) this.remove(owner);
     }
-    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkDeps));
+    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts));
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
   }
 
@@ -90,7 +95,7 @@ export class PeerTable {
     for (const wanted of ['up', 'suspect'] as const) {
       for (let i = 0; i < list.length; i++) {
         const link = list[(start + i) % list.length]!;
-        if (link.state === wanted && (best === undefined || link.outstanding < best.outstanding)) best = link;
+        if (link.state === wanted && (best === undefined || this.d.outstanding(link.nodeId) < this.d.outstanding(best.nodeId))) best = link;
       }
       if (best !== undefined) return best;
     }
@@ -109,7 +114,7 @@ export class PeerTable {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => finish(new TimeoutError(`fewer than ${count} instances of "${service}" up after ${timeoutMs} ms`)), timeoutMs);
       const onAbort = (): void => finish(new AbortedError(`waiting for "${service}" aborted`));
-      const off = this.on('peer:up', () => { if (this.count(service) >= count) finish(); });
+      const off = this.d.bus.on('peer:up', () => { if (this.count(service) >= count) finish(); });
       const finish = (err?: Error): void => {
         clearTimeout(timer);
         off();
@@ -122,14 +127,21 @@ export class PeerTable {
     });
   }
 
+  /** The up (or suspect) link of `nodeId`. */
   byNode(nodeId: string): PeerLink | undefined {
-    return this.owners.get(nodeId);
+    const link = this.owners.get(nodeId);
+    return link !== undefined && link.isUp ? link : undefined;
+  }
+
+  /** Node ids of the up (or suspect) instances of `service`. */
+  upOf(service: string): string[] {
+    return (this.services.get(service) ?? []).map((l) => l.nodeId);
   }
 
   list(): PeerInfo[] {
     const out: PeerInfo[] = [];
     for (const link of this.links.values()) {
-      const info = link.info();
+      const info = link.info(this.d.outstanding(link.nodeId));
       if (info !== undefined) out.push(info);
     }
     return out;
@@ -137,11 +149,6 @@ export class PeerTable {
 
   tick(now: number): void {
     for (const link of [...this.links.values()]) link.tick(now);
-  }
-
-  on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void {
-    this.events.on(type, listener);
-    return () => this.events.off(type, listener);
   }
 
   /** BYE to every peer, then release all links. */
@@ -172,29 +179,29 @@ export class PeerTable {
       throw new Error(`peer ${hello.nodeId} is already linked via ${owner.endpoint}`);
     }
     this.owners.set(hello.nodeId, link);
-    const pubEndpoint = `tcp://${hostOf(link.endpoint)}:${hello.pubPort}`;
+    const pubEndpoint = `tcp://${parseEndpoint(link.endpoint)?.host ?? '127.0.0.1'}:${hello.pubPort}`;
     try {
-      await this.d.subscriber.connect(hello.nodeId, pubEndpoint, this.d.syncTimeoutMs);
+      await this.d.peerReady(hello.nodeId, pubEndpoint);
     } catch (err) {
       if (this.owners.get(hello.nodeId) === link) this.owners.delete(hello.nodeId);
-      this.d.subscriber.disconnect(hello.nodeId);
+      this.d.peerGone(hello.nodeId, 'handshake not completed');
       throw err;
     }
     if (!this.links.has(link.endpoint)) return; // removed or closed meanwhile
-    link.markUp(pubEndpoint, performance.now());
+    link.markUp(pubEndpoint, this.d.link.clock.monotonic());
     this.reindex(hello.service);
     this.d.log.info({ peer: hello.nodeId, service: hello.service, endpoint: link.endpoint }, 'peer up');
-    this.emit({ type: 'peer:up', peer: link.info()! });
+    this.d.bus.emit({ type: 'peer:up', peer: link.info(this.d.outstanding(hello.nodeId))! });
   }
 
   private onDown(link: PeerLink, reason: string): void {
     const peer = link.peer!;
     if (this.owners.get(peer.nodeId) === link) this.owners.delete(peer.nodeId);
-    this.d.subscriber.disconnect(peer.nodeId);
     this.reindex(peer.service);
-    const failed = this.d.pending.rejectPeer(peer.nodeId, () => new PeerDownError(`peer ${peer.nodeId} went down (${reason})`, { remoteNode: peer.nodeId }));
-    this.d.log.info({ peer: peer.nodeId, reason, failed }, 'peer down');
-    this.emit({ type: 'peer:down', peer: { ...link.info()!, state: 'down' }, reason });
+    this.d.peerGone(peer.nodeId, reason);
+    const info = { ...link.info(this.d.outstanding(peer.nodeId))!, state: 'down' as const };
+    this.d.log.info({ peer: peer.nodeId, reason }, 'peer down');
+    this.d.bus.emit({ type: 'peer:down', peer: info, reason });
     if (!link.persistent) queueMicrotask(() => this.remove(link));
   }
 
@@ -209,13 +216,4 @@ export class PeerTable {
     if (list.length === 0) this.services.delete(service);
     else this.services.set(service, list);
   }
-
-  emit(event: NodeEvent): void {
-    this.events.emit(event.type, event);
-  }
-}
-
-function hostOf(endpoint: string): string {
-  const m = /^tcp:\/\/(.+):\d+$/.exec(endpoint);
-  return m === null ? '127.0.0.1' : m[1]!;
 }

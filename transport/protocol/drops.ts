@@ -9,10 +9,11 @@ import type { DropReason } from '../types.js';
 
 export type DropFn = (reason: DropReason, detail: string, from: string) => void;
 
-export function dropReporter(counters: Counters, log: Logger): DropFn {
+export function dropReporter(counters: Counters, log: Logger, observe?: (reason: DropReason, from: string) => void): DropFn {
   const limited = new RateLimitedLog(log);
   return (reason, detail, from) => {
     counters.dropped[reason]++;
+    observe?.(reason, from);
     // Late replies are normal after a timeout; count them but do not warn.
     if (reason === 'lateReply') return;
     limited.warn(`${reason}:${from}`, { reason, detail, from }, 'dropped inbound frame');

@@ -2,7 +2,9 @@
  * Builds this node's outgoing envelopes: stamps version, id, seq, sender and time, and
  * encodes. One builder per node; every socket's messages get their ids from it.
  */
-import { IdSource, PROTOCOL_VERSION, encodeEnvelope, type Kind } from '../codec.js';
+import { PROTOCOL_VERSION, encodeEnvelope, type Kind } from '../codec/envelope.js';
+import { IdSource } from '../codec/ids.js';
+import type { Clock } from '../types.js';
 
 /** One outgoing message: its id, and its two frames. */
 export interface Built {
@@ -29,6 +31,7 @@ export class EnvelopeBuilder {
   constructor(
     readonly nodeId: string,
     readonly service: string,
+    private readonly clock: Pick<Clock, 'now'>,
   ) {}
 
   /** A fresh message id, for messages stored before they are built (the outbox). */
@@ -48,7 +51,7 @@ export class EnvelopeBuilder {
       senderNode: this.nodeId,
       senderService: this.service,
       seq,
-      timestampMs: Date.now(),
+      timestampMs: this.clock.now(),
       service: f.service,
       subject: f.subject,
       correlationId: f.correlationId,

@@ -5,7 +5,7 @@
  * released on that single exit path.
  */
 import { AbortedError, TimeoutError, type ZmeshError } from '../errors.js';
-import { idKey } from '../codec.js';
+import { idKey } from '../codec/ids.js';
 import type { Counters } from '../stats.js';
 
 interface Entry {
@@ -19,36 +19,55 @@ export interface AddOptions {
   peerId: string;
   timeoutMs: number;
   signal: AbortSignal | undefined;
-  /** "service.method", for error messages. */
-  what: string;
+  service: string;
+  method: string;
   /** Called once when the entry settles, however it settles. */
-  onSettle: () => void;
+  onSettle?: () => void;
 }
 
 export class PendingRequests {
   private readonly entries = new Map<string, Entry>();
+  /** Entries per peer: the balancer's "least outstanding" and PeerInfo.outstanding. */
+  private readonly perPeer = new Map<string, number>();
 
-  constructor(private readonly counters: Counters) {}
+  constructor(
+    private readonly counters: Counters,
+    /** Told of every settlement (NodeObserver.requestSettled). */
+    private readonly settled?: (service: string, method: string, durationMs: number, outcome: string) => void,
+  ) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Requests (and reliable commands) sent to `peerId` and not yet settled. */
+  inFlightTo(peerId: string): number {
+    return this.perPeer.get(peerId) ?? 0;
   }
 
   /** Registers a request before it is sent. The returned promise settles exactly once. */
   add(id: Uint8Array, o: AddOptions): Promise<Uint8Array> {
     const key = idKey(id);
     const c = this.counters.requests;
+    const what = `${o.service}.${o.method}`;
+    const startedMs = this.settled === undefined ? 0 : performance.now();
+    const report = (outcome: string): void => {
+      if (this.settled !== undefined) this.settled(o.service, o.method, performance.now() - startedMs, outcome);
+    };
     return new Promise<Uint8Array>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = (): void => {
-        entry.reject(new AbortedError(`${o.what} aborted`, { cause: o.signal?.reason }));
+        entry.reject(new AbortedError(`${what} aborted`, { cause: o.signal?.reason }));
       };
       const done = (): boolean => {
         if (!this.entries.delete(key)) return false;
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
         c.inFlight--;
-        o.onSettle();
+        const left = this.inFlightTo(o.peerId) - 1;
+        if (left === 0) this.perPeer.delete(o.peerId);
+        else this.perPeer.set(o.peerId, left);
+        o.onSettle?.();
         return true;
       };
       const entry: Entry = {
@@ -56,19 +75,22 @@ export class PendingRequests {
         resolve: (payload) => {
           if (!done()) return;
           c.answered++;
+          report('ok');
           resolve(payload);
         },
         reject: (err) => {
           if (!done()) return;
           if (err instanceof TimeoutError) c.timedOut++;
           else c.failed++;
+          report(err.code);
           reject(err);
         },
       };
       this.entries.set(key, entry);
+      this.perPeer.set(o.peerId, this.inFlightTo(o.peerId) + 1);
       c.sent++;
       c.inFlight++;
-      timer = setTimeout(() => entry.reject(new TimeoutError(`${o.what} got no reply within ${o.timeoutMs} ms`)), o.timeoutMs);
+      timer = setTimeout(() => entry.reject(new TimeoutError(`${what} got no reply within ${o.timeoutMs} ms`)), o.timeoutMs);
       o.signal?.addEventListener('abort', onAbort);
     });
   }

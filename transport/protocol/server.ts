@@ -2,11 +2,14 @@
  * The inbound side of the ROUTER socket: everything peers send to this node.
  *
  *   ROUTER frames [identity, header, body, header, body, ...]
- *     HELLO   -> WELCOME (our Hello), and the peer is offered to the peer table
+ *     HELLO   -> WELCOME (our Hello), and the hello goes up to whoever listens (peers/)
  *     PING    -> PONG
- *     BYE     -> the peer table marks that node down
+ *     BYE     -> up to whoever listens (peers/ marks that node down)
  *     REQUEST -> handler -> REPLY | ERROR
  *     COMMAND -> handler (no answer)
+ *     COMMAND with a zmesh-stream header (a reliable command)
+ *             -> the stream receiver a layer above registered; it answers ACK or
+ *                ERROR through the Responder it is given, when it decides to
  *
  * Answers go through the ROUTER's send queue, keyed by the caller's identity.
  */
@@ -15,36 +18,50 @@ import {
   ClosedError, ErrorCode, HandlerFailedError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
   ZmeshError, errorMessage,
 } from '../errors.js';
-import {
-  HEADER_STREAM, Kind, PROTOCOL_VERSION, decodeHello, decodeMessage, encodeErrorReply, encodeHello, headersOf, pairsOf,
-  type Envelope, type Hello, type HelloInit,
-} from '../codec.js';
-import { MAX_BATCH_MESSAGES } from '../options.js';
+import { Kind, PROTOCOL_VERSION, headersOf, type Envelope } from '../codec/envelope.js';
+import { decodeHello, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
+import { HEADER_STREAM } from '../codec/stream-headers.js';
+import { MAX_ID_BYTES } from '../limits.js';
 import type { SendQueue } from '../socket/send-queue.js';
 import type { Counters } from '../stats.js';
 import type { Handler, HandlerContext, Sender } from '../types.js';
 import type { DropFn } from './drops.js';
 import type { EnvelopeBuilder } from './envelopes.js';
+import type { Inbound, Rejected } from './inbound.js';
 
-export interface ServerDeps {
+export interface ServerParts {
   service: string;
   maxPayloadBytes: number;
   counters: Counters;
   drop: DropFn;
   log: Logger;
   builder: EnvelopeBuilder;
+  inbound: Inbound;
   /** The ROUTER's send queue. */
   queue: SendQueue;
   /** Our Hello, sent back in WELCOME. */
   localHello(): HelloInit;
-  /** A peer introduced itself; the peer table may connect back. */
+}
+
+/** How a stream receiver answers one reliable command, now or later. Exactly one of
+ *  the two is used per command; a second call is ignored. */
+export interface Responder {
+  /** The command's effect is committed (or it was a duplicate): ACK. */
+  ack(): void;
+  /** The command was refused: ERROR with the error's code. */
+  fail(err: unknown): void;
+}
+
+/** Takes reliable commands (COMMAND envelopes with a zmesh-stream header). */
+export type StreamReceiver = (env: Envelope, caller: Sender, answer: Responder) => void;
+
+/** What the ROUTER hears about peers, for the peers layer. */
+export interface ServerListener {
+  /** A peer introduced itself (already answered with WELCOME). */
   onHello(hello: Hello): void;
   /** A peer said goodbye. */
   onBye(nodeId: string): void;
-  /** Applies a reliable command (has the zmesh-stream header); throws to refuse it. */
-  reliable?(env: Envelope, caller: Sender): void;
 }
-
 
 /** Lazily creates the AbortController: most handlers never read `signal`. */
 class Context implements HandlerContext {
@@ -91,11 +108,24 @@ export class RequestServer {
   private running = 0;
   private accepting = true;
   private idleWaiters: Array<() => void> = [];
+  private streams: StreamReceiver | undefined;
+  private listener: ServerListener = { onHello: () => undefined, onBye: () => undefined };
 
-  constructor(private readonly d: ServerDeps) {}
+  constructor(private readonly d: ServerParts) {}
 
+  /** Registers a handler. No checks: the node's façade refuses reserved names. */
   handle(method: string, handler: Handler): void {
     this.handlers.set(method, handler);
+  }
+
+  /** The reliable layer registers here; without one, reliable commands get
+   *  UNKNOWN_METHOD (the node has no store). */
+  receiveStreams(receiver: StreamReceiver): void {
+    this.streams = receiver;
+  }
+
+  listen(listener: ServerListener): void {
+    this.listener = listener;
   }
 
   /** New requests now get CLOSED (retryable, so callers may try another instance). */
@@ -116,32 +146,25 @@ export class RequestServer {
 
   onMessage(frames: Buffer[]): void {
     const identity = frames[0]!;
-    const pairs = pairsOf(frames, 1, MAX_BATCH_MESSAGES);
-    if (pairs === undefined) {
-      this.d.drop('badFrames', `${frames.length} frames`, identity.toString('hex'));
-      return;
-    }
-    for (let i = 1; i < frames.length; i += 2) this.onPair(identity, frames[i]!, frames[i + 1]!);
+    this.d.inbound(frames, 1, identity.toString('hex'), (env) => this.onEnvelope(identity, env), (r) => this.onRejected(identity, r));
   }
 
-  private onPair(identity: Buffer, header: Buffer, body: Buffer): void {
-    const decoded = decodeMessage(header, body, this.d.maxPayloadBytes);
-    if (!decoded.ok) {
-      const env = decoded.env;
-      this.d.drop(decoded.reason, decoded.detail, env?.senderNode || identity.toString('hex'));
-      // A message that expects an answer gets one, so a foreign peer learns why.
-      if (env !== undefined && env.id.byteLength > 0 && (env.kind === Kind.REQUEST || env.kind === Kind.HELLO)) {
-        const [code, message] = decoded.reason === 'versionMismatch'
-          ? [ErrorCode.VERSION_MISMATCH, `this node speaks protocol version ${PROTOCOL_VERSION}, got ${env.version}`]
-          : decoded.reason === 'oversized'
-            ? [ErrorCode.MESSAGE_TOO_LARGE, `payload of ${body.byteLength} bytes exceeds this node's limit of ${this.d.maxPayloadBytes}`]
-            : [ErrorCode.BAD_MESSAGE, `bad message: ${decoded.detail}`];
-        this.sendError(identity, env.id, code, message, false);
-      }
-      return;
-    }
-    const env = decoded.env;
-    this.d.counters.received++;
+  /** A message that expects an answer gets one, so a foreign peer learns why. Reliable
+   *  commands expect one too (ACK or ERROR), so they are answered here as well. */
+  private onRejected(identity: Buffer, r: Rejected): void {
+    const env = r.env;
+    const expectsAnswer = env.kind === Kind.REQUEST || env.kind === Kind.HELLO
+      || (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined);
+    if (env.id.byteLength === 0 || env.id.byteLength > MAX_ID_BYTES || !expectsAnswer) return;
+    const [code, message] = r.reason === 'versionMismatch'
+      ? [ErrorCode.VERSION_MISMATCH, `this node speaks protocol version ${PROTOCOL_VERSION}, got ${env.version}`]
+      : r.reason === 'oversized'
+        ? [ErrorCode.MESSAGE_TOO_LARGE, `payload of ${r.body.byteLength} bytes exceeds this node's limit of ${this.d.maxPayloadBytes}`]
+        : [ErrorCode.BAD_MESSAGE, `bad message: ${r.detail}`];
+    this.sendError(identity, env.id, code, message, false);
+  }
+
+  private onEnvelope(identity: Buffer, env: Envelope): void {
     switch (env.kind) {
       case Kind.REQUEST:
       case Kind.COMMAND:
@@ -158,11 +181,11 @@ export class RequestServer {
           return;
         }
         this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
-        this.d.onHello(hello);
+        this.listener.onHello(hello);
         return;
       }
       case Kind.BYE:
-        this.d.onBye(env.senderNode);
+        this.listener.onBye(env.senderNode);
         return;
       default:
         this.d.drop('unexpected', `kind ${env.kind} on ROUTER`, env.senderNode);
@@ -216,19 +239,32 @@ export class RequestServer {
     }
   }
 
-  /** Reliable commands are answered: ACK once applied (or a duplicate), else ERROR. */
+  /** Reliable commands always get an answer: ACK or ERROR, from the receiver. */
   private dispatchReliable(identity: Buffer, env: Envelope): void {
     const refuse = (err: ZmeshError): void => this.sendError(identity, env.id, err.code, err.message, err.retryable);
     if (!this.accepting) return refuse(new ClosedError(`node of ${this.d.service} is closing`, { retryable: true }));
     if (env.service !== this.d.service) return refuse(new NoRouteError(`this node serves "${this.d.service}", not "${env.service}"`));
-    if (this.d.reliable === undefined) return refuse(new UnknownMethodError(`node of "${this.d.service}" has no store for reliable commands`));
+    if (this.streams === undefined) return refuse(new UnknownMethodError(`node of "${this.d.service}" has no store for reliable commands`));
+    let answered = false;
+    const handled = this.d.counters.handled;
+    const answer: Responder = {
+      ack: () => {
+        if (answered) return;
+        answered = true;
+        handled.ok++;
+        this.answer(identity, Kind.ACK, env.id, EMPTY);
+      },
+      fail: (err) => {
+        if (answered) return;
+        answered = true;
+        handled.failed++;
+        refuse(toWireError(err));
+      },
+    };
     try {
-      this.d.reliable(env, { node: env.senderNode, service: env.senderService });
-      this.d.counters.handled.ok++;
-      this.answer(identity, Kind.ACK, env.id, EMPTY);
+      this.streams(env, { node: env.senderNode, service: env.senderService }, answer);
     } catch (err) {
-      this.d.counters.handled.failed++;
-      refuse(toWireError(err));
+      answer.fail(err);
     }
   }
 

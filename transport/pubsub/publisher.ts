@@ -1,5 +1,10 @@
 /**
- * The event side of a node: one XPUB socket.
+ * pubsub/: events. The publisher behind the node's XPUB (packing, the sync handshake)
+ * and the subscriber behind its SUB (prefix listeners, sync with each publisher).
+ * May import: protocol/, codec/, socket/, foundation modules (not peers/: the node
+ * tells the subscriber which publishers to connect to).
+ *
+ * This file: the event side of a node, one XPUB socket.
  *
  * Outgoing events go through a send queue keyed by topic, so a run of events on one
  * topic leaves together: small ones packed, as [topic, packed] messages of up to
@@ -11,7 +16,10 @@
  * connection), so we answer with a SYNC mark on that very topic. The subscriber knows
  * it will miss nothing published from then on: the slow-joiner fix, with no sleep.
  */
-import { Kind, MAX_PACKED_BYTES, PACK_LENGTH_BYTES, encodeSyncMark, packPairs } from '../codec.js';
+import { Kind } from '../codec/envelope.js';
+import { encodeSyncMark } from '../codec/control.js';
+import { packPairs } from '../codec/packed.js';
+import { MAX_PACKED_BYTES, PACK_LENGTH_BYTES } from '../limits.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { SendQueue } from '../socket/send-queue.js';

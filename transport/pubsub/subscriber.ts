@@ -8,12 +8,24 @@
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
 import { ClosedError, TimeoutError } from '../errors.js';
-import { Kind, SYNC_TOPIC_PREFIX, decodeMessage, decodeSyncMark, headersOf, pairsOf, unpackPairs } from '../codec.js';
-import { MAX_BATCH_MESSAGES } from '../options.js';
+import { Kind, SYNC_TOPIC_PREFIX, headersOf, type Envelope } from '../codec/envelope.js';
+import { decodeSyncMark } from '../codec/control.js';
+import { unpackPairs } from '../codec/packed.js';
+import { MAX_BATCH_MESSAGES } from '../limits.js';
 import type { DropFn } from '../protocol/drops.js';
+import type { Inbound } from '../protocol/inbound.js';
 import type { Counters } from '../stats.js';
 import type { EventListener, MeshEvent } from '../types.js';
 import { syncTopic } from './topics.js';
+
+export interface SubscriberParts {
+  sub: zmq.Subscriber;
+  nodeId: string;
+  inbound: Inbound;
+  counters: Counters;
+  drop: DropFn;
+  log: Logger;
+}
 
 interface SyncWaiter {
   publisherId: string;
@@ -33,14 +45,15 @@ export class EventSubscriber {
   private tokens = 0;
   private closed = false;
 
-  constructor(
-    private readonly sub: zmq.Subscriber,
-    private readonly nodeId: string,
-    private readonly maxPayloadBytes: number,
-    private readonly counters: Counters,
-    private readonly drop: DropFn,
-    private readonly log: Logger,
-  ) {}
+  private readonly sub: zmq.Subscriber;
+  private readonly nodeId: string;
+  private readonly counters: Counters;
+  private readonly drop: DropFn;
+  private readonly log: Logger;
+
+  constructor(private readonly p: SubscriberParts) {
+    ({ sub: this.sub, nodeId: this.nodeId, counters: this.counters, drop: this.drop, log: this.log } = p);
+  }
 
   /** Connects to a publisher and resolves once our subscriptions are in effect there.
    *  Rejects with TIMEOUT (the caller retries) or CLOSED. */
@@ -137,52 +150,56 @@ export class EventSubscriber {
 
   /** One message from some publisher: [topic, packed] or [topic, h1, b1, ..., hn, bn]. */
   onMessage(frames: Buffer[]): void {
-    const parts = frames.length === 2 ? unpackPairs(frames[1]!, MAX_BATCH_MESSAGES) : frames.slice(1);
-    if (parts === undefined || pairsOf(parts, 0, MAX_BATCH_MESSAGES) === undefined) {
-      this.drop('badFrames', frames.length === 2 ? 'bad packed frame on SUB' : `${frames.length} frames on SUB`, 'sub');
-      return;
+    let parts: Buffer[] | undefined = frames;
+    let skip = 1;
+    if (frames.length === 2) {
+      parts = unpackPairs(frames[1]!, MAX_BATCH_MESSAGES);
+      skip = 0;
+      if (parts === undefined) {
+        this.drop('badFrames', 'bad packed frame on SUB', 'sub');
+        return;
+      }
     }
     const topic = frames[0]!.toString();
-    if (topic.startsWith(SYNC_TOPIC_PREFIX)) return this.onSync(parts);
-    for (let i = 0; i < parts.length; i += 2) {
-      const decoded = decodeMessage(parts[i]!, parts[i + 1]!, this.maxPayloadBytes);
-      if (!decoded.ok) {
-        this.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || 'sub');
-        continue;
-      }
-      const env = decoded.env;
-      if (env.kind !== Kind.EVENT) {
-        this.drop('unexpected', `kind ${env.kind} on SUB`, env.senderNode);
-        continue;
-      }
-      if (env.subject !== topic) {
-        this.drop('invalid', 'topic frame and envelope subject differ', env.senderNode);
-        continue;
-      }
-      this.counters.received++;
-      this.deliver({
-        topic,
-        payload: env.payload,
-        sender: { node: env.senderNode, service: env.senderService },
-        id: env.id,
-        seq: env.seq,
-        timestampMs: env.timestampMs,
-        headers: headersOf(env),
-      });
-    }
+    if (topic.startsWith(SYNC_TOPIC_PREFIX)) this.p.inbound(parts, skip, 'sub', (env) => this.onSync(topic, env));
+    else this.p.inbound(parts, skip, 'sub', (env) => this.onEvent(topic, env));
   }
 
-  /** A SYNC mark: `parts` is [header, body] (a publisher sends one per topic). */
-  private onSync(parts: Buffer[]): void {
-    const decoded = decodeMessage(parts[0]!, parts[1]!, this.maxPayloadBytes);
-    if (!decoded.ok || decoded.env.kind !== Kind.SYNC) {
-      this.drop(decoded.ok ? 'unexpected' : decoded.reason, 'bad SYNC', 'sub');
+  private onEvent(topic: string, env: Envelope): void {
+    if (env.kind !== Kind.EVENT) {
+      this.drop('unexpected', `kind ${env.kind} on SUB`, env.senderNode);
       return;
     }
-    const token = decodeSyncMark(decoded.env.payload);
+    if (env.subject !== topic) {
+      this.drop('invalid', 'topic frame and envelope subject differ', env.senderNode);
+      return;
+    }
+    this.deliver({
+      topic,
+      payload: env.payload,
+      sender: { node: env.senderNode, service: env.senderService },
+      id: env.id,
+      seq: env.seq,
+      timestampMs: env.timestampMs,
+      headers: headersOf(env),
+    });
+  }
+
+  /** A SYNC mark (proto/README.md section 6). It counts only when it is a SYNC, on
+   *  its own topic, from the publisher that topic names, for a token we issued. */
+  private onSync(topic: string, env: Envelope): void {
+    if (env.kind !== Kind.SYNC) {
+      this.drop('unexpected', `kind ${env.kind} on a $sync topic`, env.senderNode);
+      return;
+    }
+    if (env.subject !== topic || !topic.startsWith(syncTopic(env.senderNode, ''))) {
+      this.drop('invalid', 'SYNC subject, topic and sender disagree', env.senderNode);
+      return;
+    }
+    const token = decodeSyncMark(env.payload);
     // Marks for other subscribers reach us when we subscribe to "" (everything).
     const waiter = token === undefined ? undefined : this.waiters.get(token);
-    if (waiter === undefined || waiter.publisherId !== decoded.env.senderNode) return;
+    if (waiter === undefined || waiter.publisherId !== env.senderNode || topic !== syncTopic(env.senderNode, token!)) return;
     this.waiters.delete(token!);
     waiter.settle(true);
   }

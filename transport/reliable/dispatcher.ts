@@ -10,33 +10,17 @@
  */
 import type { Logger } from 'pino';
 import { ErrorCode, errorMessage, type ZmeshError } from '../errors.js';
-import { HEADER_PREV, HEADER_SEQ, HEADER_STREAM, Kind } from '../codec.js';
-import type { EnvelopeBuilder } from '../protocol/envelopes.js';
-import type { PendingRequests } from '../protocol/pending.js';
-import type { PeerLink } from '../peers/peer-link.js';
+import { HEADER_PREV, HEADER_SEQ, HEADER_STREAM } from '../codec/stream-headers.js';
+import type { ResolvedOptions } from '../options.js';
+import type { Conduit, RequestClient } from '../protocol/client.js';
+import type { Clock } from '../types.js';
 import type { Outbox, OutboxRow } from './outbox.js';
 
 /** Rows can also appear from outside this process (`zmesh outbox retry`); look again
  *  this often even when nothing happened here. */
 export const OUTBOX_POLL_MS = 1_000;
 
-export interface ReliableSettings {
-  ackTimeoutMs: number;
-  maxAttempts: number;
-  maxAgeMs: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  window: number;
-}
-
-export const RELIABLE_DEFAULTS: ReliableSettings = {
-  ackTimeoutMs: 5_000,
-  maxAttempts: 10,
-  maxAgeMs: 24 * 3_600_000,
-  backoffBaseMs: 50,
-  backoffMaxMs: 5_000,
-  window: 1_000,
-};
+export type ReliableSettings = Pick<ResolvedOptions['reliable'], 'ackTimeoutMs' | 'maxAttempts' | 'maxAgeMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'window'>;
 
 interface Stream {
   service: string;
@@ -48,14 +32,15 @@ interface Stream {
   acked: number[];
 }
 
-export interface DispatcherDeps {
+export interface DispatcherParts {
   storeId: string;
   outbox: Outbox;
-  builder: EnvelopeBuilder;
-  pending: PendingRequests;
+  /** Sends each command and settles it on its ACK or ERROR. */
+  client: Pick<RequestClient, 'deliver'>;
   /** A live instance of `service`, preferring `pinned`. */
-  route(service: string, pinned: string | undefined): PeerLink | undefined;
+  route(service: string, pinned: string | undefined): Conduit | undefined;
   settings: ReliableSettings;
+  clock: Pick<Clock, 'now'>;
   log: Logger;
   /** Commands acknowledged by the receiver (their rows are removed shortly after). */
   onAcked(service: string, count: number): void;
@@ -68,7 +53,7 @@ export class Dispatcher {
   private readonly poll: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly d: DispatcherDeps) {
+  constructor(private readonly d: DispatcherParts) {
     this.poll = setInterval(() => this.kick(), OUTBOX_POLL_MS);
   }
 
@@ -117,7 +102,7 @@ export class Dispatcher {
   }
 
   private pumpStreams(): void {
-    const now = Date.now();
+    const now = this.d.clock.now();
     let wakeAt = Infinity;
     for (const service of this.d.outbox.services()) {
       const s = this.stream(service);
@@ -150,22 +135,14 @@ export class Dispatcher {
     }
   }
 
-  private deliver(s: Stream, link: PeerLink, row: OutboxRow): void {
+  private deliver(s: Stream, to: Conduit, row: OutboxRow): void {
     const headers: Record<string, string> = row.headers === null ? {} : JSON.parse(row.headers) as Record<string, string>;
     headers[HEADER_STREAM] = this.d.storeId;
     headers[HEADER_SEQ] = String(row.stream_seq);
     headers[HEADER_PREV] = String(this.d.outbox.previousLive(row.service, row.stream_seq));
-    // A fresh envelope id per attempt; the inbox deduplicates on (stream, seq).
-    const message = this.d.builder.build(Kind.COMMAND, { service: row.service, subject: row.method, payload: row.payload, headers });
     s.inFlight++;
-    link.outstanding++;
-    this.d.pending.add(message.id, {
-      peerId: link.nodeId!,
-      timeoutMs: this.d.settings.ackTimeoutMs,
-      signal: undefined,
-      what: `reliable ${row.service}.${row.method} #${row.stream_seq}`,
-      onSettle: () => { s.inFlight--; link.outstanding--; },
-    }).then(
+    // A fresh envelope id per attempt; the inbox deduplicates on (stream, seq).
+    this.d.client.deliver(to, row.method, row.payload, headers, this.d.settings.ackTimeoutMs).finally(() => { s.inFlight--; }).then(
       () => {
         // Acknowledged means the receiver committed the effect; tell the application
         // now. Removing the row is bookkeeping, batched into the next pass (were it
@@ -176,11 +153,6 @@ export class Dispatcher {
       },
       (err: ZmeshError) => this.onFailure(s, row, err),
     );
-    try {
-      link.send(message);
-    } catch (err) {
-      this.d.pending.reject(message.id, err as ZmeshError);
-    }
   }
 
   private flushAcks(s: Stream): void {
@@ -201,7 +173,7 @@ export class Dispatcher {
         this.bury({ ...row, attempts }, `${err.code}: ${errorMessage(err)}`);
       } else {
         const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(attempts, 20));
-        s.blockedUntil = Math.max(s.blockedUntil, Date.now() + backoff * (0.5 + Math.random() / 2));
+        s.blockedUntil = Math.max(s.blockedUntil, this.d.clock.now() + backoff * (0.5 + Math.random() / 2));
       }
       if (err.code === ErrorCode.PEER_DOWN || err.code === ErrorCode.TIMEOUT) s.pinned = undefined;
     }

@@ -11,30 +11,15 @@
  * Progress is acknowledged to publishers (`$ack`), which lets them prune.
  */
 import type { Logger } from 'pino';
-import { HEADER_ESEQ, HEADER_ESTREAM } from '../codec.js';
+import type { ReplayReply, ReplayRequest } from '../codec/control.js';
+import { HEADER_ESEQ, HEADER_ESTREAM, parseDecimal } from '../codec/stream-headers.js';
 import type { Db } from '../store/open.js';
 import type { DurableEvent, DurableHandler, MeshEvent, Transaction } from '../types.js';
+import { MAX_REPLAY_EVENTS } from './control.js';
 
-export const REPLAY_METHOD = '$replay';
-export const ACK_METHOD = '$ack';
-export const REPLAY_BATCH = 1_000;
+export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
 /** Live events held while catching up; beyond it they are dropped and replayed later. */
 export const MAX_BUFFERED = 100_000;
-
-
-export interface ReplayRequest {
-  /** Our progress per stream we know; the publisher uses its own entry (0 = from its oldest). */
-  known: Record<string, number>;
-  prefix: string;
-  max: number;
-  subscriber: string;
-}
-
-export interface ReplayReply {
-  stream: string;
-  head: number;
-  events: Array<{ seq: number; topic: string; payload: string; headers?: Record<string, string>; timestampMs: number; id: string; node: string; service: string }>;
-}
 
 /** Acknowledge progress to the publisher every this many live events. */
 export const ACK_EVERY = 500;
@@ -97,8 +82,8 @@ export class DurableSubscription {
   /** A live event from SUB. */
   onLive(e: MeshEvent): void {
     const stream = e.headers[HEADER_ESTREAM];
-    const seq = Number(e.headers[HEADER_ESEQ]);
-    if (stream === undefined || !Number.isSafeInteger(seq) || seq < 1) return; // fast-class event
+    const seq = parseDecimal(e.headers[HEADER_ESEQ]);
+    if (stream === undefined || seq === undefined || seq < 1) return; // fast-class event
     const s = this.state(stream);
     s.publisher = e.sender.node;
     s.service = e.sender.service;
@@ -169,8 +154,8 @@ export class DurableSubscription {
           for (const r of reply.events) {
             if (r.seq <= s.last) continue;
             this.apply(s, {
-              topic: r.topic, payload: Buffer.from(r.payload, 'base64'), sender: { node: r.node, service: r.service },
-              id: Buffer.from(r.id, 'hex'), seq: r.seq, stream, timestampMs: r.timestampMs, headers: r.headers ?? {},
+              topic: r.topic, payload: r.payload, sender: { node: r.node, service: r.service },
+              id: r.id, seq: r.seq, stream, timestampMs: r.timestampMs, headers: r.headers,
             });
           }
           if (reply.events.length < REPLAY_BATCH) break;

@@ -1,48 +1,70 @@
 /**
- * Socket factory: every zeromq socket zmesh opens is made here, with its options in
- * one place. Socket roles are those of proto/README.md ("Sockets").
+ * socket/: the ZeroMQ edge. Sockets with their options resolved once, one bounded send
+ * queue in front of each socket, and read loops that never die. Frames in and out;
+ * nothing here knows what a frame means.
+ * May import: foundation modules (errors, options, limits, stats, types) only.
+ *
+ * This file is the socket factory: every zeromq socket zmesh opens is made here from
+ * the node's SocketSettings (options.ts). Socket roles are those of proto/README.md
+ * section 1.
  */
 import * as zmq from 'zeromq';
-import { ZMQ_MAXMSGSIZE_FACTOR } from '../options.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from '../limits.js';
+import type { SocketSettings } from '../options.js';
+import { SendQueue, type SendFn } from './send-queue.js';
 
-/** libzmq's per-pipe queue, in messages (a coalesced batch counts once). */
-export const SOCKET_HWM = 10_000;
-/** close() flushes our own queues first; this only covers what libzmq still holds. */
-export const CLOSE_LINGER_MS = 200;
-
-export interface SocketLimits {
-  /** Our frame limit; libzmq gets a multiple of it as a hard cap (see options.ts). */
-  maxFrameBytes: number;
-}
-
-function common(limits: SocketLimits) {
+function common(s: SocketSettings) {
   return {
-    linger: CLOSE_LINGER_MS,
-    maxMessageSize: limits.maxFrameBytes * ZMQ_MAXMSGSIZE_FACTOR,
-    receiveHighWaterMark: SOCKET_HWM,
+    linger: s.lingerMs,
+    maxMessageSize: s.maxMessageSize,
+    receiveHighWaterMark: s.highWaterMark,
+    sendHighWaterMark: s.highWaterMark,
   };
 }
 
 /** Commands and requests in. Handover lets a restarted peer with the same identity in. */
-export function createRouter(limits: SocketLimits): zmq.Router {
-  return new zmq.Router({ ...common(limits), sendHighWaterMark: SOCKET_HWM, handover: true });
+export function createRouter(s: SocketSettings): zmq.Router {
+  return new zmq.Router({ ...common(s), handover: true });
 }
 
 /** Events out. XPUB, so that subscriptions arrive as messages and we can answer the
  *  sync handshake. Slow subscribers lose events at the HWM (fast class). */
-export function createPublisher(limits: SocketLimits): zmq.XPublisher {
-  return new zmq.XPublisher({ ...common(limits), sendHighWaterMark: SOCKET_HWM });
+export function createPublisher(s: SocketSettings): zmq.XPublisher {
+  return new zmq.XPublisher(common(s));
 }
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
  *  are not up, so nothing stale is delivered once a peer comes back. */
-export function createDealer(limits: SocketLimits): zmq.Dealer {
-  return new zmq.Dealer({ ...common(limits), sendHighWaterMark: SOCKET_HWM, immediate: true, reconnectInterval: 100, reconnectMaxInterval: 1_000 });
+export function createDealer(s: SocketSettings): zmq.Dealer {
+  return new zmq.Dealer({
+    ...common(s), immediate: true, reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
+  });
 }
 
 /** One SUB for all peers' PUBs; subscriptions apply to every connection. */
-export function createSubscriber(limits: SocketLimits): zmq.Subscriber {
-  return new zmq.Subscriber({ ...common(limits), reconnectInterval: 100, reconnectMaxInterval: 1_000 });
+export function createSubscriber(s: SocketSettings): zmq.Subscriber {
+  const { sendHighWaterMark: _unused, ...options } = common(s);
+  return new zmq.Subscriber({ ...options, reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs });
+}
+
+/** What a send queue reports to the node: messages sent per batch, failed batches. */
+export interface QueueReport {
+  sent(messages: number): void;
+  failed(err: unknown, messages: number, queue: string): void;
+}
+
+/** The one bounded queue in front of a socket (see send-queue.ts), batched to the
+ *  protocol's limits. */
+export function sendQueue(name: string, limit: number, send: SendFn, report: QueueReport): SendQueue {
+  return new SendQueue({
+    name,
+    limit,
+    maxBatchMessages: MAX_BATCH_MESSAGES,
+    maxBatchBytes: MAX_BATCH_BYTES,
+    send,
+    onSent: (n) => report.sent(n),
+    onError: (err, n) => report.failed(err, n, name),
+  });
 }
 
 /** The port a bound socket got, from its last endpoint ("tcp://0.0.0.0:41234"). */

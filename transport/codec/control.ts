@@ -1,0 +1,151 @@
+/**
+ * Bodies of the control kinds and of the reliable class's `$` methods (control.proto).
+ * Every decoder returns undefined for bytes it cannot use and never throws: these
+ * bodies come from peers.
+ */
+import { zmesh } from '../gen/mesh.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE } from '../names.js';
+import { toNumber } from './numbers.js';
+
+const pb = zmesh.v1;
+export type Hello = zmesh.v1.Hello;
+export type HelloInit = zmesh.v1.IHello;
+
+export function encodeHello(h: HelloInit): Buffer {
+  return pb.Hello.encode(h).finish() as Buffer;
+}
+
+/** Decodes a Hello payload; undefined when it is not one we can use (control.proto). */
+export function decodeHello(payload: Uint8Array): Hello | undefined {
+  try {
+    const h = pb.Hello.decode(payload);
+    h.startedMs = toNumber(h.startedMs);
+    if (!NODE_ID_RE.test(h.nodeId) || !SERVICE_RE.test(h.service) || !MESH_RE.test(h.mesh)) return undefined;
+    if (h.routerPort > 65535 || h.pubPort === 0 || h.pubPort > 65535) return undefined;
+    return h;
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeHeartbeat(sentMs: number): Buffer {
+  return pb.Heartbeat.encode({ sentMs }).finish() as Buffer;
+}
+
+export function decodeHeartbeat(payload: Uint8Array): number | undefined {
+  try {
+    return toNumber(pb.Heartbeat.decode(payload).sentMs);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ErrorReplyInit {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export function encodeErrorReply(e: ErrorReplyInit): Buffer {
+  return pb.ErrorReply.encode(e).finish() as Buffer;
+}
+
+export function decodeErrorReply(payload: Uint8Array): ErrorReplyInit | undefined {
+  try {
+    const e = pb.ErrorReply.decode(payload);
+    return e.code === '' ? undefined : { code: e.code, message: e.message, retryable: e.retryable };
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeSyncMark(token: string): Buffer {
+  return pb.SyncMark.encode({ token }).finish() as Buffer;
+}
+
+export function decodeSyncMark(payload: Uint8Array): string | undefined {
+  try {
+    return pb.SyncMark.decode(payload).token || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `$replay` request, as plain values. */
+export interface ReplayRequest {
+  known: Record<string, number>;
+  prefix: string;
+  max: number;
+  subscriber: string;
+}
+
+export interface ReplayedEvent {
+  seq: number;
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string>;
+  timestampMs: number;
+  id: Uint8Array;
+  node: string;
+  service: string;
+}
+
+export interface ReplayReply {
+  stream: string;
+  head: number;
+  events: ReplayedEvent[];
+}
+
+export interface DurableAck {
+  stream: string;
+  subscriber: string;
+  seq: number;
+}
+
+export function encodeReplayRequest(r: ReplayRequest): Buffer {
+  return pb.ReplayRequest.encode(r).finish() as Buffer;
+}
+
+export function decodeReplayRequest(payload: Uint8Array): ReplayRequest | undefined {
+  try {
+    const r = pb.ReplayRequest.decode(payload);
+    const known: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r.known ?? {})) known[k] = toNumber(v);
+    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber };
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeReplayReply(r: ReplayReply): Buffer {
+  return pb.ReplayReply.encode(r).finish() as Buffer;
+}
+
+export function decodeReplayReply(payload: Uint8Array): ReplayReply | undefined {
+  try {
+    const r = pb.ReplayReply.decode(payload);
+    return {
+      stream: r.stream,
+      head: toNumber(r.head),
+      events: (r.events as zmesh.v1.ReplayedEvent[]).map((e) => ({
+        seq: toNumber(e.seq), topic: e.topic, payload: e.payload, headers: e.headers ?? {},
+        timestampMs: toNumber(e.timestampMs), id: e.id, node: e.node, service: e.service,
+      })),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export function encodeDurableAck(a: DurableAck): Buffer {
+  return pb.DurableAck.encode(a).finish() as Buffer;
+}
+
+export function decodeDurableAck(payload: Uint8Array): DurableAck | undefined {
+  try {
+    const a = pb.DurableAck.decode(payload);
+    return { stream: a.stream, subscriber: a.subscriber, seq: toNumber(a.seq) };
+  } catch {
+    return undefined;
+  }
+}

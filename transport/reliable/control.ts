@@ -1,0 +1,65 @@
+/**
+ * The reliable class's own methods on the wire (proto/README.md section 15), with
+ * protobuf bodies (control.proto): `$replay`, a REQUEST by which a durable subscriber
+ * fetches the events it missed from a publisher's log, and `$ack`, a COMMAND by which
+ * it reports its progress so the publisher may prune. Both sides live here: what a
+ * publisher answers, and how a subscriber asks.
+ */
+import { BadMessageError } from '../errors.js';
+import {
+  decodeDurableAck, decodeReplayReply, decodeReplayRequest, encodeDurableAck, encodeReplayReply, encodeReplayRequest,
+  type ReplayReply, type ReplayRequest,
+} from '../codec/control.js';
+import type { RequestClient } from '../protocol/client.js';
+import type { EventLog } from './event-log.js';
+
+export const REPLAY_METHOD = '$replay';
+export const ACK_METHOD = '$ack';
+/** Most events one `$replay` answer carries. */
+export const MAX_REPLAY_EVENTS = 1_000;
+
+export interface Publishing {
+  storeId: string;
+  nodeId: string;
+  service: string;
+  events: Pick<EventLog, 'acknowledge' | 'range' | 'head'>;
+}
+
+/** `$replay`, publisher side: the events a subscriber is missing, from our log. */
+export function answerReplay(p: Publishing, body: Uint8Array): Uint8Array {
+  const req = decodeReplayRequest(body);
+  if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
+  const last = req.known[p.storeId] ?? 0;
+  if (req.subscriber !== '' && last > 0) p.events.acknowledge(req.subscriber, last);
+  const events = p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS));
+  return encodeReplayReply({
+    stream: p.storeId,
+    head: p.events.head(),
+    events: events.map((e) => ({
+      seq: e.seq, topic: e.topic, payload: e.payload, headers: e.headers ?? {}, timestampMs: e.createdMs,
+      id: e.id, node: p.nodeId, service: p.service,
+    })),
+  });
+}
+
+/** `$ack`, publisher side: a durable subscriber's progress on our stream. Acks for
+ *  another stream, or that do not decode, are ignored: a command has no answer. */
+export function takeAck(p: Publishing, body: Uint8Array): void {
+  const a = decodeDurableAck(body);
+  if (a !== undefined && a.stream === p.storeId && a.subscriber !== '' && Number.isSafeInteger(a.seq)) {
+    p.events.acknowledge(a.subscriber, a.seq);
+  }
+}
+
+/** Subscriber side: asks publisher `nodeId` for a replay. Rejects like a request. */
+export async function requestReplay(client: Pick<RequestClient, 'requestNode'>, nodeId: string, request: ReplayRequest): Promise<ReplayReply> {
+  const reply = decodeReplayReply(await client.requestNode(nodeId, REPLAY_METHOD, encodeReplayRequest(request)));
+  if (reply === undefined) throw new BadMessageError(`$replay answer from ${nodeId} is not a ReplayReply`);
+  return reply;
+}
+
+/** Subscriber side: reports progress to publisher `nodeId`. Throws NO_ROUTE or
+ *  QUEUE_FULL; the next ack carries the same progress, so callers may ignore that. */
+export function sendAck(client: Pick<RequestClient, 'commandNode'>, nodeId: string, stream: string, subscriber: string, seq: number): void {
+  client.commandNode(nodeId, ACK_METHOD, encodeDurableAck({ stream, subscriber, seq }));
+}
