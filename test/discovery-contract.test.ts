@@ -242,11 +242,7 @@ async function mdnsHarness(): Promise<DiscoveryHarness> {
   };
 }
 
-discoveryContract('mdns', mdnsHarness, {
-  knownViolations: {
-    abortedStart: 'mdnsDiscovery.start ignores an already-aborted signal: it resolves and keeps its socket and timer',
-  },
-});
+discoveryContract('mdns', mdnsHarness);
 
 describe('mdns discovery', () => {
   it('mdns discovery - two sources on two LAN hosts find each other, and one stopped by SIGTERM says goodbye and exits', async () => {

@@ -57,15 +57,6 @@ export interface DiscoveryHarness {
   dispose(): Promise<void>;
 }
 
-export type ContractTest = 'start' | 'wellFormed' | 'notSelf' | 'close' | 'abortedStart' | 'stats';
-
-export interface ContractOptions {
-  /** Tests this implementation is known to fail, with the reason. They run as
-   *  `it.fails`: they turn red once the implementation is fixed, so that the entry
-   *  is removed and cannot outlive the bug. */
-  knownViolations?: Partial<Record<ContractTest, string>>;
-}
-
 const proposals = (h: DiscoveryHarness): Candidate[] => h.calls.filter((c) => c.type === 'propose').map((c) => c.candidate);
 
 /** Proposals naming the remote's ROUTER endpoint. */
@@ -90,7 +81,7 @@ async function fullRun(h: DiscoveryHarness, signal: AbortSignal): Promise<void> 
   await h.close();
 }
 
-export function discoveryContract(name: string, makeHarness: () => Promise<DiscoveryHarness>, options: ContractOptions = {}): void {
+export function discoveryContract(name: string, makeHarness: () => Promise<DiscoveryHarness>): void {
   describe(`discovery contract - ${name}`, () => {
     let harness: DiscoveryHarness | undefined;
     let controller: AbortController;
@@ -108,19 +99,17 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       await done?.dispose();
     });
 
-    const test = (key: ContractTest, behaviour: string, fn: () => Promise<void>): void => {
-      const known = options.knownViolations?.[key];
-      if (known === undefined) it(`discovery contract - ${name} - ${behaviour}`, fn);
-      else it.fails(`discovery contract - ${name} - ${behaviour} [known violation: ${known}]`, fn);
+    const test = (behaviour: string, fn: () => Promise<void>): void => {
+      it(`discovery contract - ${name} - ${behaviour}`, fn);
     };
 
-    test('start', 'start resolves and the sink gets a candidate for the remote node\'s ROUTER endpoint', async () => {
+    test('start resolves and the sink gets a candidate for the remote node\'s ROUTER endpoint', async () => {
       await expect(h().start(controller.signal)).resolves.toBeUndefined();
       await waitForRemote(h());
       for (const c of remoteProposals(h())) expect(c.nodeId).toBe(h().remote.nodeId);
     });
 
-    test('wellFormed', 'every candidate is well formed, however often it is proposed', async () => {
+    test('every candidate is well formed, however often it is proposed', async () => {
       await fullRun(h(), controller.signal);
       expect(h().calls.length).toBeGreaterThan(0);
       for (const { candidate: c } of h().calls) {
@@ -131,7 +120,7 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       }
     });
 
-    test('notSelf', 'candidates never name the local node', async () => {
+    test('candidates never name the local node', async () => {
       await fullRun(h(), controller.signal);
       const self = `${h().localHost}:${h().local.routerPort}`;
       for (const { candidate: c } of h().calls) {
@@ -143,7 +132,7 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       }
     });
 
-    test('close', 'close resolves, is idempotent, releases its handles and silences the sink', async () => {
+    test('close resolves, is idempotent, releases its handles and silences the sink', async () => {
       await h().start(controller.signal);
       await waitForRemote(h());
       await expect(h().close()).resolves.toBeUndefined();
@@ -154,7 +143,7 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       expect(await h().resources()).toEqual([]);
     });
 
-    test('abortedStart', 'start with an already-aborted signal rejects and leaves nothing running', async () => {
+    test('start with an already-aborted signal rejects and leaves nothing running', async () => {
       controller.abort();
       await expect(h().start(controller.signal)).rejects.toMatchObject({ code: 'ZMESH_ERR_ABORTED' });
       expect(await h().resources()).toEqual([]);
@@ -163,7 +152,7 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       await expect(h().close()).resolves.toBeUndefined();
     });
 
-    test('stats', 'stats() returns a JSON-serialisable value', async () => {
+    test('stats() returns a JSON-serialisable value', async () => {
       await h().start(controller.signal);
       await waitForRemote(h());
       const value = await h().stats();

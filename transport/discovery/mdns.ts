@@ -23,7 +23,7 @@
  */
 import { Bonjour, type Browser, type Service } from 'bonjour-service';
 import type { Logger } from 'pino';
-import { BindFailedError, InvalidArgumentError, errorMessage } from '../errors.js';
+import { AbortedError, BindFailedError, InvalidArgumentError, errorMessage } from '../errors.js';
 import { RateLimitedLog, silentLogger } from '../log.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE } from '../names.js';
 import { resolveMdnsOptions, type MdnsSettings } from '../options.js';
@@ -109,6 +109,8 @@ class Mdns implements MdnsDiscovery {
   private readonly log: Logger;
   private readonly warn: RateLimitedLog;
   private lastQueryMs = 0;
+  private signal: AbortSignal | undefined;
+  private onAbort: (() => void) | undefined;
 
   constructor(private readonly o: MdnsSettings, logger: Logger | undefined) {
     this.log = (logger ?? silentLogger()).child({ component: 'mdns' });
@@ -116,6 +118,7 @@ class Mdns implements MdnsDiscovery {
   }
 
   async start(local: LocalNode | undefined, sink: DiscoverySink, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw new AbortedError('mDNS discovery start aborted', { cause: signal.reason });
     if (process.env[FORBID_ROOT_NETNS_ENV] === '1' && !inNamedNetns()) {
       throw new InvalidArgumentError(`mDNS refused outside a named network namespace (${FORBID_ROOT_NETNS_ENV}=1): run it inside the virtual LAN`);
     }
@@ -134,6 +137,11 @@ class Mdns implements MdnsDiscovery {
       this.destroy();
       throw err;
     });
+    // Aborted while the socket came up: nothing may be left running.
+    if (signal.aborted) {
+      this.destroy();
+      throw new AbortedError('mDNS discovery start aborted', { cause: signal.reason });
+    }
     sock.on('error', (err) => this.onError(err));
     sock.on('warning', (err) => this.onError(err));
     this.guardHandlers(sock);
@@ -171,7 +179,10 @@ class Mdns implements MdnsDiscovery {
       }
     });
     this.timer = setInterval(() => this.maintain(sink), this.o.reproposeMs);
-    signal.addEventListener('abort', () => void this.close(), { once: true });
+    // Removed in close(): a long-lived signal must not collect listeners.
+    this.onAbort = () => void this.close();
+    this.signal = signal;
+    signal.addEventListener('abort', this.onAbort);
   }
 
   stats(): MdnsStats {
@@ -183,6 +194,8 @@ class Mdns implements MdnsDiscovery {
   }
 
   async close(): Promise<void> {
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
     clearInterval(this.timer);
     this.timer = undefined;
     const bonjour = this.bonjour;
