@@ -26,8 +26,8 @@ export {
   isErrorCode,
 } from './errors.js';
 export type { ZmeshErrorOptions, StoreProblem } from './errors.js';
-export { openStoreAdmin } from './store/admin.js';
-export type { StoreAdmin, OutboxEntry } from './store/admin.js';
+export { openStoreAdmin } from './reliable/admin.js';
+export type { StoreAdmin, OutboxEntry } from './reliable/admin.js';
 export {
   bytesCodec, jsonCodec, protoCodec, defineMethod, defineCommand, defineEvent, defineService, topicOf, isEventOf,
 } from './defs.js';

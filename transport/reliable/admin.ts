@@ -4,9 +4,9 @@
  * readers and one writer share the file); a requeued command is delivered by the node
  * on its next retry pass or restart.
  */
-import type { OutboxRow } from '../reliable/outbox.js';
-import { Outbox } from '../reliable/outbox.js';
-import { openStore } from './open.js';
+import type { OutboxRow } from './outbox.js';
+import { Outbox } from './outbox.js';
+import { openStore } from '../store/open.js';
 
 export interface OutboxEntry {
   seq: number;

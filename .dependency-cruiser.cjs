@@ -1,0 +1,108 @@
+/**
+ * The layering rules of zmesh (README "Architecture"), checked by `npm test`.
+ *
+ * transport/ is a stack; each layer may import the layers below it, never above:
+ *
+ *   node.ts, typed.ts, index.ts, runtime.ts    top: composition root, typed helpers, public API
+ *   reliable/                                  outbox, inbox, dispatcher, event log, durable subs
+ *   pubsub/                                    publisher, subscriber
+ *   peers/                                     links, handshake, liveness, the peer table
+ *   protocol/                                  envelopes, request client and server, pending
+ *   codec/                                     envelope and control messages <-> frames
+ *   socket/                                    sockets, send queues, read loops
+ *   store/, discovery/                         seams beside the stack: see only the foundation
+ *   foundation: errors, names, limits, options, types, defs, log, timers, stats, bus, clock, gen/
+ *
+ * nodes/ and bench/ are users of transport/: they import its public index only.
+ */
+const FOUNDATION = '^transport/(errors|names|limits|options|types|defs|log|timers|stats|bus|clock)\\.ts$|^transport/gen/';
+const TOP = '^transport/(node|typed|index|runtime)\\.ts$';
+const layer = (...folders) => `^transport/(${folders.join('|')})/`;
+const above = (...folders) => [layer(...folders), TOP].join('|');
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles-in-transport',
+      comment: 'A cycle makes two modules one; split the shared part out instead.',
+      severity: 'error',
+      from: { path: '^transport/' },
+      to: { circular: true },
+    },
+    {
+      name: 'foundation-imports-foundation-only',
+      severity: 'error',
+      from: { path: FOUNDATION },
+      to: { path: above('socket', 'codec', 'protocol', 'peers', 'pubsub', 'reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'socket-sees-foundation-only',
+      severity: 'error',
+      from: { path: layer('socket') },
+      to: { path: above('codec', 'protocol', 'peers', 'pubsub', 'reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'codec-sees-socket-and-below',
+      severity: 'error',
+      from: { path: layer('codec') },
+      to: { path: above('protocol', 'peers', 'pubsub', 'reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'protocol-sees-codec-and-below',
+      severity: 'error',
+      from: { path: layer('protocol') },
+      to: { path: above('peers', 'pubsub', 'reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'peers-sees-protocol-and-below',
+      severity: 'error',
+      from: { path: layer('peers') },
+      to: { path: above('pubsub', 'reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'pubsub-sees-peers-and-below',
+      severity: 'error',
+      from: { path: layer('pubsub') },
+      to: { path: above('reliable', 'store', 'discovery') },
+    },
+    {
+      name: 'reliable-sees-pubsub-store-and-below',
+      severity: 'error',
+      from: { path: layer('reliable') },
+      to: { path: above('discovery') },
+    },
+    {
+      name: 'store-sees-foundation-only',
+      severity: 'error',
+      from: { path: layer('store') },
+      to: { path: above('socket', 'codec', 'protocol', 'peers', 'pubsub', 'reliable', 'discovery') },
+    },
+    {
+      name: 'discovery-sees-foundation-only',
+      severity: 'error',
+      from: { path: layer('discovery') },
+      to: { path: above('socket', 'codec', 'protocol', 'peers', 'pubsub', 'reliable', 'store') },
+    },
+    {
+      name: 'typed-helpers-use-the-public-node-only',
+      comment: 'typed.ts works on a MeshNode as application code would.',
+      severity: 'error',
+      from: { path: '^transport/typed\\.ts$' },
+      to: { path: [layer('socket', 'codec', 'protocol', 'peers', 'pubsub', 'reliable', 'store', 'discovery'), '^transport/node\\.ts$'].join('|') },
+    },
+    {
+      name: 'users-import-the-public-index-only',
+      comment: 'nodes/ and bench/ use transport/ as an outside user would: through its index (the "zmesh" package).',
+      severity: 'error',
+      from: { path: '^(nodes|bench)/' },
+      to: { path: '^(dist/)?transport/', pathNot: '^(dist/)?transport/index\\.(ts|js|d\\.ts)$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)gen/.*\\.js$|^dist/transport/gen/' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'types', 'default'] },
+  },
+};
