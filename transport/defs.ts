@@ -68,10 +68,10 @@ export interface EventDef<T> {
 /** A whole service: what it answers, what it applies, what it emits and consumes. */
 export interface ServiceDef {
   readonly name: string;
-  readonly requests: ReadonlyArray<MethodDef<never, unknown>>;
-  readonly commands: ReadonlyArray<CommandDef<never>>;
-  readonly emits: ReadonlyArray<EventDef<never>>;
-  readonly consumes: ReadonlyArray<EventDef<never>>;
+  readonly requests: ReadonlyArray<MethodDef<unknown, unknown>>;
+  readonly commands: ReadonlyArray<CommandDef<unknown>>;
+  readonly emits: ReadonlyArray<EventDef<unknown>>;
+  readonly consumes: ReadonlyArray<EventDef<unknown>>;
 }
 
 /** Method names starting with "$" are zmesh's own ($replay, $ack). */
@@ -113,10 +113,10 @@ export function defineEvent<T>(def: { topic: string; codec: Codec<T>; family?: b
 /** Declares a service. Every request and command must belong to it. */
 export function defineService(def: {
   name: string;
-  requests?: ReadonlyArray<MethodDef<never, unknown>>;
-  commands?: ReadonlyArray<CommandDef<never>>;
-  emits?: ReadonlyArray<EventDef<never>>;
-  consumes?: ReadonlyArray<EventDef<never>>;
+  requests?: ReadonlyArray<MethodDef<unknown, unknown>>;
+  commands?: ReadonlyArray<CommandDef<unknown>>;
+  emits?: ReadonlyArray<EventDef<unknown>>;
+  consumes?: ReadonlyArray<EventDef<unknown>>;
 }): ServiceDef {
   checkService(def.name);
   for (const m of [...(def.requests ?? []), ...(def.commands ?? [])]) {

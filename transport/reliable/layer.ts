@@ -90,7 +90,7 @@ export class ReliableLayer {
     const { db, storeId } = openStore(this.p.storePath);
     const { settings, log } = this.p;
     const events = new EventLog(db, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged));
-    const outbox = new Outbox(db, settings.maxOutbox, () => dispatcher.deliverNow());
+    const outbox = new Outbox(db, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,
       // Keep a stream on its pinned instance while it is up; otherwise balance.

@@ -43,6 +43,8 @@ export class Outbox {
     private readonly maxRows: number,
     /** Called after new rows committed, so delivery can start. */
     private readonly onCommitted: () => void,
+    /** Stamps created_ms, the age maxAgeMs is judged by (the dispatcher reads the same clock). */
+    private readonly now: () => number = Date.now,
   ) {
     this.stmts = {
       nextSeq: db.prepare('INSERT INTO zmesh_streams (service, next_seq) VALUES (?, 2) ON CONFLICT (service) DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1 AS seq'),
@@ -89,7 +91,7 @@ export class Outbox {
   insert(m: NewMessage): void {
     if (this.rows >= this.maxRows) throw new OutboxFullError(`outbox holds its maximum of ${this.maxRows} messages`);
     const { seq } = this.stmts.nextSeq.get(m.service) as { seq: number };
-    this.stmts.insert.run(m.id, m.service, m.method, seq, m.headers === undefined ? null : JSON.stringify(m.headers), Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), Date.now());
+    this.stmts.insert.run(m.id, m.service, m.method, seq, m.headers === undefined ? null : JSON.stringify(m.headers), Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), this.now());
     this.rows++;
   }
 
@@ -120,7 +122,7 @@ export class Outbox {
 
   deadLetter(row: OutboxRow): void {
     this.db.transaction(() => {
-      this.stmts.toDead.run(Date.now(), row.seq);
+      this.stmts.toDead.run(this.now(), row.seq);
       this.rows -= this.stmts.removeSeq.run(row.seq).changes;
     })();
   }
