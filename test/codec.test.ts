@@ -32,6 +32,10 @@ describe('codec', () => {
     ['request without method', encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 's' }), 'invalid'],
     ['event without topic', encodeEnvelope({ ...base, kind: Kind.EVENT }), 'invalid'],
     ['subject too long', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: 'x'.repeat(300) }), 'invalid'],
+    ['subject over 256 UTF-8 bytes in 100 characters', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: '€'.repeat(100) }), 'invalid'],
+    ['ack without correlation', encodeEnvelope({ ...base, kind: Kind.ACK }), 'invalid'],
+    ['sync without topic', encodeEnvelope({ ...base, kind: Kind.SYNC }), 'invalid'],
+    ['command without service', encodeEnvelope({ ...base, kind: Kind.COMMAND, subject: 'm' }), 'invalid'],
   ])('codec - rejects %s as %s', (_name, header, reason) => {
     const d = decodeMessage(header, Buffer.alloc(0), 1_000);
     expect(d.ok).toBe(false);
