@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { call, createNode, type MeshNode } from '../transport/index.js';
 import {
-  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, GetProduct, ListOrders, ListReservations, OrderStatus, PlaceOrderCmd,
-  ReleaseStockCmd, ReservationState, ReserveStockCmd,
+  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, GetProduct, ListOrders, ListReservations, OrderStatus, PlaceOrder as PlaceOrderCmd,
+  ReleaseStock as ReleaseStockCmd, ReservationState, ReserveStock as ReserveStockCmd,
 } from '../nodes/commerce/api.js';
 import type { RunningService, ServiceOptions } from '../nodes/commerce/service.js';
 import { startCart } from '../nodes/cart/service.js';

@@ -265,7 +265,7 @@ const errorOf = (e: { kind: number; payload: Uint8Array }): { code: string; mess
 };
 /** Sends `fields` and waits for the answer to it. */
 async function ask(dealer: RawDealer, fields: Parameters<typeof envelope>[0]) {
-  const id = fields.id === undefined ? freshId() : Buffer.from(fields.id);
+  const id = fields.id === undefined || fields.id === null ? freshId() : Buffer.from(fields.id);
   await dealer.send(envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', ...fields, id }));
   return dealer.answerTo(id);
 }
@@ -362,7 +362,7 @@ describe('wire spec', () => {
     const r = pb.ReplayReply.decode(reply.payload);
     expect(r.stream).toMatch(/^[0-9a-f]{16}$/);
     expect(Number(r.head)).toBe(3);
-    expect(r.events.map((e) => [Number(e.seq), e.topic, Buffer.from(e.payload!).toString(), e.headers, e.node, e.service])).toEqual([
+    expect(r.events.map((e) => [Number(e.seq), e.topic, Buffer.from(e.payload ?? []).toString(), e.headers, e.node, e.service])).toEqual([
       [1, 'news.a', 'one', {}, node.id, 'native'],
       [2, 'news.a', 'two', { lang: 'en' }, node.id, 'native'],
     ]);

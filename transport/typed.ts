@@ -62,12 +62,15 @@ export function on<T>(def: EventDef<T>, handler: (value: T, event: DurableEvent,
   };
 }
 
-/** The longest prefix every topic of `defs` shares: what the subscription asks for. */
+/** What a subscription to all of `topics` asks for: the longest prefix they share,
+ *  cut back to a whole topic segment ("product.stock." for ".reserved" and ".rejected",
+ *  not "product.stock.re"), so that it reads as the family it is. */
 export function commonPrefix(topics: readonly string[]): string {
   if (topics.length === 0) return '';
   let prefix = topics[0]!;
   for (const t of topics) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
-  return prefix;
+  const whole = topics.every((t) => t === prefix || t.length > prefix.length && prefix.endsWith('.'));
+  return whole ? prefix : prefix.slice(0, prefix.lastIndexOf('.') + 1);
 }
 
 /** A durable subscription `name` to the declared events of `handlers`: each event once,

@@ -7,10 +7,10 @@
  * subscription) and is cleared of the ordered items only on confirmation.
  */
 import { randomUUID } from 'node:crypto';
-import { call, serve, type Database, type DurableEvent, type Transaction } from 'zmesh';
+import { call, on, serve, subscribeDurable, type Database, type Transaction } from 'zmesh';
 import {
-  AddItem, Checkout, CheckoutStatus, Events, GetCart, GetProduct, ListProducts, PlaceOrderCmd, RemoveItem, Topics,
-  type Cart, type CheckoutReply, type LineItem, type Product,
+  AddItem, CartService, Checkout, CheckoutStatus, GetCart, GetProduct, ListProducts, OrderConfirmed, OrderRejected, PlaceOrder,
+  RemoveItem, type Cart, type CheckoutReply, type LineItem, type Product,
 } from '../commerce/api.js';
 import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
@@ -49,7 +49,7 @@ function checkId(name: string, value: string): void {
 }
 
 export async function startCart(o: ServiceOptions): Promise<RunningService> {
-  const node = serviceNode('cart', o);
+  const node = serviceNode(CartService, o);
   const db = (): Database => tablesOf(node, schema);
   const cartOf = (d: Database, cartId: string): Cart => {
     const items = (d.prepare('SELECT sku, quantity, unit_price_cents FROM cart_lines WHERE cart_id = ? ORDER BY added_ms, sku').all(cartId) as
@@ -124,23 +124,15 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     };
     d.prepare(`INSERT INTO cart_checkouts (idempotency_key, cart_id, order_id, items, status, reason, created_ms)
                VALUES (@idempotency_key, @cart_id, @order_id, @items, @status, @reason, @created_ms)`).run({ ...row, created_ms: now() });
-    if (reason === undefined) {
-      tx.send(PlaceOrderCmd.service, PlaceOrderCmd.method, PlaceOrderCmd.codec.encode({
-        orderId: row.order_id, cartId, idempotencyKey: key, items,
-      }));
-    }
+    if (reason === undefined) tx.send(PlaceOrder, { orderId: row.order_id, cartId, idempotencyKey: key, items });
     return replyOf(row);
   }
 
-  function onOrderEvent(event: DurableEvent, tx: Transaction): void {
-    if (event.topic !== Topics.orderConfirmed && event.topic !== Topics.orderRejected) return;
+  /** An order ended: the checkout still waiting for it, if any, takes its outcome. */
+  function onOrderOutcome(tx: Transaction, orderId: string, confirmed: boolean, reason: string): void {
     const d = schema(tx.db);
-    const confirmed = event.topic === Topics.orderConfirmed;
-    const { order, reason } = confirmed
-      ? { ...Events.orderConfirmed.decode(event.payload), reason: '' }
-      : Events.orderRejected.decode(event.payload);
     const row = d.prepare('SELECT * FROM cart_checkouts WHERE order_id = ? AND status = ?')
-      .get(order.orderId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as CheckoutRow | undefined;
+      .get(orderId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as CheckoutRow | undefined;
     if (row === undefined) return; // not ours, or already settled
     d.prepare('UPDATE cart_checkouts SET status = ?, reason = ? WHERE idempotency_key = ?')
       .run(confirmed ? CheckoutStatus.CHECKOUT_STATUS_CONFIRMED : CheckoutStatus.CHECKOUT_STATUS_REJECTED, reason, row.idempotency_key);
@@ -150,7 +142,11 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
 
   await node.start();
   db();
-  await node.subscribeDurable(ORDER_SUBSCRIPTION, 'order.', onOrderEvent);
+  // Subscribes to "order.", the prefix the two topics share; order.placed is skipped.
+  await subscribeDurable(node, ORDER_SUBSCRIPTION, [
+    on(OrderConfirmed, ({ order }, _event, tx) => onOrderOutcome(tx, order.orderId, true, '')),
+    on(OrderRejected, ({ order, reason }, _event, tx) => onOrderOutcome(tx, order.orderId, false, reason)),
+  ], { logger: o.logger });
   return { node, close: () => node.close() };
 }
 

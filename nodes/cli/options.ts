@@ -1,8 +1,12 @@
-/** Options and checks shared by the commands that join a mesh. */
+/**
+ * Options and checks shared by the commands. Mesh names and endpoints are checked
+ * with zmesh's own validators, so the CLI refuses exactly what a node would, at
+ * parse time and with exit 2 rather than later as a failed start.
+ */
+import { isIPv4 } from 'node:net';
 import type { Argv } from 'yargs';
 import { pino, type Logger } from 'pino';
-
-export const SERVICE_NAMES = ['product', 'cart', 'order'] as const;
+import { isEndpoint, isMeshName } from 'zmesh';
 
 export interface MeshArgs {
   mesh: string;
@@ -11,9 +15,6 @@ export interface MeshArgs {
   'log-level': string;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-const ENDPOINT = /^tcp:\/\/[^\s:]+:\d{1,5}$/;
-const MESH = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
@@ -23,11 +24,26 @@ export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
     .option('peer', { type: 'string', array: true, describe: 'static peer ROUTER endpoint, e.g. tcp://10.0.0.7:5555 (repeatable); with peers, mDNS is off' })
     .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'log level (logs go to stderr)' })
     .check((a) => {
-      if (!MESH.test(a.mesh)) throw new Error('--mesh must be 1 to 32 of a-z, 0-9, "_" and "-", starting with a letter or digit');
-      if (a.interface !== undefined && !IPV4.test(a.interface)) throw new Error('--interface must be an IPv4 address');
-      for (const p of a.peer ?? []) if (!ENDPOINT.test(p)) throw new Error(`--peer "${p}" is not an endpoint like tcp://10.0.0.7:5555`);
+      checkMesh(a.mesh);
+      checkInterface(a.interface);
+      for (const p of a.peer ?? []) if (!isEndpoint(p)) throw new Error(`--peer "${p}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535)`);
       return true;
     }) as unknown as Argv<T & MeshArgs>;
+}
+
+// The checks below throw a one-line usage error (main.ts turns it into exit 2).
+
+const MESH_RULE = '1 to 64 of A-Z, a-z, 0-9, ".", "_" and "-"';
+
+/** --mesh: a mesh name as zmesh defines it; `orAll` also takes "*" (every mesh). */
+export function checkMesh(mesh: string, orAll = false): void {
+  if (orAll && mesh === '*') return;
+  if (!isMeshName(mesh)) throw new Error(`--mesh must be ${orAll ? `"*" or ` : ''}${MESH_RULE}, got ${JSON.stringify(mesh)}`);
+}
+
+/** --interface: binding and mDNS are IPv4 only, so a name like eth0 is refused too. */
+export function checkInterface(address: string | undefined): void {
+  if (address !== undefined && !isIPv4(address)) throw new Error(`--interface must be an IPv4 address, got ${JSON.stringify(address)}`);
 }
 
 export function stderrLogger(level: string): Logger {

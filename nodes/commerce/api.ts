@@ -1,9 +1,11 @@
 /**
  * The commerce contract as data: every request, reliable command and event of the
- * product, cart and order services, with its protobuf type. Services, shoppers, the
- * CLI and the benchmarks all go through these definitions, never through raw names.
+ * product, cart and order services, each declared once with its protobuf type, and
+ * the three services as declarations of what they answer, apply, emit and consume.
+ * Services, shoppers, the CLI (its registry is built from COMMERCE) and the
+ * benchmarks all go through these definitions, never through raw names and bytes.
  */
-import { defineMethod, type MethodDef } from 'zmesh';
+import { defineCommand, defineEvent, defineMethod, defineService, type MethodDef, type ServiceDef } from 'zmesh';
 import { zmesh } from '../gen/commerce.js';
 import { messageCodec, type MessageType, type Plain } from './codec.js';
 
@@ -26,19 +28,10 @@ export const OrderStatus = pb.OrderStatus;
 export const CheckoutStatus = pb.CheckoutStatus;
 export const ReservationState = pb.ReservationState;
 
-export const SERVICES = ['product', 'cart', 'order'] as const;
-export type ServiceName = (typeof SERVICES)[number];
+const codec = messageCodec;
 
-const codec = <C>(t: MessageType<C>) => messageCodec(t);
-
-type AnyType = MessageType<unknown>;
-/** Request and response types by "service.Method", for the CLI. */
-const requestTypes = new Map<string, { request: AnyType; response: AnyType }>();
-
-const method = <Q, R>(service: ServiceName, name: string, request: MessageType<Q>, response: MessageType<R>): MethodDef<Plain<Q>, Plain<R>> => {
-  requestTypes.set(`${service}.${name}`, { request: request as AnyType, response: response as AnyType });
-  return defineMethod({ service, method: name, request: codec(request), response: codec(response) });
-};
+const method = <Q, R>(service: string, name: string, request: MessageType<Q>, response: MessageType<R>): MethodDef<Plain<Q>, Plain<R>> =>
+  defineMethod({ service, method: name, request: codec(request), response: codec(response) });
 
 // Requests: answered at once.
 export const GetProduct = method('product', 'GetProduct', pb.GetProductRequest, pb.Product);
@@ -51,47 +44,46 @@ export const Checkout = method('cart', 'Checkout', pb.CheckoutRequest, pb.Checko
 export const GetOrder = method('order', 'GetOrder', pb.GetOrderRequest, pb.Order);
 export const ListOrders = method('order', 'ListOrders', pb.ListOrdersRequest, pb.OrderList);
 
-/** A reliable command: persisted in the sender's outbox, applied once by the receiver. */
-const command = <C>(service: ServiceName, name: string, type: MessageType<C>) =>
-  Object.freeze({ service, method: name, codec: codec(type), type });
+// Reliable commands: persisted in the sender's outbox, applied once by the receiver.
+export const ReserveStock = defineCommand({ service: 'product', method: 'ReserveStock', codec: codec(pb.ReserveStock) });
+export const ReleaseStock = defineCommand({ service: 'product', method: 'ReleaseStock', codec: codec(pb.ReleaseStock) });
+export const PlaceOrder = defineCommand({ service: 'order', method: 'PlaceOrder', codec: codec(pb.PlaceOrder) });
 
-export const ReserveStockCmd = command('product', 'ReserveStock', pb.ReserveStock);
-export const ReleaseStockCmd = command('product', 'ReleaseStock', pb.ReleaseStock);
-export const PlaceOrderCmd = command('order', 'PlaceOrder', pb.PlaceOrder);
+// Reliable events. product.changed.<sku> is a family: the sku completes the topic.
+export const ProductChanged = defineEvent({ topic: 'product.changed.', family: true, codec: codec(pb.ProductChanged) });
+export const StockReserved = defineEvent({ topic: 'product.stock.reserved', codec: codec(pb.StockReserved) });
+export const StockRejected = defineEvent({ topic: 'product.stock.rejected', codec: codec(pb.StockRejected) });
+export const OrderPlaced = defineEvent({ topic: 'order.placed', codec: codec(pb.OrderPlaced) });
+export const OrderConfirmed = defineEvent({ topic: 'order.confirmed', codec: codec(pb.OrderConfirmed) });
+export const OrderRejected = defineEvent({ topic: 'order.rejected', codec: codec(pb.OrderRejected) });
 
-/** Reliable events, by topic. `product.changed.<sku>` carries the sku in the topic. */
-export const Topics = {
-  productChanged: (sku: string) => `product.changed.${sku}`,
-  stockReserved: 'product.stock.reserved',
-  stockRejected: 'product.stock.rejected',
-  orderPlaced: 'order.placed',
-  orderConfirmed: 'order.confirmed',
-  orderRejected: 'order.rejected',
-} as const;
+/** defineService, keeping the literal name so that ServiceName stays a union. */
+const service = <N extends string>(def: Parameters<typeof defineService>[0] & { name: N }): ServiceDef & { readonly name: N } =>
+  defineService(def) as ServiceDef & { readonly name: N };
 
-export const Events = {
-  productChanged: codec(pb.ProductChanged),
-  stockReserved: codec(pb.StockReserved),
-  stockRejected: codec(pb.StockRejected),
-  orderPlaced: codec(pb.OrderPlaced),
-  orderConfirmed: codec(pb.OrderConfirmed),
-  orderRejected: codec(pb.OrderRejected),
-};
+export const ProductService = service({
+  name: 'product',
+  requests: [GetProduct, ListProducts, ListReservations],
+  commands: [ReserveStock, ReleaseStock],
+  emits: [ProductChanged, StockReserved, StockRejected],
+});
 
-/** Everything the CLI can encode or decode, by name. */
-export const Registry = {
-  requestTypes: requestTypes as ReadonlyMap<string, { request: AnyType; response: AnyType }>,
-  /** Event types by topic prefix, longest match first. */
-  eventTypes: [
-    ['product.changed.', pb.ProductChanged],
-    [Topics.stockReserved, pb.StockReserved],
-    [Topics.stockRejected, pb.StockRejected],
-    [Topics.orderPlaced, pb.OrderPlaced],
-    [Topics.orderConfirmed, pb.OrderConfirmed],
-    [Topics.orderRejected, pb.OrderRejected],
-  ] as Array<[string, AnyType]>,
-};
+export const CartService = service({
+  name: 'cart',
+  requests: [AddItem, RemoveItem, GetCart, Checkout],
+  consumes: [OrderConfirmed, OrderRejected],
+});
 
-export function eventTypeOf(topic: string): AnyType | undefined {
-  return Registry.eventTypes.find(([prefix]) => topic.startsWith(prefix))?.[1];
-}
+export const OrderService = service({
+  name: 'order',
+  requests: [GetOrder, ListOrders],
+  commands: [PlaceOrder],
+  emits: [OrderPlaced, OrderConfirmed, OrderRejected],
+  consumes: [StockReserved, StockRejected],
+});
+
+/** Every commerce service, in no particular order. */
+export const COMMERCE = [ProductService, CartService, OrderService] as const;
+
+export type ServiceName = (typeof COMMERCE)[number]['name'];
+export const SERVICES: readonly ServiceName[] = Object.freeze(COMMERCE.map((s) => s.name));

@@ -29,12 +29,26 @@ export interface MessageType<C> {
 const AS_VALUES = { longs: Number, enums: Number, defaults: true, arrays: true } as const;
 const AS_JSON = { longs: Number, enums: String, defaults: true, arrays: true } as const;
 
+/** A wire codec that also carries its message type, so a definition names its type
+ *  once and the CLI can still reach toObject/fromObject for JSON. */
+export interface MessageCodec<C> extends Codec<Plain<C>> {
+  readonly type: MessageType<C>;
+}
+
 /** Wire codec with number-valued longs and every field present. */
-export function messageCodec<C>(type: MessageType<C>): Codec<Plain<C>> {
-  return {
-    encode: (value) => type.encode(value).finish(),
-    decode: (bytes) => type.toObject(type.decode(bytes), AS_VALUES) as Plain<C>,
-  };
+export function messageCodec<C>(type: MessageType<C>): MessageCodec<C> {
+  return Object.freeze({
+    type,
+    encode: (value: Plain<C>) => type.encode(value).finish(),
+    decode: (bytes: Uint8Array) => type.toObject(type.decode(bytes), AS_VALUES) as Plain<C>,
+  });
+}
+
+/** The message type behind a codec made by messageCodec, or undefined for any other
+ *  codec (raw bytes, JSON): those have no schema to speak JSON with. */
+export function messageTypeOf(codec: Codec<unknown>): MessageType<unknown> | undefined {
+  const type = (codec as Partial<MessageCodec<unknown>>).type;
+  return typeof type?.toObject === 'function' && typeof type.fromObject === 'function' ? type : undefined;
 }
 
 /** Bytes to a JSON-ready object, enums by name: for people and tools. */

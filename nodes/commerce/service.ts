@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createNode, type Database, type DiscoveryMode, type MeshNode } from 'zmesh';
+import { createNode, type Database, type DiscoveryMode, type MeshNode, type ServiceDef } from 'zmesh';
 
 /** The store of a node with data directory DIR is DIR/zmesh.db (the CLI's convention). */
 export const STORE_FILE = 'zmesh.db';
@@ -31,10 +31,11 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-export function serviceNode(service: string, o: ServiceOptions): MeshNode {
+/** A node for the declared service `def` (its name is the node's service). */
+export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
   mkdirSync(o.dataDir, { recursive: true });
   return createNode({
-    service,
+    service: def.name,
     nodeId: o.nodeId,
     mesh: o.mesh,
     interface: o.interface,

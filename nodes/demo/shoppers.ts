@@ -5,8 +5,10 @@
  * idempotency key, so it can never make a second order, and the outcome is learned
  * from order's events or, if those were missed (a restart), by asking order.
  */
-import { ErrorCode, call, isErrorCode, type MeshNode } from 'zmesh';
-import { AddItem, Checkout, CheckoutStatus, Events, GetCart, GetOrder, OrderStatus, Topics, type LineItem } from '../commerce/api.js';
+import { ErrorCode, call, isErrorCode, isEventOf, type MeshNode } from 'zmesh';
+import {
+  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type LineItem,
+} from '../commerce/api.js';
 import { SCARCE_SKU } from '../product/catalog.js';
 
 export interface ShopperOptions {
@@ -78,10 +80,11 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
     if (!outcomes.has(orderId)) outcomes.set(orderId, { status, reason });
     waiters.get(orderId)?.();
   };
+  // "order." covers both outcome topics (and order.placed, which is ignored).
   const sub = await node.subscribe('order.', (e) => {
-    if (e.topic === Topics.orderConfirmed) settle(Events.orderConfirmed.decode(e.payload).order.orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '');
-    else if (e.topic === Topics.orderRejected) {
-      const { order, reason } = Events.orderRejected.decode(e.payload);
+    if (isEventOf(OrderConfirmed, e.topic)) settle(OrderConfirmed.codec.decode(e.payload).order.orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '');
+    else if (isEventOf(OrderRejected, e.topic)) {
+      const { order, reason } = OrderRejected.codec.decode(e.payload);
       settle(order.orderId, OrderStatus.ORDER_STATUS_REJECTED, reason);
     }
   }, { signal: o.signal });

@@ -11,10 +11,10 @@
  * stream as the reservation, after it, so a reservation can never outlive its order.
  */
 import { randomUUID } from 'node:crypto';
-import { HandlerFailedError, serve, type Database, type DurableEvent, type Transaction } from 'zmesh';
+import { HandlerFailedError, on, serve, serveReliable, subscribeDurable, type Database, type Transaction } from 'zmesh';
 import {
-  Events, GetOrder, ListOrders, OrderStatus, PlaceOrderCmd, ReleaseStockCmd, ReserveStockCmd, Topics,
-  type LineItem, type Order, type PlaceOrder,
+  GetOrder, ListOrders, OrderConfirmed, OrderPlaced, OrderRejected, OrderService, OrderStatus, PlaceOrder, ReleaseStock,
+  ReserveStock, StockRejected, StockReserved, type LineItem, type Order,
 } from '../commerce/api.js';
 import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
@@ -55,7 +55,7 @@ const toOrder = (r: OrderRow): Order => ({
 
 export async function startOrder(o: OrderOptions): Promise<RunningService> {
   const pendingTimeoutMs = o.pendingTimeoutMs ?? 60_000;
-  const node = serviceNode('order', o);
+  const node = serviceNode(OrderService, o);
   const db = (): Database => tablesOf(node, schema);
   const find = (d: Database, orderId: string): OrderRow | undefined =>
     d.prepare('SELECT * FROM order_orders WHERE order_id = ?').get(orderId) as OrderRow | undefined;
@@ -82,7 +82,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
     };
   });
 
-  node.handleReliable(PlaceOrderCmd.method, (payload, ctx) => place(PlaceOrderCmd.codec.decode(payload), ctx));
+  serveReliable(node, PlaceOrder, place);
 
   function place(cmd: PlaceOrder, tx: Transaction): void {
     const d = schema(tx.db);
@@ -103,12 +103,12 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
     };
     d.prepare(`INSERT INTO order_orders VALUES (@order_id, @cart_id, @idempotency_key, @items, @total_cents, @status, @reason, @created_ms, @updated_ms)`).run(row);
     const order = toOrder(row);
-    tx.publish(Topics.orderPlaced, Events.orderPlaced.encode({ order }));
+    tx.publish(OrderPlaced, { order });
     if (problem !== undefined) {
-      tx.publish(Topics.orderRejected, Events.orderRejected.encode({ order, reason: problem }));
+      tx.publish(OrderRejected, { order, reason: problem });
       return;
     }
-    tx.send(ReserveStockCmd.service, ReserveStockCmd.method, ReserveStockCmd.codec.encode({ orderId, items: cmd.items }));
+    tx.send(ReserveStock, { orderId, items: cmd.items });
   }
 
   /** Moves a PENDING order to its terminal state; false when it was not pending. */
@@ -118,27 +118,22 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
       .run(status, reason, now(), orderId, OrderStatus.ORDER_STATUS_PENDING).changes === 1;
     if (!changed) return false;
     const order = toOrder(find(d, orderId)!);
-    if (status === OrderStatus.ORDER_STATUS_CONFIRMED) tx.publish(Topics.orderConfirmed, Events.orderConfirmed.encode({ order }));
-    else tx.publish(Topics.orderRejected, Events.orderRejected.encode({ order, reason }));
+    if (status === OrderStatus.ORDER_STATUS_CONFIRMED) tx.publish(OrderConfirmed, { order });
+    else tx.publish(OrderRejected, { order, reason });
     return true;
   }
 
-  function onStockEvent(event: DurableEvent, tx: Transaction): void {
-    if (event.topic === Topics.stockReserved) {
-      const { orderId } = Events.stockReserved.decode(event.payload);
-      if (!settle(tx, orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '')) {
-        // The order already ended (timed out) or is not ours: its release is already
-        // queued behind the reservation, or this sends one so nothing stays held.
-        if (find(schema(tx.db), orderId) === undefined) release(tx, orderId, 'no such order');
-      }
-    } else if (event.topic === Topics.stockRejected) {
-      const { orderId, reason } = Events.stockRejected.decode(event.payload);
-      settle(tx, orderId, OrderStatus.ORDER_STATUS_REJECTED, reason);
+  /** product holds stock for `orderId`: the order is confirmed, or the stock goes back. */
+  function onReserved(tx: Transaction, orderId: string): void {
+    if (!settle(tx, orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '')) {
+      // The order already ended (timed out) or is not ours: its release is already
+      // queued behind the reservation, or this sends one so nothing stays held.
+      if (find(schema(tx.db), orderId) === undefined) release(tx, orderId, 'no such order');
     }
   }
 
   function release(tx: Transaction, orderId: string, reason: string): void {
-    tx.send(ReleaseStockCmd.service, ReleaseStockCmd.method, ReleaseStockCmd.codec.encode({ orderId, reason }));
+    tx.send(ReleaseStock, { orderId, reason });
   }
 
   /** Rejects orders that waited too long, releasing whatever they may hold. */
@@ -154,7 +149,10 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
 
   await node.start();
   db();
-  await node.subscribeDurable(STOCK_SUBSCRIPTION, 'product.stock.', onStockEvent);
+  await subscribeDurable(node, STOCK_SUBSCRIPTION, [
+    on(StockReserved, ({ orderId }, _event, tx) => onReserved(tx, orderId)),
+    on(StockRejected, ({ orderId, reason }, _event, tx) => { settle(tx, orderId, OrderStatus.ORDER_STATUS_REJECTED, reason); }),
+  ], { logger: o.logger });
   const sweeper = setInterval(() => {
     try {
       expire();

@@ -10,10 +10,10 @@
  * `stock >= 0` and `reserved >= 0` are CHECK constraints: an oversell cannot commit.
  * Outcomes are reliable events in the same transaction as the stock change.
  */
-import { HandlerFailedError, serve, type Database, type ReliableContext } from 'zmesh';
+import { HandlerFailedError, serve, serveReliable, type Database, type ReliableContext } from 'zmesh';
 import {
-  Events, GetProduct, ListProducts, ListReservations, ReleaseStockCmd, ReservationState, ReserveStockCmd, Topics,
-  type LineItem, type Product, type Reservation,
+  GetProduct, ListProducts, ListReservations, ProductChanged, ProductService, ReleaseStock, ReservationState, ReserveStock,
+  StockRejected, StockReserved, type LineItem, type Product, type Reservation,
 } from '../commerce/api.js';
 import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 import { demoCatalog, type SeedProduct } from './catalog.js';
@@ -47,7 +47,7 @@ const toProduct = (r: ItemRow): Product => ({ sku: r.sku, name: r.name, priceCen
 export const MAX_SKU_LENGTH = 64;
 
 export async function startProduct(o: ProductOptions): Promise<RunningService> {
-  const node = serviceNode('product', o);
+  const node = serviceNode(ProductService, o);
   const db = (): Database => tablesOf(node, schema);
   const item = (sku: string): ItemRow | undefined =>
     db().prepare('SELECT * FROM product_items WHERE sku = ?').get(sku) as ItemRow | undefined;
@@ -67,10 +67,10 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
       .map((r): Reservation => ({ orderId: r.order_id, items: JSON.parse(r.items) as LineItem[], state: r.state })),
   }));
 
-  node.handleReliable(ReserveStockCmd.method, (payload, ctx) => reserve(ReserveStockCmd.codec.decode(payload), ctx));
-  node.handleReliable(ReleaseStockCmd.method, (payload, ctx) => release(ReleaseStockCmd.codec.decode(payload), ctx));
+  serveReliable(node, ReserveStock, reserve);
+  serveReliable(node, ReleaseStock, release);
 
-  function reserve({ orderId, items }: { orderId: string; items: LineItem[] }, ctx: ReliableContext): void {
+  function reserve({ orderId, items }: ReserveStock, ctx: ReliableContext): void {
     const d = schema(ctx.db);
     if (orderId === '') return; // nothing to key a reservation on; nothing can be reserved
     // Idempotent: a reservation, a refusal or a tombstone for this order already decided.
@@ -80,17 +80,17 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
     const refusal = checkReservation(wanted, item);
     if (refusal !== undefined) {
       insertReservation(d, orderId, wanted, ReservationState.RESERVATION_STATE_REFUSED, refusal.reason);
-      ctx.publish(Topics.stockRejected, Events.stockRejected.encode({ orderId, reason: refusal.reason, sku: refusal.sku }));
+      ctx.publish(StockRejected, { orderId, reason: refusal.reason, sku: refusal.sku });
       return;
     }
     const take = d.prepare('UPDATE product_items SET stock = stock - ?, reserved = reserved + ? WHERE sku = ?');
     for (const line of wanted) take.run(line.quantity, line.quantity, line.sku);
     insertReservation(d, orderId, wanted, ReservationState.RESERVATION_STATE_HELD, '');
-    ctx.publish(Topics.stockReserved, Events.stockReserved.encode({ orderId, items: wanted }));
+    ctx.publish(StockReserved, { orderId, items: wanted });
     for (const line of wanted) announce(line.sku, ctx);
   }
 
-  function release({ orderId, reason }: { orderId: string; reason: string }, ctx: ReliableContext): void {
+  function release({ orderId, reason }: ReleaseStock, ctx: ReliableContext): void {
     const d = schema(ctx.db);
     if (orderId === '') return;
     const row = d.prepare('SELECT items, state FROM product_reservations WHERE order_id = ?').get(orderId) as
@@ -112,7 +112,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
 
   function announce(sku: string, ctx: ReliableContext): void {
     const row = item(sku);
-    if (row !== undefined) ctx.publish(Topics.productChanged(sku), Events.productChanged.encode({ product: toProduct(row) }));
+    if (row !== undefined) ctx.publish(ProductChanged, { product: toProduct(row) }, { suffix: sku });
   }
 
   await node.start();

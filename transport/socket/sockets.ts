@@ -9,6 +9,7 @@
  * section 1.
  */
 import * as zmq from 'zeromq';
+import { BindFailedError, errorMessage } from '../errors.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from '../limits.js';
 import type { SocketSettings } from '../options.js';
 import { SendQueue, type SendFn } from './send-queue.js';
@@ -65,6 +66,15 @@ export function sendQueue(name: string, limit: number, send: SendFn, report: Que
     onSent: (n) => report.sent(n),
     onError: (err, n) => report.failed(err, n, name),
   });
+}
+
+/** Binds, or throws BIND_FAILED naming the socket and the address. */
+export async function bindOrFail(sock: zmq.Router | zmq.XPublisher, address: string, what: string): Promise<void> {
+  try {
+    await sock.bind(address);
+  } catch (err) {
+    throw new BindFailedError(`cannot bind ${what} on ${address}: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 /** The port a bound socket got, from its last endpoint ("tcp://0.0.0.0:41234"). */

@@ -4,7 +4,7 @@
  * encoded with the method's schema; --raw sends the text as it is instead.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { Registry } from '../../commerce/api.js';
+import { Registry } from '../registry.js';
 import { fromJson, toJson } from '../../commerce/codec.js';
 import { joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';

@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { defaultStock, runDemo } from '../../demo/run.js';
 import { formatSummary } from '../../demo/summary.js';
 import type { Progress } from '../../demo/shoppers.js';
-import { LOG_LEVELS } from '../options.js';
+import { checkInterface, LOG_LEVELS } from '../options.js';
 import { EXIT_FAILED, guarded } from '../run.js';
 
 interface Args {
@@ -39,7 +39,7 @@ export const demoCommand: CommandModule<object, Args> = {
       if (!Number.isSafeInteger(a.orders) || a.orders < 1 || a.orders > MAX_ORDERS) throw new Error(`--orders must be a whole number from 1 to ${MAX_ORDERS}`);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (a.concurrency !== undefined && (!Number.isSafeInteger(a.concurrency) || a.concurrency < 1)) throw new Error('--concurrency must be a whole number, 1 or more');
-      if (a.interface !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(a.interface)) throw new Error('--interface must be an IPv4 address');
+      checkInterface(a.interface);
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {

@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { startService } from '../../commerce/services.js';
 import { STORE_FILE } from '../../commerce/service.js';
-import type { ServiceName } from '../../commerce/api.js';
-import { meshOptions, SERVICE_NAMES, stderrLogger, type MeshArgs } from '../options.js';
+import { SERVICES, type ServiceName } from '../../commerce/api.js';
+import { meshOptions, stderrLogger, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
 interface Args extends MeshArgs {
@@ -24,7 +24,7 @@ export const nodeCommand: CommandModule<object, Args> = {
   command: 'node <service>',
   describe: 'run one commerce service (product, cart or order) until SIGINT/SIGTERM',
   builder: (y: Argv) => meshOptions(y
-    .positional('service', { type: 'string', choices: SERVICE_NAMES, demandOption: true, describe: 'the service to run' })
+    .positional('service', { type: 'string', choices: SERVICES, demandOption: true, describe: 'the service to run' })
     .option('data', { type: 'string', describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
     .option('discovery', { type: 'string', choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { openStoreAdmin, type OutboxEntry } from 'zmesh';
+import { STORE_FILE } from '../../commerce/service.js';
 import { table } from '../format.js';
 import { guarded } from '../run.js';
 
@@ -18,8 +19,6 @@ interface Args {
   seq?: number[];
   all: boolean;
 }
-
-export const STORE_FILE = 'zmesh.db';
 
 const show = (rows: OutboxEntry[], json: boolean, what: string): void => {
   if (json) return console.log(JSON.stringify(rows));

@@ -5,6 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { mdnsDiscovery, type MdnsRecord } from 'zmesh';
 import { table } from '../format.js';
+import { checkInterface, checkMesh } from '../options.js';
 import { guarded } from '../run.js';
 
 interface Args {
@@ -24,7 +25,8 @@ export const peersCommand: CommandModule<object, Args> = {
     .option('interface', { type: 'string', describe: 'IPv4 address of the interface to browse on' })
     .check((a) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) throw new Error('--timeout must be a number of seconds between 0 and 600');
-      if (a.interface !== undefined && !/^\d+\.\d+\.\d+\.\d+$/.test(a.interface)) throw new Error('--interface must be an IPv4 address');
+      checkMesh(a.mesh, true);
+      checkInterface(a.interface);
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {

@@ -5,7 +5,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import type { MeshEvent } from 'zmesh';
-import { eventTypeOf } from '../../commerce/api.js';
+import { eventTypeOf } from '../registry.js';
 import { toJson } from '../../commerce/codec.js';
 import { joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';

@@ -1,0 +1,133 @@
+/**
+ * The composition root: builds every layer of one node from the resolved options and
+ * the injected components, and wires them together. Nothing here runs: node.ts owns
+ * the lifecycle (bind, read loops, timers, close) and the public façade.
+ *
+ *   socket/ <- codec/ <- protocol/ <- peers/ <- pubsub/ <- reliable/ <- here
+ *
+ * Two places need each other, and meet through a closure rather than an import: the
+ * peer table implements the client's Routes, and the client routes the answers that
+ * arrive on the table's DEALERs.
+ */
+import type { Logger } from 'pino';
+import type * as zmq from 'zeromq';
+import { createEventBus, type EventBus } from './bus.js';
+import { systemClock } from './clock.js';
+import type { Envelope } from './codec/envelope.js';
+import type { HelloInit } from './codec/control.js';
+import { mdnsFromSettings } from './discovery/mdns.js';
+import { staticDiscovery } from './discovery/static.js';
+import { PeerDownError } from './errors.js';
+import { silentLogger } from './log.js';
+import { guardObserver } from './observe.js';
+import type { ResolvedOptions } from './options.js';
+import { PeerTable } from './peers/peer-table.js';
+import { RequestClient } from './protocol/client.js';
+import { dropReporter } from './protocol/drops.js';
+import { EnvelopeBuilder } from './protocol/envelopes.js';
+import { inbound } from './protocol/inbound.js';
+import { PendingRequests } from './protocol/pending.js';
+import { RequestServer } from './protocol/server.js';
+import { Publisher, toWire } from './pubsub/publisher.js';
+import { EventSubscriber } from './pubsub/subscriber.js';
+import { ReliableLayer } from './reliable/layer.js';
+import type { SendQueue } from './socket/send-queue.js';
+import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport } from './socket/sockets.js';
+import { Counters } from './stats.js';
+import type { Clock, Discovery, NodeComponents } from './types.js';
+
+/** Every part of a node, built and wired. */
+export interface NodeParts {
+  log: Logger;
+  clock: Clock;
+  counters: Counters;
+  bus: EventBus;
+  pending: PendingRequests;
+  sockets: { router: zmq.Router; xpub: zmq.XPublisher; sub: zmq.Subscriber };
+  queues: { router: SendQueue; pub: SendQueue };
+  server: RequestServer;
+  client: RequestClient;
+  publisher: Publisher;
+  subscriber: EventSubscriber;
+  table: PeerTable;
+  /** Present when the node has a store. */
+  reliable: ReliableLayer | undefined;
+  /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
+  sources: Array<[string, Discovery]>;
+}
+
+export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
+  const log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: opts.nodeId });
+  const clock = components.clock ?? systemClock;
+  const observer = guardObserver(components.observer, log);
+  const counters = new Counters();
+  const bus = createEventBus();
+  const drop = dropReporter(counters, log, observer?.dropped);
+  const builder = new EnvelopeBuilder(opts.nodeId, opts.service, clock);
+  const decode = inbound({ maxPayloadBytes: opts.maxPayloadBytes, counters, drop });
+  const report: QueueReport = {
+    sent: (n) => { counters.sent += n; counters.batches++; },
+    failed: (err, n, queue) => { counters.sendErrors++; log.debug({ err, frames: n, queue }, 'send failed'); },
+  };
+  const pending = new PendingRequests(counters, observer?.requestSettled);
+
+  // socket/
+  const sockets = { router: createRouter(opts.sockets), xpub: createPublisher(opts.sockets), sub: createSubscriber(opts.sockets) };
+  const queues = {
+    router: sendQueue('router', opts.sendQueueLimit, (f) => sockets.router.send(f), report),
+    pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
+      for (const message of toWire(batch)) await sockets.xpub.send(message);
+    }, report),
+  };
+
+  // protocol/ (server), pubsub/
+  const server = new RequestServer({
+    service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
+  });
+  const publisher = new Publisher(builder, queues.pub, counters, drop);
+  const subscriber = new EventSubscriber({ sub: sockets.sub, nodeId: opts.nodeId, inbound: decode, counters, drop, log });
+
+  // peers/ and protocol/ (client)
+  let client: RequestClient | undefined;
+  const table = new PeerTable({
+    selfId: opts.nodeId,
+    mesh: opts.mesh,
+    bus,
+    log,
+    link: {
+      heartbeatIntervalMs: opts.heartbeatIntervalMs, suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs,
+      sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, builder, drop, log, clock, localHello,
+      answers: { onAnswer: (env: Envelope) => client!.onAnswer(env) },
+    },
+    outstanding: (nodeId) => pending.inFlightTo(nodeId),
+    peerReady: (nodeId, pubEndpoint) => subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs),
+    // A peer left: its events stop, its requests fail with PEER_DOWN.
+    peerGone: (nodeId, reason) => {
+      subscriber.disconnect(nodeId);
+      pending.rejectPeer(nodeId, () => new PeerDownError(`peer ${nodeId} went down (${reason})`, { remoteNode: nodeId }));
+    },
+  });
+  client = new RequestClient({ routes: table, builder, pending, drop, requestTimeoutMs: opts.requestTimeoutMs });
+  server.listen({
+    onHello: (hello) => {
+      if (hello.mesh !== opts.mesh) return drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
+      table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' });
+    },
+    onBye: (nodeId) => table.byNode(nodeId)?.markDown('said goodbye'),
+  });
+
+  // reliable/
+  const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
+    storePath: opts.storePath, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
+    subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
+    client, peers: table, server, publisher, subscriber, bus, clock, log,
+  });
+
+  // discovery/
+  const sources: Array<[string, Discovery]> = [];
+  if (opts.peers.length > 0) sources.push(['static', staticDiscovery({ peers: opts.peers })]);
+  if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
+  opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
+
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources };
+}
