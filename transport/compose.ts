@@ -84,7 +84,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const server = new RequestServer({
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
   });
-  const publisher = new Publisher(builder, queues.pub, counters, drop);
+  const publisher = new Publisher({ builder, queue: queues.pub, counters, drop });
   const subscriber = new EventSubscriber({ sub: sockets.sub, nodeId: opts.nodeId, inbound: decode, counters, drop, log });
 
   // peers/ and protocol/ (client)

@@ -61,16 +61,25 @@ export function toWire(batch: Uint8Array[]): Uint8Array[][] {
   return out;
 }
 
+/** What the publisher needs from the node. */
+export interface PublisherParts {
+  builder: EnvelopeBuilder;
+  /** The XPUB's send queue, keyed by topic. */
+  queue: SendQueue;
+  counters: Counters;
+  drop: DropFn;
+}
+
 export class Publisher {
   private readonly syncPrefix: string;
+  private readonly builder: EnvelopeBuilder;
+  private readonly queue: SendQueue;
+  private readonly counters: Counters;
+  private readonly drop: DropFn;
 
-  constructor(
-    private readonly builder: EnvelopeBuilder,
-    private readonly queue: SendQueue,
-    private readonly counters: Counters,
-    private readonly drop: DropFn,
-  ) {
-    this.syncPrefix = syncTopic(builder.nodeId, '');
+  constructor(p: PublisherParts) {
+    ({ builder: this.builder, queue: this.queue, counters: this.counters, drop: this.drop } = p);
+    this.syncPrefix = syncTopic(p.builder.nodeId, '');
   }
 
   publish(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined): void {
