@@ -43,7 +43,7 @@ export interface NodeParts {
   counters: Counters;
   bus: EventBus;
   pending: PendingRequests;
-  sockets: { router: zmq.Router; xpub: zmq.XPublisher; sub: zmq.Subscriber };
+  sockets: { router: zmq.Router; xpub: zmq.XPublisher };
   queues: { router: SendQueue; pub: SendQueue };
   server: RequestServer;
   client: RequestClient;
@@ -72,7 +72,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const pending = new PendingRequests(counters, observer?.requestSettled);
 
   // socket/
-  const sockets = { router: createRouter(opts.sockets), xpub: createPublisher(opts.sockets), sub: createSubscriber(opts.sockets) };
+  const sockets = { router: createRouter(opts.sockets), xpub: createPublisher(opts.sockets) };
   const queues = {
     router: sendQueue('router', opts.sendQueueLimit, (f) => sockets.router.send(f), report),
     pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
@@ -85,7 +85,10 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
   });
   const publisher = new Publisher({ builder, queue: queues.pub, counters, drop });
-  const subscriber = new EventSubscriber({ sub: sockets.sub, nodeId: opts.nodeId, inbound: decode, counters, drop, log });
+  const subscriber = new EventSubscriber({
+    openSocket: () => createSubscriber(opts.sockets), nodeId: opts.nodeId, inbound: decode, drop, log,
+    delivered: () => { counters.events.delivered++; },
+  });
 
   // peers/ and protocol/ (client)
   let client: RequestClient | undefined;

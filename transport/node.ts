@@ -83,7 +83,7 @@ class Node implements MeshNode {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
     this.p.reliable?.start();
-    const { router, xpub, sub } = this.p.sockets;
+    const { router, xpub } = this.p.sockets;
     await bindOrFail(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
     await bindOrFail(xpub, `tcp://${this.opts.host}:${this.opts.pubPort}`, 'PUB');
     const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(xpub.lastEndpoint) };
@@ -91,7 +91,6 @@ class Node implements MeshNode {
     const onError = (what: string) => (err: unknown) => this.p.log.error({ err }, `${what} receive failed`);
     void readLoop(router, (f) => this.p.server.onMessage(f), onError('router'));
     void readLoop(xpub, (f) => this.p.publisher.onSubscription(f), onError('xpub'));
-    void readLoop(sub, (f) => this.p.subscriber.onMessage(f), onError('sub'));
     // A timer callback must never take the process down: log and keep ticking.
     this.ticker = setInterval(() => {
       try {

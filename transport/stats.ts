@@ -6,6 +6,7 @@ import type { DropReason, NodeStats } from './types.js';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'badFrames', 'oversized', 'malformed', 'invalid', 'unknownKind', 'versionMismatch', 'unexpected', 'foreignMesh', 'lateReply',
+  'senderMismatch', 'forbidden',
 ];
 
 export class Counters {

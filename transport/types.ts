@@ -295,7 +295,11 @@ export type DropReason =
   | 'versionMismatch'
   | 'unexpected'
   | 'foreignMesh'
-  | 'lateReply';
+  | 'lateReply'
+  /** A message whose sender_node is not the node its connection or MAC proves. */
+  | 'senderMismatch'
+  /** The authenticated sender has no right to this message (its certificate). */
+  | 'forbidden';
 
 export interface NodeStats {
   /** Envelopes handed to sockets, by direction. */

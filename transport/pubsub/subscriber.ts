@@ -1,9 +1,16 @@
 /**
- * The receiving side of events: one SUB socket connected to every live peer's PUB.
+ * The receiving side of events: one SUB socket per live publisher.
  *
- * Local listeners register by prefix; the SUB socket holds one ZeroMQ subscription per
- * distinct prefix (reference-counted). `sync()` proves to the caller that the SUB's
- * subscriptions are in effect at one publisher (see publisher.ts for the handshake).
+ * One socket each, not one for all, so that a socket's messages can only come from
+ * the publisher it was opened for: in a secure mesh its CURVE server key proves who
+ * published (proto/README.md section 17), and a message on it that names another
+ * sender is dropped (`senderMismatch`). It also keeps one publisher's sync marks off
+ * the others' sockets, and a restarted publisher that reuses its predecessor's port
+ * gets a socket of its own.
+ *
+ * Local listeners register by prefix; every socket holds one ZeroMQ subscription per
+ * distinct prefix. `sync()` proves that a socket's subscriptions are in effect at its
+ * publisher (see publisher.ts for the handshake).
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
@@ -14,17 +21,27 @@ import { unpackPairs } from '../codec/packed.js';
 import { MAX_BATCH_MESSAGES } from '../limits.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { Inbound } from '../protocol/inbound.js';
-import type { Counters } from '../stats.js';
+import { readLoop } from '../socket/read-loop.js';
+import { closeQuietly } from '../socket/sockets.js';
 import type { EventListener, MeshEvent } from '../types.js';
 import { syncTopic } from './topics.js';
 
 export interface SubscriberParts {
-  sub: zmq.Subscriber;
+  /** A new SUB socket for one publisher; `serverKey` is its CURVE key when secure. */
+  openSocket(serverKey: string | undefined): zmq.Subscriber;
   nodeId: string;
   inbound: Inbound;
-  counters: Counters;
   drop: DropFn;
   log: Logger;
+  /** Whether `publisherId` may publish on `topic` (its certificate); default: yes. */
+  mayPublish?(publisherId: string, topic: string): boolean;
+  /** Counts an event delivered to one listener. */
+  delivered(): void;
+}
+
+interface Publisher {
+  sock: zmq.Subscriber;
+  endpoint: string;
 }
 
 interface SyncWaiter {
@@ -34,41 +51,25 @@ interface SyncWaiter {
 
 export class EventSubscriber {
   private readonly listeners = new Map<string, Set<EventListener>>();
-  /** Publishers we are connected to: node id -> PUB endpoint. */
-  private readonly publishers = new Map<string, string>();
-  /** Node ids per connected endpoint. A publisher that restarts can get the same
-   *  ephemeral PUB port as its predecessor, so one endpoint may briefly belong to two
-   *  node ids; libzmq must see one connect and one disconnect per endpoint (a second
-   *  disconnect throws ENOENT). */
-  private readonly users = new Map<string, Set<string>>();
+  private readonly publishers = new Map<string, Publisher>();
   private readonly waiters = new Map<string, SyncWaiter>();
   private tokens = 0;
   private closed = false;
 
-  private readonly sub: zmq.Subscriber;
-  private readonly nodeId: string;
-  private readonly counters: Counters;
-  private readonly drop: DropFn;
-  private readonly log: Logger;
-
-  constructor(private readonly p: SubscriberParts) {
-    ({ sub: this.sub, nodeId: this.nodeId, counters: this.counters, drop: this.drop, log: this.log } = p);
-  }
+  constructor(private readonly p: SubscriberParts) {}
 
   /** Connects to a publisher and resolves once our subscriptions are in effect there.
    *  Rejects with TIMEOUT (the caller retries) or CLOSED. */
-  async connect(publisherId: string, endpoint: string, timeoutMs: number): Promise<void> {
-    const previous = this.publishers.get(publisherId);
-    if (previous !== undefined && previous !== endpoint) this.disconnect(publisherId);
-    if (previous !== endpoint) {
-      let ids = this.users.get(endpoint);
-      if (ids === undefined) {
-        ids = new Set();
-        this.users.set(endpoint, ids);
-        this.sub.connect(endpoint);
-      }
-      ids.add(publisherId);
-      this.publishers.set(publisherId, endpoint);
+  async connect(publisherId: string, endpoint: string, timeoutMs: number, serverKey?: string): Promise<void> {
+    if (this.closed) throw new ClosedError('subscriber is closed');
+    const known = this.publishers.get(publisherId);
+    if (known !== undefined && known.endpoint !== endpoint) this.disconnect(publisherId);
+    if (!this.publishers.has(publisherId)) {
+      const sock = this.p.openSocket(serverKey);
+      for (const prefix of this.listeners.keys()) sock.subscribe(prefix);
+      sock.connect(endpoint);
+      this.publishers.set(publisherId, { sock, endpoint });
+      void readLoop(sock, (frames) => this.onMessage(publisherId, frames), (err) => this.p.log.error({ err, publisherId }, 'SUB receive failed'));
     }
     if (!(await this.sync(publisherId, timeoutMs))) {
       throw new TimeoutError(`publisher ${publisherId} did not confirm subscriptions within ${timeoutMs} ms`);
@@ -76,19 +77,10 @@ export class EventSubscriber {
   }
 
   disconnect(publisherId: string): void {
-    const endpoint = this.publishers.get(publisherId);
-    if (endpoint === undefined) return;
+    const pub = this.publishers.get(publisherId);
+    if (pub === undefined) return;
     this.publishers.delete(publisherId);
-    const ids = this.users.get(endpoint);
-    ids?.delete(publisherId);
-    if (ids === undefined || ids.size === 0) {
-      this.users.delete(endpoint);
-      try {
-        if (!this.sub.closed) this.sub.disconnect(endpoint);
-      } catch (err) {
-        this.log.debug({ err, endpoint }, 'SUB disconnect failed');
-      }
-    }
+    closeQuietly(pub.sock, 0);
     for (const [token, w] of this.waiters) {
       if (w.publisherId === publisherId) {
         this.waiters.delete(token);
@@ -104,14 +96,14 @@ export class EventSubscriber {
     if (set === undefined) {
       set = new Set();
       this.listeners.set(prefix, set);
-      this.sub.subscribe(prefix);
+      for (const { sock } of this.publishers.values()) sock.subscribe(prefix);
     }
     set.add(listener);
     const remove = (): void => {
       const s = this.listeners.get(prefix);
       if (s === undefined || !s.delete(listener) || s.size > 0) return;
       this.listeners.delete(prefix);
-      if (!this.sub.closed) this.sub.unsubscribe(prefix);
+      for (const { sock } of this.publishers.values()) if (!sock.closed) sock.unsubscribe(prefix);
     };
     const ids = [...this.publishers.keys()];
     const results = await Promise.all(ids.map((id) => this.sync(id, timeoutMs)));
@@ -125,10 +117,19 @@ export class EventSubscriber {
     return remove;
   }
 
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.values()) w.settle(false);
+    this.waiters.clear();
+    for (const id of [...this.publishers.keys()]) this.disconnect(id);
+  }
+
   /** True once `publisherId` answered; false if it timed out or went away. */
   private sync(publisherId: string, timeoutMs: number): Promise<boolean> {
     if (this.closed) return Promise.reject(new ClosedError('subscriber is closed'));
-    const token = `${this.nodeId}.${++this.tokens}`;
+    const sock = this.publishers.get(publisherId)?.sock;
+    if (sock === undefined) return Promise.resolve(false);
+    const token = `${this.p.nodeId}.${++this.tokens}`;
     const topic = syncTopic(publisherId, token);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
@@ -139,39 +140,50 @@ export class EventSubscriber {
         publisherId,
         settle: (ok) => {
           clearTimeout(timer);
-          if (!this.sub.closed) this.sub.unsubscribe(topic);
+          if (!sock.closed) sock.unsubscribe(topic);
           resolve(ok);
         },
       };
       this.waiters.set(token, waiter);
-      this.sub.subscribe(topic);
+      sock.subscribe(topic);
     });
   }
 
-  /** One message from some publisher: [topic, packed] or [topic, h1, b1, ..., hn, bn]. */
-  onMessage(frames: Buffer[]): void {
+  /** One message from `publisherId`'s socket: [topic, packed] or [topic, h1, b1, ...]. */
+  private onMessage(publisherId: string, frames: Buffer[]): void {
     let parts: Buffer[] | undefined = frames;
     let skip = 1;
     if (frames.length === 2) {
       parts = unpackPairs(frames[1]!, MAX_BATCH_MESSAGES);
       skip = 0;
       if (parts === undefined) {
-        this.drop('badFrames', 'bad packed frame on SUB', 'sub');
+        this.p.drop('badFrames', 'bad packed frame on SUB', publisherId);
         return;
       }
     }
     const topic = frames[0]!.toString();
-    if (topic.startsWith(SYNC_TOPIC_PREFIX)) this.p.inbound(parts, skip, 'sub', (env) => this.onSync(topic, env));
-    else this.p.inbound(parts, skip, 'sub', (env) => this.onEvent(topic, env));
+    const sync = topic.startsWith(SYNC_TOPIC_PREFIX);
+    this.p.inbound(parts, skip, publisherId, (env) => {
+      if (env.senderNode !== publisherId) {
+        this.p.drop('senderMismatch', `event from ${env.senderNode} on the socket of ${publisherId}`, publisherId);
+        return;
+      }
+      if (sync) this.onSync(topic, env);
+      else this.onEvent(publisherId, topic, env);
+    });
   }
 
-  private onEvent(topic: string, env: Envelope): void {
+  private onEvent(publisherId: string, topic: string, env: Envelope): void {
     if (env.kind !== Kind.EVENT) {
-      this.drop('unexpected', `kind ${env.kind} on SUB`, env.senderNode);
+      this.p.drop('unexpected', `kind ${env.kind} on SUB`, env.senderNode);
       return;
     }
     if (env.subject !== topic) {
-      this.drop('invalid', 'topic frame and envelope subject differ', env.senderNode);
+      this.p.drop('invalid', 'topic frame and envelope subject differ', env.senderNode);
+      return;
+    }
+    if (this.p.mayPublish !== undefined && !this.p.mayPublish(publisherId, topic)) {
+      this.p.drop('forbidden', `publishing "${topic}" is not in its certificate`, publisherId);
       return;
     }
     this.deliver({
@@ -189,15 +201,14 @@ export class EventSubscriber {
    *  its own topic, from the publisher that topic names, for a token we issued. */
   private onSync(topic: string, env: Envelope): void {
     if (env.kind !== Kind.SYNC) {
-      this.drop('unexpected', `kind ${env.kind} on a $sync topic`, env.senderNode);
+      this.p.drop('unexpected', `kind ${env.kind} on a $sync topic`, env.senderNode);
       return;
     }
     if (env.subject !== topic || !topic.startsWith(syncTopic(env.senderNode, ''))) {
-      this.drop('invalid', 'SYNC subject, topic and sender disagree', env.senderNode);
+      this.p.drop('invalid', 'SYNC subject, topic and sender disagree', env.senderNode);
       return;
     }
     const token = decodeSyncMark(env.payload);
-    // Marks for other subscribers reach us when we subscribe to "" (everything).
     const waiter = token === undefined ? undefined : this.waiters.get(token);
     if (waiter === undefined || waiter.publisherId !== env.senderNode || topic !== syncTopic(env.senderNode, token!)) return;
     this.waiters.delete(token!);
@@ -208,19 +219,13 @@ export class EventSubscriber {
     for (const [prefix, set] of this.listeners) {
       if (!event.topic.startsWith(prefix)) continue;
       for (const listener of set) {
-        this.counters.events.delivered++;
+        this.p.delivered();
         try {
           listener(event);
         } catch (err) {
-          this.log.error({ err, topic: event.topic }, 'event listener threw');
+          this.p.log.error({ err, topic: event.topic }, 'event listener threw');
         }
       }
     }
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const w of this.waiters.values()) w.settle(false);
-    this.waiters.clear();
   }
 }
