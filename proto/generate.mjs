@@ -15,6 +15,8 @@ const bin = (name) => join(root, 'node_modules', 'protobufjs-cli', 'bin', name);
 const targets = [
   // The envelope is validated by transport/codec.ts: no verify/convert code needed.
   { out: 'transport/gen/mesh', rootName: 'zmesh_mesh', protos: ['proto/envelope.proto', 'proto/control.proto'], extra: ['--no-verify', '--no-convert'] },
+  // Certificates and revocation lists: transport/security/certificate.ts checks every field.
+  { out: 'transport/gen/security', rootName: 'zmesh_security', protos: ['proto/security.proto'], extra: ['--no-verify', '--no-convert'] },
   // Commerce keeps fromObject/toObject: the CLI speaks JSON (`zmesh call`, `zmesh watch`).
   { out: 'nodes/gen/commerce', rootName: 'zmesh_commerce', protos: ['proto/commerce.proto'], extra: [] },
 ];

@@ -12,7 +12,10 @@ import {
   AbortedError, BadMessageError, BindFailedError, ClosedError, ErrorCode, HandlerFailedError, InvalidArgumentError,
   MessageTooLargeError, NoRouteError, OutboxFullError, PeerDownError, QueueFullError, StoreError, TimeoutError,
   UnknownMethodError, VersionMismatchError, ZmeshError, createNode, type MeshNode, type NodeOptions,
+  ForbiddenError, SecurityError, errorFromWire, z85Encode,
 } from '../transport/index.js';
+import * as zmq from 'zeromq';
+import { testAuthority } from './helpers/trust.js';
 import { NodeProc, killAll } from './helpers/proc.js';
 import { RawDealer, envelope, pb } from './helpers/raw-peer.js';
 
@@ -232,6 +235,32 @@ describe('errors', () => {
       expect(sink.db!.prepare('SELECT n FROM effects ORDER BY rowid').pluck().all()).toEqual([1, 2, 3]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('errors - credentials that cannot be used are SECURITY; a stranger to a secure node is FORBIDDEN', async () => {
+    const ta = testAuthority();
+    try {
+      const alpha = ta.issue('alpha').security;
+      const other = ta.issue('beta').security;
+      // A certificate for another key, or another service, fails createNode.
+      const wrongKey = await expectCode(() => createNode({ service: 'alpha', security: { ...alpha, certificate: other.certificate } }), SecurityError, ErrorCode.SECURITY);
+      expect(wrongKey.message).toContain('another key');
+      await expectCode(() => createNode({ service: 'gamma', security: alpha }), SecurityError, ErrorCode.SECURITY);
+      // A CURVE client with a key of its own but no HELLO: every request is FORBIDDEN.
+      const secure = createNode({ service: 'alpha', host: '127.0.0.1', discovery: 'static', security: alpha });
+      nodes.push(secure);
+      await secure.start();
+      secure.handle('echo', (p) => p);
+      const stranger = zmq.curveKeyPair();
+      const raw = new RawDealer(secure.endpoints.router, { curveServerKey: z85Encode(Buffer.from(secure.publicKey!, 'hex')), curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey });
+      raws.push(raw);
+      const { code, message } = await rawError(raw, { kind: pb.Kind.REQUEST, service: 'alpha', subject: 'echo', senderNode: 'stranger-1', senderService: 'stranger' });
+      expect(code).toBe(ErrorCode.FORBIDDEN);
+      expect(message).toContain('not a member');
+      expect(errorFromWire(code, message, false, secure.id)).toBeInstanceOf(ForbiddenError);
+    } finally {
+      ta.cleanup();
     }
   });
 

@@ -10,7 +10,7 @@
  * arrive on the table's DEALERs.
  */
 import type { Logger } from 'pino';
-import type * as zmq from 'zeromq';
+import * as zmq from 'zeromq';
 import { createEventBus, type EventBus } from './bus.js';
 import { systemClock } from './clock.js';
 import type { Envelope } from './codec/envelope.js';
@@ -23,6 +23,7 @@ import { guardObserver } from './observe.js';
 import type { ResolvedOptions } from './options.js';
 import { PeerTable } from './peers/peer-table.js';
 import { RequestClient } from './protocol/client.js';
+import { Guard } from './protocol/guard.js';
 import { dropReporter } from './protocol/drops.js';
 import { EnvelopeBuilder } from './protocol/envelopes.js';
 import { inbound } from './protocol/inbound.js';
@@ -32,7 +33,10 @@ import { Publisher, toWire } from './pubsub/publisher.js';
 import { EventSubscriber } from './pubsub/subscriber.js';
 import { ReliableLayer } from './reliable/layer.js';
 import type { SendQueue } from './socket/send-queue.js';
-import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport } from './socket/sockets.js';
+import { createAudit, type Audit } from './security/audit.js';
+import { keyFingerprint, keyText } from './security/keys.js';
+import { TrustPolicy, ZAP_DOMAIN_PUB, ZAP_DOMAIN_ROUTER } from './security/policy.js';
+import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type { Clock, Discovery, NodeComponents } from './types.js';
 
@@ -54,6 +58,8 @@ export interface NodeParts {
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
   sources: Array<[string, Discovery]>;
+  /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
+  trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context } | undefined;
 }
 
 export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
@@ -70,9 +76,23 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     failed: (err, n, queue) => { counters.sendErrors++; log.debug({ err, frames: n, queue }, 'send failed'); },
   };
   const pending = new PendingRequests(counters, observer?.requestSettled);
+  let table: PeerTable | undefined;
+
+  // security/: a secure node's credentials and the decisions made on peers'.
+  const trust = opts.security === undefined ? undefined : (() => {
+    const audit = createAudit({ nodeId: opts.nodeId, log, file: opts.security.auditFile, now: () => clock.now() });
+    const policy = new TrustPolicy(opts.security, {
+      mesh: opts.mesh, service: opts.service, clock, audit,
+      evict: (nodeId, reason) => table?.byNode(nodeId)?.markDown(reason),
+      warn: (err, message) => log.warn({ err }, message),
+    });
+    return { policy, audit, context: new zmq.Context() };
+  })();
+  const curve: SocketSecurity | undefined = trust === undefined ? undefined
+    : { context: trust.context, publicKey: opts.security!.keys.publicKey, secretKey: opts.security!.keys.secretKey };
 
   // socket/
-  const sockets = { router: createRouter(opts.sockets), xpub: createPublisher(opts.sockets) };
+  const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER), xpub: createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB) };
   const queues = {
     router: sendQueue('router', opts.sendQueueLimit, (f) => sockets.router.send(f), report),
     pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
@@ -83,16 +103,18 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   // protocol/ (server), pubsub/
   const server = new RequestServer({
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
+    ...(trust === undefined ? {} : { guard: new Guard(trust.policy, trust.audit, drop) }),
   });
   const publisher = new Publisher({ builder, queue: queues.pub, counters, drop });
   const subscriber = new EventSubscriber({
-    openSocket: () => createSubscriber(opts.sockets), nodeId: opts.nodeId, inbound: decode, drop, log,
+    openSocket: (serverKey) => createSubscriber(opts.sockets, curve, serverKey), nodeId: opts.nodeId, inbound: decode, drop, log,
     delivered: () => { counters.events.delivered++; },
+    ...(trust === undefined ? {} : { mayPublish: (publisherId: string, topic: string) => trust.policy.mayPublish(publisherId, topic) }),
   });
 
   // peers/ and protocol/ (client)
   let client: RequestClient | undefined;
-  const table = new PeerTable({
+  table = new PeerTable({
     selfId: opts.nodeId,
     mesh: opts.mesh,
     bus,
@@ -101,9 +123,24 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
       heartbeatIntervalMs: opts.heartbeatIntervalMs, suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs,
       sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, builder, drop, log, clock, localHello,
       answers: { onAnswer: (env: Envelope) => client!.onAnswer(env) },
+      ...(trust === undefined ? {} : {
+        security: { sockets: curve!, macKeyFor: (k: string) => trust.policy.macKeyFor(k), seal: (k: Buffer, h: Uint8Array, b: Uint8Array) => trust.policy.seal(k, h, b) },
+      }),
     },
+    ...(trust === undefined ? {} : {
+      trust: {
+        admit: (hello, link) => {
+          trust.policy.admit({ nodeId: hello.nodeId, service: hello.service, publicKey: hello.publicKey, certificate: hello.certificate ?? new Uint8Array(0) }, { ...(link.serverKey === undefined ? {} : { expectedKey: link.serverKey }), address: link.endpoint });
+        },
+        serverKey: (hex) => (hex !== undefined && /^[0-9a-f]{64}$/.test(hex) ? keyText(Buffer.from(hex, 'hex')) : undefined),
+        keyChanged: (endpoint, previous, next) => trust.audit.record({
+          event: 'peer.key-changed', peer: { address: endpoint, fingerprint: next === '' ? '' : keyFingerprint(next) },
+          previousFingerprint: previous === '' ? '' : keyFingerprint(previous),
+        }),
+      },
+    }),
     outstanding: (nodeId) => pending.inFlightTo(nodeId),
-    peerReady: (nodeId, pubEndpoint) => subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs),
+    peerReady: (nodeId, pubEndpoint, publicKey) => subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs, publicKey),
     // A peer left: its events stop, its requests fail with PEER_DOWN.
     peerGone: (nodeId, reason) => {
       subscriber.disconnect(nodeId);
@@ -114,9 +151,9 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   server.listen({
     onHello: (hello) => {
       if (hello.mesh !== opts.mesh) return drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
-      table.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello' });
+      table!.propose({ endpoints: hello.routerEndpoints, nodeId: hello.nodeId, source: 'hello', ...(hello.publicKey === '' ? {} : { publicKey: hello.publicKey }) });
     },
-    onBye: (nodeId) => table.byNode(nodeId)?.markDown('said goodbye'),
+    onBye: (nodeId) => table!.byNode(nodeId)?.markDown('said goodbye'),
   });
 
   // reliable/
@@ -124,6 +161,15 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     storePath: opts.storePath, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
     client, peers: table, server, publisher, subscriber, bus, clock, log,
+    ...(trust === undefined ? {} : {
+      trust: {
+        fingerprintOf: (nodeId: string) => trust.policy.member(nodeId)?.fingerprint,
+        maySubscribe: (nodeId: string, prefix: string) => {
+          const m = trust.policy.member(nodeId);
+          return m !== undefined && trust.policy.maySubscribe(m, prefix);
+        },
+      },
+    }),
   });
 
   // discovery/
@@ -132,5 +178,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust };
 }

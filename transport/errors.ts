@@ -38,6 +38,11 @@ export const ErrorCode = {
   BIND_FAILED: 'ZMESH_ERR_BIND_FAILED',
   /** A bad argument from application code (topic, service name, option). */
   INVALID_ARGUMENT: 'ZMESH_ERR_INVALID_ARGUMENT',
+  /** The authenticated sender has no right to this message (proto/README.md section 17). */
+  FORBIDDEN: 'ZMESH_ERR_FORBIDDEN',
+  /** Credentials cannot be used: a key file that is malformed or readable by others, a
+   *  certificate that is forged, expired, revoked or for another mesh or key. */
+  SECURITY: 'ZMESH_ERR_SECURITY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -125,6 +130,22 @@ export class InvalidArgumentError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.INVALID_ARGUMENT, message, o); }
 }
 
+export class ForbiddenError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.FORBIDDEN, message, o); }
+}
+export type SecurityProblem = 'key' | 'certificate' | 'expired' | 'revoked' | 'authority' | 'mesh' | 'config';
+export class SecurityError extends ZmeshError {
+  readonly problem: SecurityProblem;
+  constructor(problem: SecurityProblem, message: string, o: ZmeshErrorOptions = {}) {
+    super(ErrorCode.SECURITY, message, o);
+    this.problem = problem;
+  }
+}
+/** A security error reported by a peer; the problem is not known on this side. */
+class RemoteSecurityError extends SecurityError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super('certificate', message, o); }
+}
+
 type ErrorClass = new (message: string, o?: ZmeshErrorOptions) => ZmeshError;
 
 const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
@@ -144,6 +165,8 @@ const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
   [ErrorCode.OUT_OF_ORDER]: OutOfOrderError,
   [ErrorCode.BIND_FAILED]: BindFailedError,
   [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,
+  [ErrorCode.FORBIDDEN]: ForbiddenError,
+  [ErrorCode.SECURITY]: RemoteSecurityError,
 };
 
 /** Codes a node may put in an ErrorReply. The others only ever arise locally. */
@@ -157,6 +180,8 @@ export const WIRE_CODES: readonly ErrorCode[] = [
   ErrorCode.QUEUE_FULL,
   ErrorCode.CLOSED,
   ErrorCode.OUT_OF_ORDER,
+  ErrorCode.FORBIDDEN,
+  ErrorCode.SECURITY,
 ];
 
 const ALL_CODES = new Set<string>(Object.values(ErrorCode));

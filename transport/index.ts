@@ -23,9 +23,12 @@ export {
   OutboxFullError,
   StoreError,
   OutOfOrderError,
+  ForbiddenError,
+  SecurityError,
   isErrorCode,
+  errorFromWire,
 } from './errors.js';
-export type { ZmeshErrorOptions, StoreProblem } from './errors.js';
+export type { ZmeshErrorOptions, StoreProblem, SecurityProblem } from './errors.js';
 export { openStoreAdmin } from './reliable/admin.js';
 export type { StoreAdmin, OutboxEntry } from './reliable/admin.js';
 export {
@@ -61,6 +64,7 @@ export type {
   NodeComponents,
   NodeObserver,
   Clock,
+  SecurityOptions,
   MeshNode,
   NodeEndpoints,
   Handler,
@@ -93,3 +97,24 @@ export type {
   DurableHandler,
   ReliableStats,
 } from './types.js';
+
+// ---- Trust (issue "Trust"): node keys, mesh authority, certificates, permissions,
+// per-message MACs. transport/security/; see proto/security.proto.
+export { z85Encode, z85Decode } from './security/z85.js';
+export {
+  generateNodeKeys, keyBytes, keyFingerprint, nodeIdFor, saveNodeKeys, loadNodeKeys, loadPublicKey,
+} from './security/keys.js';
+export type { NodeKeys } from './security/keys.js';
+export {
+  createAuthority, loadAuthority, loadAuthorityPublicKey, AUTHORITY_KEY_FILE, AUTHORITY_PUB_FILE, SERIAL_FILE, REVOKED_FILE,
+} from './security/authority.js';
+export type { Authority } from './security/authority.js';
+export { lastSerial, nextSerial, revokedSerials, revokeSerials } from './security/ledger.js';
+export type { Revocation } from './security/ledger.js';
+export {
+  issueCertificate, readCertificate, verifyCertificate, issueRevocationList, verifyRevocationList, isoTime, MAX_CERTIFICATE_BYTES,
+} from './security/certificate.js';
+export type { CertificateInfo, CertificateFields, VerifyOptions } from './security/certificate.js';
+export { mayCall, mayPublish, maySubscribe, parseRules, noPermissions } from './security/permissions.js';
+export type { Permissions, RuleSet, RuleKind } from './security/permissions.js';
+export { macKey, sealHeader, openHeader, MAC_BYTES, MAC_TRAILER_BYTES } from './security/mac.js';

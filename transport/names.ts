@@ -22,3 +22,14 @@ export function parseEndpoint(s: unknown): { host: string; port: number } | unde
 }
 
 export const isEndpoint = (s: unknown): s is string => parseEndpoint(s) !== undefined;
+
+/** A static peer: "tcp://HOST:PORT", optionally followed by "#" and the node's CURVE
+ *  public key as 64 hex characters (needed to reach a secure node). */
+export function parsePeer(s: unknown): { endpoint: string; publicKey: string | undefined } | undefined {
+  if (typeof s !== 'string') return undefined;
+  const hash = s.indexOf('#');
+  const endpoint = hash < 0 ? s : s.slice(0, hash);
+  const publicKey = hash < 0 ? undefined : s.slice(hash + 1);
+  if (!isEndpoint(endpoint) || (publicKey !== undefined && !/^[0-9a-f]{64}$/.test(publicKey))) return undefined;
+  return { endpoint, publicKey };
+}

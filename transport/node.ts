@@ -25,6 +25,7 @@ import { checkPayloadSize } from './reliable/transaction.js';
 import { readLoop } from './socket/read-loop.js';
 import { bindOrFail, boundPort, closeQuietly } from './socket/sockets.js';
 import { settleWithin } from './timers.js';
+import { startZap, type ZapHandler } from './socket/zap.js';
 import type {
   Candidate, Clock, Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints,
   NodeEventOf, NodeEventType, NodeOptions, NodeStats, PeerInfo, ReliableHandler, ReliableStats,
@@ -33,6 +34,8 @@ import type {
 
 /** Peer table timer: liveness is judged at this granularity. */
 const TICK_MS = 50;
+/** Certificates are checked for expiry and revocation every this many ticks (1 s). */
+const TRUST_TICKS = 20;
 
 type Lifecycle = 'new' | 'starting' | 'running' | 'closing' | 'closed';
 
@@ -54,6 +57,7 @@ class Node implements MeshNode {
   private markClosed!: () => void;
   private bound: NodeEndpoints | undefined;
   private ticker: NodeJS.Timeout | undefined;
+  private zap: ZapHandler | undefined;
   private readonly lifetime = new AbortController();
   private readonly startedMs = Date.now();
   private readonly p: NodeParts;
@@ -64,6 +68,10 @@ class Node implements MeshNode {
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
     this.p = compose(opts, components, () => this.localHello());
+  }
+
+  get publicKey(): string | undefined {
+    return this.p.trust?.policy.publicKeyHex;
   }
 
   get endpoints(): NodeEndpoints {
@@ -83,6 +91,13 @@ class Node implements MeshNode {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
     this.p.reliable?.start();
+    const trust = this.p.trust;
+    if (trust === undefined) {
+      if (this.opts.insecure) this.p.log.warn('running INSECURE: anyone who can reach this node can join the mesh, forge messages and read them');
+    } else {
+      // The ZAP handler must serve before the first CURVE handshake can happen.
+      this.zap = await startZap(trust.context, (r) => trust.policy.zapAllows(r.domain, r.clientKey, r.address), (err) => this.p.log.error({ err }, 'ZAP handler failed'));
+    }
     const { router, xpub } = this.p.sockets;
     await bindOrFail(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
     await bindOrFail(xpub, `tcp://${this.opts.host}:${this.opts.pubPort}`, 'PUB');
@@ -92,15 +107,20 @@ class Node implements MeshNode {
     void readLoop(router, (f) => this.p.server.onMessage(f), onError('router'));
     void readLoop(xpub, (f) => this.p.publisher.onSubscription(f), onError('xpub'));
     // A timer callback must never take the process down: log and keep ticking.
+    let ticks = 0;
     this.ticker = setInterval(() => {
       try {
         this.p.table.tick(this.p.clock.monotonic());
+        if (trust !== undefined && ++ticks % TRUST_TICKS === 0) trust.policy.tick();
       } catch (err) {
         this.p.log.error({ err }, 'peer table tick failed');
       }
     }, TICK_MS);
     const sink = { propose: (c: Candidate) => this.p.table.propose(c), withdraw: (c: Candidate) => this.p.table.withdraw(c) };
-    const local = { nodeId: this.id, service: this.service, mesh: this.mesh, ...ports, protocolVersion: PROTOCOL_VERSION };
+    const local = {
+      nodeId: this.id, service: this.service, mesh: this.mesh, ...ports, protocolVersion: PROTOCOL_VERSION,
+      ...(trust === undefined ? {} : { publicKey: trust.policy.publicKeyHex }),
+    };
     for (const [, source] of this.p.sources) await source.start(local, sink, this.lifetime.signal);
     this.state = 'running';
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
@@ -241,6 +261,8 @@ class Node implements MeshNode {
     this.p.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
     this.p.reliable?.close();
     for (const sock of Object.values(this.p.sockets)) closeQuietly(sock, lingerMs);
+    this.zap?.close();
+    void this.p.trust?.audit.close();
     this.p.log.info('node closed');
     this.markClosed();
   }
@@ -277,6 +299,8 @@ class Node implements MeshNode {
       protocolVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       startedMs: this.startedMs,
+      publicKey: this.p.trust?.policy.publicKeyHex ?? '',
+      certificate: this.p.trust?.policy.certificate ?? new Uint8Array(0),
     };
   }
 }

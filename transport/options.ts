@@ -8,14 +8,15 @@
  * means "the default", never "undefined". Unknown keys are refused too: a typo in an
  * option name would otherwise silently leave the default in force.
  *
- * May import: errors, names, limits, types (foundation modules only).
+ * May import: errors, names, limits, types, security/ (foundation modules only).
  */
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
-import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint } from './names.js';
-import type { Discovery, DiscoveryMode, NodeOptions, ReliableOptions } from './types.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
+import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
+import type { Discovery, DiscoveryMode, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -73,6 +74,20 @@ const CLOSE_LINGER_MS = 200;
 const RECONNECT_INTERVAL_MS = 100;
 const RECONNECT_MAX_INTERVAL_MS = 1_000;
 
+/** SecurityOptions, checked for shape; the credentials themselves are verified by
+ *  the trust policy (security/policy.ts) when the node is built. */
+export interface SecuritySettings {
+  keys: NodeKeys;
+  mode: 'certificates' | 'keys';
+  certificate: Uint8Array | undefined;
+  authorities: Buffer[];
+  revocations: Uint8Array | undefined;
+  revocationsFile: string | undefined;
+  /** Z85 keys. */
+  authorizedKeys: Array<{ publicKey: string; service: string }>;
+  auditFile: string | undefined;
+}
+
 export interface ResolvedOptions {
   service: string;
   nodeId: string;
@@ -99,12 +114,19 @@ export interface ResolvedOptions {
   mdns: MdnsSettings | undefined;
   sockets: SocketSettings;
   sources: Discovery[];
+  /** Undefined when the node runs insecure. */
+  security: SecuritySettings | undefined;
+  /** The user asked for no security (and is warned at start). */
+  insecure: boolean;
 }
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
-  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'reliable',
+  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'reliable', 'security', 'insecure',
+];
+const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
+  'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
 ];
 const MDNS_KEYS = ['queryIntervalMs', 'staleAfterMs', 'reproposeMs'] as const;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -193,11 +215,71 @@ function sources(value: unknown): Discovery[] {
   return [...(value as Discovery[])];
 }
 
+function bytes(name: string, value: unknown): Uint8Array | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Uint8Array) || value.byteLength === 0) bad(name, 'non-empty bytes (a Uint8Array)', value);
+  return value as Uint8Array;
+}
+
+function z85Key(name: string, value: unknown): string {
+  if (typeof value !== 'string') bad(name, 'a CURVE key: 40 characters of Z85', typeof value);
+  try {
+    keyBytes(value as string);
+  } catch {
+    // The message never repeats the value: it may be a secret key.
+    throw new InvalidArgumentError(`${name} must be a CURVE key: 40 characters of Z85`);
+  }
+  return value as string;
+}
+
+function security(value: unknown): SecuritySettings | undefined {
+  const o = record('security', value, SECURITY_KEYS as string[]);
+  if (o === undefined) return undefined;
+  const keys = record('security.keys', o['keys'], ['publicKey', 'secretKey']);
+  if (keys === undefined) throw new InvalidArgumentError('security.keys is required: the node\'s CURVE key pair (loadNodeKeys)');
+  const certificate = bytes('security.certificate', o['certificate']);
+  const authorities = o['authorities'] === undefined ? [] : (Array.isArray(o['authorities']) ? o['authorities'] : bad('security.authorities', 'an array of 32-byte ed25519 public keys', o['authorities']));
+  authorities.forEach((a: unknown, i) => { if (!(a instanceof Uint8Array) || a.byteLength !== 32) bad(`security.authorities[${i}]`, 'a 32-byte ed25519 public key', a); });
+  const listed = o['authorizedKeys'];
+  if (listed !== undefined && !Array.isArray(listed)) bad('security.authorizedKeys', 'an array of { publicKey, service }', listed);
+  const authorizedKeys = ((listed ?? []) as unknown[]).map((k, i) => {
+    const e = record(`security.authorizedKeys[${i}]`, k, ['publicKey', 'service'])!;
+    if (!SERVICE_RE.test(String(e['service']))) bad(`security.authorizedKeys[${i}].service`, 'a service name', e['service']);
+    return { publicKey: z85Key(`security.authorizedKeys[${i}].publicKey`, e['publicKey']), service: e['service'] as string };
+  });
+  const certMode = certificate !== undefined || authorities.length > 0;
+  if (certMode === (listed !== undefined)) {
+    throw new InvalidArgumentError('security needs either certificate and authorities (certificate mode) or authorizedKeys (authorized-keys mode), not both');
+  }
+  if (certMode && (certificate === undefined || authorities.length === 0)) {
+    throw new InvalidArgumentError('certificate mode needs security.certificate and at least one of security.authorities');
+  }
+  for (const f of ['revocationsFile', 'auditFile'] as const) {
+    if (o[f] !== undefined && (typeof o[f] !== 'string' || o[f] === '')) bad(`security.${f}`, 'a file path', o[f]);
+  }
+  return {
+    keys: { publicKey: z85Key('security.keys.publicKey', keys['publicKey']), secretKey: z85Key('security.keys.secretKey', keys['secretKey']) },
+    mode: certMode ? 'certificates' : 'keys',
+    certificate,
+    authorities: authorities.map((a: Uint8Array) => Buffer.from(a)),
+    revocations: bytes('security.revocations', o['revocations']),
+    revocationsFile: o['revocationsFile'] as string | undefined,
+    authorizedKeys,
+    auditFile: o['auditFile'] as string | undefined,
+  };
+}
+
 export function resolveOptions(input: NodeOptions): ResolvedOptions {
   const o = record('', input, NODE_KEYS as string[]) as NodeOptions | undefined;
   if (o === undefined) throw new InvalidArgumentError('createNode needs options with at least a service name');
   if (typeof o.service !== 'string' || !SERVICE_RE.test(o.service)) bad('service', `a name matching ${SERVICE_RE}`, o.service);
-  const nodeId = o.nodeId ?? `${o.service}-${randomBytes(4).toString('hex')}`;
+  const secure = security(o.security);
+  if (o.insecure !== undefined && typeof o.insecure !== 'boolean') bad('insecure', 'a boolean', o.insecure);
+  if (secure !== undefined && o.insecure === true) throw new InvalidArgumentError('security and insecure: true contradict each other');
+  // A secure node's id is its key's: nobody can claim it without the secret key.
+  const keyed = secure === undefined ? undefined : nodeIdFor(o.service, secure.keys.publicKey);
+  if (keyed !== undefined && o.nodeId !== undefined && o.nodeId !== keyed) bad('nodeId', `"${keyed}" (derived from security.keys) or left out`, o.nodeId);
+  const nodeId = keyed ?? o.nodeId ?? `${o.service}-${randomBytes(4).toString('hex')}`;
   if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) bad('nodeId', `an id matching ${NODE_ID_RE}`, nodeId);
   const mesh = o.mesh ?? DEFAULT_MESH;
   if (typeof mesh !== 'string' || !MESH_RE.test(mesh)) bad('mesh', `a name matching ${MESH_RE}`, mesh);
@@ -205,7 +287,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '' || /[\s/]/.test(o.host))) bad('host', 'a host name or address to bind', o.host);
   const host = o.interface ?? o.host ?? '0.0.0.0';
   const advertise = stringList('advertise', o.advertise, (s) => s !== '' && !/[\s/:]/.test(s) && !isWildcard(s), 'addresses peers can reach (no wildcard)');
-  const peers = stringList('peers', o.peers, isEndpoint, 'endpoints tcp://HOST:PORT with a port of 1..65535') ?? [];
+  const peers = stringList('peers', o.peers, (p) => parsePeer(p) !== undefined, 'endpoints tcp://HOST:PORT with a port of 1..65535, optionally #<public key hex>') ?? [];
   const discovery = o.discovery ?? (peers.length > 0 ? 'static' : 'mdns');
   if (!['mdns', 'static', 'both'].includes(discovery)) bad('discovery', '"mdns", "static" or "both"', discovery);
   const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', o.heartbeatIntervalMs, HEARTBEAT_INTERVAL_MS);
@@ -249,5 +331,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
       reconnectMaxIntervalMs: RECONNECT_MAX_INTERVAL_MS,
     },
     sources: sources(o.sources),
+    security: secure,
+    insecure: o.insecure === true,
   };
 }

@@ -58,6 +58,34 @@ export interface NodeOptions {
    *  is foreign, corrupt, locked or newer fails start() with STORE and is left alone. */
   storePath?: string;
   reliable?: ReliableOptions;
+  /** Trust: CURVE on every socket, membership and authorization (README "Security").
+   *  Without it the node runs open to anyone on the network. */
+  security?: SecurityOptions;
+  /** Run without security, on purpose: anyone who can reach the node can join,
+   *  forge and read. Logged as a warning at start. */
+  insecure?: boolean;
+}
+
+/** How a node proves who it is and decides whom to trust. Two modes: certificates
+ *  (`certificate` + `authorities`, the default for meshes) or a list of authorized
+ *  keys (`authorizedKeys`, for small LANs). */
+export interface SecurityOptions {
+  /** This node's long-term CURVE key pair (Z85 text), e.g. loadNodeKeys(file). Its node
+   *  id is derived from the public key: "<service>-<16 hex of SHA-256(key)>". */
+  keys: { publicKey: string; secretKey: string };
+  /** This node's membership certificate (SignedCertificate bytes, `zmesh cert issue`). */
+  certificate?: Uint8Array;
+  /** Raw 32-byte ed25519 public keys of the authorities whose certificates count. */
+  authorities?: Uint8Array[];
+  /** A signed revocation list (`zmesh cert revoke`), as bytes... */
+  revocations?: Uint8Array;
+  /** ...or a file holding one, re-read when it changes. */
+  revocationsFile?: string;
+  /** Authorized-keys mode: every member's public key (Z85) and service. Members so
+   *  listed may call, publish and subscribe to anything. */
+  authorizedKeys?: Array<{ publicKey: string; service: string }>;
+  /** Audit events are appended to this JSON-lines file too (created 0600). */
+  auditFile?: string;
 }
 
 /** Every field is a positive integer; defaults are options.ts RELIABLE_DEFAULTS. */
@@ -163,6 +191,8 @@ export interface LocalNode {
   routerPort: number;
   pubPort: number;
   protocolVersion: number;
+  /** A secure node's CURVE public key, 64 hex characters (mDNS TXT `key`). */
+  publicKey?: string;
 }
 
 /** A source of peer candidates. Implementations: mDNS; the static list is built in. */
@@ -188,6 +218,10 @@ export interface Candidate {
    *  down (a configured peer). Otherwise the link is dropped when the peer goes down
    *  and the source proposes it again when it sees it. Default false. */
   persistent?: boolean;
+  /** The node's CURVE public key, 64 hex characters, when the source knows it (mDNS TXT
+   *  `key`, a static peer's `#<key>`, a hello). A secure node ignores candidates
+   *  without one: it could not authenticate the connection. */
+  publicKey?: string;
 }
 
 export interface DiscoverySink {
@@ -229,6 +263,10 @@ export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T 
 export interface Sender {
   node: string;
   service: string;
+  /** In a secure mesh: the sender's proven key (16 hex of SHA-256), and with it
+   *  `node` and `service` are proven too. Undefined in an insecure mesh, where they are
+   *  only what the envelope claims. */
+  fingerprint?: string;
 }
 
 export interface HandlerContext {
@@ -333,6 +371,9 @@ export interface MeshNode extends AsyncDisposable {
   readonly mesh: string;
   /** Valid after start() resolves. */
   readonly endpoints: NodeEndpoints;
+  /** A secure node's CURVE public key, 64 hex characters: what a static peer entry
+   *  needs after "#" (`tcp://10.0.0.7:5555#<key>`). Undefined when insecure. */
+  readonly publicKey: string | undefined;
 
   /** Binds sockets and starts discovery. Idempotent; resolves when bound. */
   start(): Promise<void>;

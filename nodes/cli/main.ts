@@ -8,8 +8,11 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runtimeInfo } from 'zmesh';
+import { authorityCommand } from './commands/authority.js';
 import { callCommand } from './commands/call.js';
+import { certCommand } from './commands/cert.js';
 import { demoCommand } from './commands/demo.js';
+import { keygenCommand } from './commands/keygen.js';
 import { nodeCommand } from './commands/node.js';
 import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
@@ -37,6 +40,9 @@ await yargs(hideBin(process.argv))
   .command(watchCommand)
   .command(peersCommand)
   .command(outboxCommand)
+  .command(keygenCommand)
+  .command(authorityCommand)
+  .command(certCommand)
   .demandCommand(1, 'name a command; see zmesh --help')
   .strict()
   .version(pkg.version)

@@ -65,14 +65,18 @@ export function decodePairs(frames: Buffer[], skip = 0): Received[] {
 
 /** A DEALER connected to a node's ROUTER, collecting every envelope it receives. */
 export class RawDealer {
-  readonly sock = new zmq.Dealer({ linger: 0 });
+  readonly sock: zmq.Dealer;
   readonly received: Received[] = [];
   private waiters: Array<() => void> = [];
 
-  constructor(endpoint: string) {
-    this.sock.connect(endpoint);
+  /** `curve`: CURVE client options (curveServerKey, curvePublicKey, curveSecretKey),
+   *  to reach a secure node as a stranger or with a member's key. */
+  constructor(endpoint: string, curve: Partial<zmq.Dealer> = {}) {
+    const sock = new zmq.Dealer({ linger: 0, ...curve });
+    this.sock = sock;
+    sock.connect(endpoint);
     void (async () => {
-      for await (const frames of this.sock) {
+      for await (const frames of sock) {
         this.received.push(...decodePairs(frames));
         for (const w of this.waiters.splice(0)) w();
       }

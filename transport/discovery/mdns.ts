@@ -2,7 +2,8 @@
  * mDNS/DNS-SD discovery with bonjour-service.
  *
  * Advertises the node as `<node id>._zmesh._tcp.local` (SRV port = ROUTER port) with TXT
- * v (protocol version), id, svc, pub (PUB port), mesh (and, later, key), and browses
+ * v (protocol version), id, svc, pub (PUB port), mesh and, for a secure node, key (its
+ * CURVE public key, 64 hex characters), and browses
  * for the same type. Records only propose candidates to the peer table; a peer is up
  * when the hello handshake over ZeroMQ succeeds, and liveness is ours, not mDNS TTLs.
  *
@@ -153,7 +154,11 @@ class Mdns implements MdnsDiscovery {
         protocol: 'tcp',
         port: local.routerPort,
         host: `${local.nodeId}.local`,
-        txt: { v: String(local.protocolVersion), id: local.nodeId, svc: local.service, pub: String(local.pubPort), mesh: local.mesh },
+        txt: {
+          v: String(local.protocolVersion), id: local.nodeId, svc: local.service, pub: String(local.pubPort), mesh: local.mesh,
+          // A secure node's key: a dialler needs it to set curveServerKey before connecting.
+          ...(local.publicKey === undefined ? {} : { key: local.publicKey }),
+        },
         // Instance names carry the unique node id: probing would only add ~750 ms.
         probe: false,
         disableIPv6: true,
@@ -264,7 +269,13 @@ class Mdns implements MdnsDiscovery {
     const now = Date.now();
     const key = s.fqdn.toLowerCase();
     const previous = this.known.get(key);
-    const candidate: Candidate = { endpoints: addresses.map((a) => `tcp://${a}:${s.port}`), nodeId, source: 'mdns' };
+    const keyHex = str('key');
+    const candidate: Candidate = {
+      endpoints: addresses.map((a) => `tcp://${a}:${s.port}`), nodeId, source: 'mdns',
+      // Only a proposal: the handshake checks that the node holds this key and that its
+      // certificate is for it (a record can say anything).
+      ...(/^[0-9a-f]{64}$/.test(keyHex) ? { publicKey: keyHex } : {}),
+    };
     if (previous !== undefined && previous.candidate.endpoints.join() !== candidate.endpoints.join()) {
       sink.withdraw(previous.candidate);
     }

@@ -8,11 +8,12 @@
  * May import only ../errors.js, ../names.js and ../types.js.
  */
 import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
-import { parseEndpoint } from '../names.js';
+import { parsePeer } from '../names.js';
 import type { Discovery, DiscoverySink, LocalNode } from '../types.js';
 
 export interface StaticOptions {
-  /** ROUTER endpoints such as "tcp://10.0.0.7:5555" (no wildcard host, port 1..65535). */
+  /** ROUTER endpoints such as "tcp://10.0.0.7:5555" (no wildcard host, port 1..65535),
+   *  each optionally with "#<public key, 64 hex>" for a secure node. */
   peers: string[];
 }
 
@@ -23,13 +24,14 @@ export interface StaticDiscovery extends Discovery {
 
 /** Throws INVALID_ARGUMENT naming the first endpoint that is not tcp://HOST:PORT. */
 export function staticDiscovery(options: StaticOptions): StaticDiscovery {
-  for (const endpoint of options.peers) {
-    if (parseEndpoint(endpoint) === undefined) {
-      throw new InvalidArgumentError(`static peer ${JSON.stringify(endpoint)} is not a ROUTER endpoint tcp://HOST:PORT (port 1..65535, no wildcard host)`);
+  // Parsed (and so copied) now: a caller mutating its array later changes nothing.
+  const peers = options.peers.map((p) => {
+    const peer = parsePeer(p);
+    if (peer === undefined) {
+      throw new InvalidArgumentError(`static peer ${JSON.stringify(p)} is not a ROUTER endpoint tcp://HOST:PORT (port 1..65535, no wildcard host), optionally followed by #<its public key in 64 hex characters>`);
     }
-  }
-  // Copied so that a caller mutating its array later cannot change what we propose.
-  const peers = [...options.peers];
+    return peer;
+  });
   let proposed = 0;
   let closed = false;
 
@@ -39,8 +41,8 @@ export function staticDiscovery(options: StaticOptions): StaticDiscovery {
     async start(_local: LocalNode | undefined, sink: DiscoverySink, signal: AbortSignal): Promise<void> {
       if (closed) throw new ClosedError('static discovery is closed');
       if (signal.aborted) throw new AbortedError('static discovery start aborted', { cause: signal.reason });
-      for (const endpoint of peers) {
-        sink.propose({ endpoints: [endpoint], source: 'static', persistent: true });
+      for (const { endpoint, publicKey } of peers) {
+        sink.propose({ endpoints: [endpoint], source: 'static', persistent: true, ...(publicKey === undefined ? {} : { publicKey }) });
         proposed++;
       }
     },

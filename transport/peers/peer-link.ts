@@ -26,7 +26,7 @@ import type { Built, EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { Inbound } from '../protocol/inbound.js';
 import { readLoop } from '../socket/read-loop.js';
 import type { SendQueue } from '../socket/send-queue.js';
-import { closeQuietly, createDealer, sendQueue, type QueueReport } from '../socket/sockets.js';
+import { closeQuietly, createDealer, sendQueue, type QueueReport, type SocketSecurity } from '../socket/sockets.js';
 import type { Clock, PeerInfo, PeerState } from '../types.js';
 import { settleWithin } from '../timers.js';
 
@@ -54,6 +54,8 @@ export interface LinkParts {
   onWelcome(link: PeerLink, hello: Hello): Promise<void>;
   /** The link left up/suspect. */
   onDown(link: PeerLink, reason: string): void;
+  /** A secure node: its sockets' CURVE settings, and how to seal what we send. */
+  security?: { sockets: SocketSecurity; macKeyFor(publicKey: string): Buffer; seal(macKey: Buffer, header: Uint8Array, body: Uint8Array): Buffer };
 }
 
 export class PeerLink implements Conduit {
@@ -72,6 +74,8 @@ export class PeerLink implements Conduit {
   private helloKey: Buffer | undefined;
   private handshaking = false;
   private closed = false;
+  /** Secure: the MAC key shared with the peer's key. */
+  private readonly macKey: Buffer | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -79,7 +83,11 @@ export class PeerLink implements Conduit {
     readonly persistent: boolean,
     readonly source: string,
     private readonly p: LinkParts,
+    /** Secure: the peer's CURVE public key (Z85); the DEALER only completes its
+     *  handshake with the holder of it. */
+    readonly serverKey?: string,
   ) {
+    this.macKey = serverKey === undefined ? undefined : p.security?.macKeyFor(serverKey);
     this.open();
   }
 
@@ -109,9 +117,10 @@ export class PeerLink implements Conduit {
     };
   }
 
-  /** Queues one message; throws QUEUE_FULL. */
+  /** Queues one message, sealed with our MAC when secure; throws QUEUE_FULL. */
   send(message: Built): void {
-    this.queue.push(message.header, message.body);
+    const header = this.macKey === undefined ? message.header : this.p.security!.seal(this.macKey, message.header, message.body);
+    this.queue.push(header, message.body);
   }
 
   /** Called by the peer table on its timer, with the monotonic clock. */
@@ -174,7 +183,7 @@ export class PeerLink implements Conduit {
   }
 
   private open(): void {
-    const dealer = createDealer(this.p.sockets);
+    const dealer = createDealer(this.p.sockets, this.p.security?.sockets, this.serverKey);
     dealer.connect(this.endpoint);
     this.dealer = dealer;
     this.queue = sendQueue(`link ${this.endpoint}`, this.p.sendQueueLimit, (frames) => dealer.send(frames), {

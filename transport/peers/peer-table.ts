@@ -31,9 +31,17 @@ export interface TableParts {
   outstanding(nodeId: string): number;
   /** Runs after a WELCOME, before the peer is up: the event sync with its publisher.
    *  Rejecting keeps the link connecting, to try again. */
-  peerReady(nodeId: string, pubEndpoint: string): Promise<void>;
+  peerReady(nodeId: string, pubEndpoint: string, publicKey: string | undefined): Promise<void>;
   /** The peer is no longer up (down, replaced, or its handshake failed). */
   peerGone(nodeId: string, reason: string): void;
+  /** Secure: checks a WELCOME's credentials against the key the link proved; throws
+   *  to refuse the peer. Also turns a candidate's hex key into the Z85 libzmq takes. */
+  trust?: {
+    admit(hello: Hello, link: PeerLink): void;
+    serverKey(hex: string | undefined): string | undefined;
+    keyChanged(endpoint: string, previous: string, next: string): void;
+  };
+  /** Peer publish-endpoint sync takes the publisher's key too, when secure. */
 }
 
 export class PeerTable implements Routes {
@@ -58,7 +66,21 @@ export class PeerTable implements Routes {
    *  sources may propose the same candidate again and again. */
   propose(c: Candidate): void {
     const endpoint = c.endpoints[0];
-    if (endpoint === undefined || c.nodeId === this.d.selfId || this.links.has(endpoint)) return;
+    if (endpoint === undefined || c.nodeId === this.d.selfId) return;
+    const serverKey = this.d.trust?.serverKey(c.publicKey);
+    if (this.d.trust !== undefined && serverKey === undefined) {
+      this.d.log.debug({ endpoint, source: c.source }, 'candidate without a public key ignored (secure mesh)');
+      return;
+    }
+    const known = this.links.get(endpoint);
+    if (known !== undefined) {
+      if (known.serverKey === serverKey) return;
+      // The same address now answers with another key: a different node, or an
+      // impostor. Either way the old link's trust does not carry over.
+      this.d.trust?.keyChanged(endpoint, known.serverKey ?? '', serverKey ?? '');
+      known.markDown('key changed');
+      this.remove(known);
+    }
     const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
     if (owner !== undefined && owner.isUp) {
       if (c.endpoints.includes(owner.endpoint)) return;
@@ -72,7 +94,7 @@ export class PeerTable implements Routes {
       owner.markDown('endpoint changed');
       if (!owner.persistent) this.remove(owner);
     }
-    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts));
+    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts, serverKey));
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
   }
 
@@ -178,10 +200,11 @@ export class PeerTable implements Routes {
       if (!link.persistent) this.remove(link); // the same node, reached by another route
       throw new Error(`peer ${hello.nodeId} is already linked via ${owner.endpoint}`);
     }
+    this.d.trust?.admit(hello, link);
     this.owners.set(hello.nodeId, link);
     const pubEndpoint = `tcp://${parseEndpoint(link.endpoint)?.host ?? '127.0.0.1'}:${hello.pubPort}`;
     try {
-      await this.d.peerReady(hello.nodeId, pubEndpoint);
+      await this.d.peerReady(hello.nodeId, pubEndpoint, link.serverKey);
     } catch (err) {
       if (this.owners.get(hello.nodeId) === link) this.owners.delete(hello.nodeId);
       this.d.peerGone(hello.nodeId, 'handshake not completed');

@@ -35,7 +35,8 @@ export type Inbound = (
   skip: number,
   /** Who sent these frames when the envelope does not say: identity, endpoint, socket. */
   from: string,
-  onEnvelope: (env: Envelope) => void,
+  /** A valid envelope, with the header frame it came in (a MAC covers its bytes). */
+  onEnvelope: (env: Envelope, header: Buffer) => void,
   onRejected?: (r: Rejected) => void,
 ) => void;
 
@@ -46,15 +47,16 @@ export function inbound(p: InboundParts): Inbound {
       return;
     }
     for (let i = skip; i < frames.length; i += 2) {
+      const header = frames[i]!;
       const body = frames[i + 1]!;
-      const decoded = decodeMessage(frames[i]!, body, p.maxPayloadBytes);
+      const decoded = decodeMessage(header, body, p.maxPayloadBytes);
       if (!decoded.ok) {
         p.drop(decoded.reason, decoded.detail, decoded.env?.senderNode || from);
         if (decoded.env !== undefined) onRejected?.({ reason: decoded.reason, detail: decoded.detail, env: decoded.env, body });
         continue;
       }
       p.counters.received++;
-      onEnvelope(decoded.env);
+      onEnvelope(decoded.env, header);
     }
   };
 }

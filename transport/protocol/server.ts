@@ -27,6 +27,7 @@ import type { Counters } from '../stats.js';
 import type { Handler, HandlerContext, Sender } from '../types.js';
 import type { DropFn } from './drops.js';
 import type { EnvelopeBuilder } from './envelopes.js';
+import type { Guard } from './guard.js';
 import type { Inbound, Rejected } from './inbound.js';
 
 export interface ServerParts {
@@ -41,6 +42,8 @@ export interface ServerParts {
   queue: SendQueue;
   /** Our Hello, sent back in WELCOME. */
   localHello(): HelloInit;
+  /** A secure node's admission and authorization (guard.ts); absent: insecure. */
+  guard?: Guard;
 }
 
 /** How a stream receiver answers one reliable command, now or later. Exactly one of
@@ -146,16 +149,14 @@ export class RequestServer {
 
   onMessage(frames: Buffer[]): void {
     const identity = frames[0]!;
-    this.d.inbound(frames, 1, identity.toString('hex'), (env) => this.onEnvelope(identity, env), (r) => this.onRejected(identity, r));
+    this.d.inbound(frames, 1, identity.toString('hex'), (env, header) => this.onEnvelope(identity, env, header), (r) => this.onRejected(identity, r));
   }
 
   /** A message that expects an answer gets one, so a foreign peer learns why. Reliable
    *  commands expect one too (ACK or ERROR), so they are answered here as well. */
   private onRejected(identity: Buffer, r: Rejected): void {
     const env = r.env;
-    const expectsAnswer = env.kind === Kind.REQUEST || env.kind === Kind.HELLO
-      || (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined);
-    if (env.id.byteLength === 0 || env.id.byteLength > MAX_ID_BYTES || !expectsAnswer) return;
+    if (env.id.byteLength === 0 || env.id.byteLength > MAX_ID_BYTES || !(expectsAnswer(env) || env.kind === Kind.HELLO)) return;
     const [code, message] = r.reason === 'versionMismatch'
       ? [ErrorCode.VERSION_MISMATCH, `this node speaks protocol version ${PROTOCOL_VERSION}, got ${env.version}`]
       : r.reason === 'oversized'
@@ -164,26 +165,31 @@ export class RequestServer {
     this.sendError(identity, env.id, code, message, false);
   }
 
-  private onEnvelope(identity: Buffer, env: Envelope): void {
+  private onEnvelope(identity: Buffer, env: Envelope, header: Buffer): void {
+    if (env.kind === Kind.HELLO) return this.onHello(identity, env, header);
+    let fingerprint: string | undefined;
+    const guard = this.d.guard;
+    if (guard !== undefined) {
+      // Secure: nothing is read before its sender is proven (guard.ts).
+      const v = guard.sender(env, header);
+      if (!v.ok) {
+        if (expectsAnswer(env)) this.sendError(identity, env.id, v.error.code, v.error.message, false);
+        return;
+      }
+      if ((env.kind === Kind.REQUEST || env.kind === Kind.COMMAND) && !guard.mayCall(v.member, env)) {
+        if (expectsAnswer(env)) this.sendError(identity, env.id, ErrorCode.FORBIDDEN, `${v.member.service} may not call ${env.service}.${env.subject}`, false);
+        return;
+      }
+      fingerprint = v.member.fingerprint;
+    }
     switch (env.kind) {
       case Kind.REQUEST:
       case Kind.COMMAND:
-        this.dispatch(identity, env);
+        this.dispatch(identity, env, fingerprint);
         return;
       case Kind.PING:
         this.answer(identity, Kind.PONG, env.id, env.payload);
         return;
-      case Kind.HELLO: {
-        const hello = decodeHello(env.payload);
-        if (hello === undefined) {
-          this.d.drop('invalid', 'undecodable Hello', env.senderNode);
-          this.sendError(identity, env.id, ErrorCode.BAD_MESSAGE, 'bad Hello payload', false);
-          return;
-        }
-        this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
-        this.listener.onHello(hello);
-        return;
-      }
       case Kind.BYE:
         this.listener.onBye(env.senderNode);
         return;
@@ -192,8 +198,29 @@ export class RequestServer {
     }
   }
 
-  private dispatch(identity: Buffer, env: Envelope): void {
-    if (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined) return this.dispatchReliable(identity, env);
+  private onHello(identity: Buffer, env: Envelope, header: Buffer): void {
+    const hello = decodeHello(env.payload);
+    if (hello === undefined) {
+      this.d.drop('invalid', 'undecodable Hello', env.senderNode);
+      this.sendError(identity, env.id, ErrorCode.BAD_MESSAGE, 'bad Hello payload', false);
+      return;
+    }
+    if (this.d.guard !== undefined) {
+      try {
+        this.d.guard.hello(env, header, hello);
+      } catch (err) {
+        // The peer learns why (a misconfigured member needs to); the audit trail has it too.
+        this.d.drop('forbidden', 'HELLO refused', env.senderNode);
+        this.sendError(identity, env.id, ErrorCode.SECURITY, errorMessage(err), false);
+        return;
+      }
+    }
+    this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
+    this.listener.onHello(hello);
+  }
+
+  private dispatch(identity: Buffer, env: Envelope, fingerprint: string | undefined): void {
+    if (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined) return this.dispatchReliable(identity, env, fingerprint);
     const isRequest = env.kind === Kind.REQUEST;
     const fail = (err: ZmeshError): void => {
       if (isRequest) this.sendError(identity, env.id, err.code, err.message, err.retryable);
@@ -206,7 +233,9 @@ export class RequestServer {
     if (handler === undefined) {
       return fail(new UnknownMethodError(`service "${this.d.service}" has no method "${env.subject}"`));
     }
-    const caller: Sender = { node: env.senderNode, service: env.senderService };
+    const caller: Sender = fingerprint === undefined
+      ? { node: env.senderNode, service: env.senderService }
+      : { node: env.senderNode, service: env.senderService, fingerprint };
     const ctx = new Context(env, caller, this.d.log, this.live);
     this.running++;
     this.d.counters.handled.running++;
@@ -240,7 +269,7 @@ export class RequestServer {
   }
 
   /** Reliable commands always get an answer: ACK or ERROR, from the receiver. */
-  private dispatchReliable(identity: Buffer, env: Envelope): void {
+  private dispatchReliable(identity: Buffer, env: Envelope, fingerprint: string | undefined): void {
     const refuse = (err: ZmeshError): void => this.sendError(identity, env.id, err.code, err.message, err.retryable);
     if (!this.accepting) return refuse(new ClosedError(`node of ${this.d.service} is closing`, { retryable: true }));
     if (env.service !== this.d.service) return refuse(new NoRouteError(`this node serves "${this.d.service}", not "${env.service}"`));
@@ -262,7 +291,7 @@ export class RequestServer {
       },
     };
     try {
-      this.streams(env, { node: env.senderNode, service: env.senderService }, answer);
+      this.streams(env, fingerprint === undefined ? { node: env.senderNode, service: env.senderService } : { node: env.senderNode, service: env.senderService, fingerprint }, answer);
     } catch (err) {
       answer.fail(err);
     }
@@ -292,6 +321,11 @@ export class RequestServer {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** REQUESTs and reliable COMMANDs are always answered; other kinds never are. */
+function expectsAnswer(env: Envelope): boolean {
+  return env.kind === Kind.REQUEST || (env.kind === Kind.COMMAND && env.headers?.[HEADER_STREAM] !== undefined);
+}
 
 /** Handler errors cross the wire with their own code when it is a wire code; anything
  *  else is HANDLER_FAILED carrying the message (never the stack). A local zmesh error

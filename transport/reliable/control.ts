@@ -5,7 +5,7 @@
  * it reports its progress so the publisher may prune. Both sides live here: what a
  * publisher answers, and how a subscriber asks.
  */
-import { BadMessageError } from '../errors.js';
+import { BadMessageError, ForbiddenError } from '../errors.js';
 import {
   decodeDurableAck, decodeReplayReply, decodeReplayRequest, encodeDurableAck, encodeReplayReply, encodeReplayRequest,
   type ReplayReply, type ReplayRequest,
@@ -25,13 +25,27 @@ export interface Publishing {
   events: Pick<EventLog, 'acknowledge' | 'range' | 'head'>;
 }
 
+/** Who asks, in a secure mesh: where its acknowledgements are kept (its key
+ *  fingerprint, so that no member can speak for another's subscriptions) and what it
+ *  may read (its certificate's subscribe rules). */
+export interface Asker {
+  scope: string;
+  maySubscribe(prefix: string): boolean;
+}
+
+const OPEN: Asker = { scope: '', maySubscribe: () => true };
+
 /** `$replay`, publisher side: the events a subscriber is missing, from our log. */
-export function answerReplay(p: Publishing, body: Uint8Array): Uint8Array {
+export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPEN): Uint8Array {
   const req = decodeReplayRequest(body);
   if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
-  const last = req.known[p.storeId] ?? 0;
-  if (req.subscriber !== '' && last > 0) p.events.acknowledge(req.subscriber, last);
-  const events = p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS));
+  if (!asker.maySubscribe(req.prefix)) throw new ForbiddenError(`subscribing to "${req.prefix}" is not in its certificate`);
+  const last = Math.min(req.known[p.storeId] ?? 0, p.events.head());
+  if (req.subscriber !== '' && last > 0) p.events.acknowledge(asker.scope + req.subscriber, last);
+  // Events under the prefix that the asker may not read are left out, not refused:
+  // its rules may be narrower than the prefix it asked for.
+  const events = p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS))
+    .filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
   return encodeReplayReply({
     stream: p.storeId,
     head: p.events.head(),
@@ -44,10 +58,12 @@ export function answerReplay(p: Publishing, body: Uint8Array): Uint8Array {
 
 /** `$ack`, publisher side: a durable subscriber's progress on our stream. Acks for
  *  another stream, or that do not decode, are ignored: a command has no answer. */
-export function takeAck(p: Publishing, body: Uint8Array): void {
+export function takeAck(p: Publishing, body: Uint8Array, asker: Asker = OPEN): void {
   const a = decodeDurableAck(body);
   if (a !== undefined && a.stream === p.storeId && a.subscriber !== '' && Number.isSafeInteger(a.seq)) {
-    p.events.acknowledge(a.subscriber, a.seq);
+    // Nobody can have processed what was never published: an ack past the head would
+    // let the log be pruned of events still to come.
+    p.events.acknowledge(asker.scope + a.subscriber, Math.min(a.seq, p.events.head()));
   }
 }
 

@@ -29,6 +29,10 @@ export const ACK_EVERY = 500;
 export const DURABLE_POLL_MS = 1_000;
 
 interface StreamState {
+  /** Where its progress is stored: scope + raw. */
+  key: string;
+  /** The publisher's stream id (its store id). */
+  raw: string;
   last: number;
   unacked: number;
   /** The publisher's service, to find it again after it restarts with a new node id. */
@@ -52,8 +56,15 @@ export interface DurableDeps {
   /** Up peers: is this node up; which nodes of this service are up. */
   isUp(nodeId: string): boolean;
   upOf(service: string): string[];
+  /** Where progress on node `nodeId`'s streams is kept: "" in an insecure mesh, the
+   *  publisher's key fingerprint and "/" in a secure one, so that no member can move
+   *  the progress of another's stream by naming its store id. */
+  scope(nodeId: string): string;
   log: Logger;
 }
+
+/** The publisher's own stream id of a progress key ("<scope><stream id>"). */
+const rawOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 
 export class DurableSubscription {
   private readonly streams = new Map<string, StreamState>();
@@ -67,7 +78,7 @@ export class DurableSubscription {
     this.load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
     this.save = d.db.prepare('INSERT INTO zmesh_durable (name, stream, last_seq) VALUES (?, ?, ?) ON CONFLICT (name, stream) DO UPDATE SET last_seq = excluded.last_seq');
     for (const r of this.load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
-      this.streams.set(r.stream, { last: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
+      this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
     }
     this.poll = setInterval(() => this.antiEntropy(), DURABLE_POLL_MS);
   }
@@ -84,7 +95,7 @@ export class DurableSubscription {
     const stream = e.headers[HEADER_ESTREAM];
     const seq = parseDecimal(e.headers[HEADER_ESEQ]);
     if (stream === undefined || seq === undefined || seq < 1) return; // fast-class event
-    const s = this.state(stream);
+    const s = this.state(this.d.scope(e.sender.node), stream);
     s.publisher = e.sender.node;
     s.service = e.sender.service;
     const event: DurableEvent = { ...e, seq, stream };
@@ -111,11 +122,12 @@ export class DurableSubscription {
     clearInterval(this.poll);
   }
 
-  private state(stream: string): StreamState {
-    let s = this.streams.get(stream);
+  private state(scope: string, raw: string): StreamState {
+    const key = scope + raw;
+    let s = this.streams.get(key);
     if (s === undefined) {
-      s = { last: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
-      this.streams.set(stream, s);
+      s = { key, raw, last: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
+      this.streams.set(key, s);
     }
     return s;
   }
@@ -124,13 +136,13 @@ export class DurableSubscription {
     const { tx, committed } = this.d.tx();
     this.d.db.transaction(() => {
       this.d.handler(e, tx);
-      this.save.run(this.d.name, e.stream, e.seq);
+      this.save.run(this.d.name, s.key, e.seq);
     })();
     committed();
     s.last = e.seq;
     if (++s.unacked >= ACK_EVERY && s.publisher !== undefined) {
       s.unacked = 0;
-      this.d.ack(s.publisher, e.stream, s.last);
+      this.d.ack(s.publisher, s.raw, s.last);
     }
   }
 
@@ -139,15 +151,17 @@ export class DurableSubscription {
   private async catchUp(nodeId: string): Promise<void> {
     if (this.catchingUpWith.has(nodeId) || this.closed) return;
     this.catchingUpWith.add(nodeId);
+    const scope = this.d.scope(nodeId);
     let stream: string | undefined;
     try {
       for (let more = true; more && !this.closed;) {
         for (;;) {
-          const known = Object.fromEntries([...this.streams].map(([k, v]) => [k, v.last]));
+          // Only this publisher's progress, by its own stream ids.
+          const known = Object.fromEntries([...this.streams.values()].filter((v) => v.key.startsWith(scope)).map((v) => [v.raw, v.last]));
           const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name });
           if (this.closed) return;
           stream = reply.stream;
-          const s = this.state(stream);
+          const s = this.state(scope, stream);
           s.publisher = nodeId;
           s.service = reply.events[0]?.service ?? s.service;
           s.catchingUp = true;
@@ -160,7 +174,7 @@ export class DurableSubscription {
           }
           if (reply.events.length < REPLAY_BATCH) break;
         }
-        const s = this.state(stream!);
+        const s = this.state(scope, stream!);
         // Live events that arrived meanwhile: apply what continues the stream; a hole
         // left means more was published while we replayed.
         s.buffer.sort((a, b) => a.seq - b.seq);
@@ -178,7 +192,7 @@ export class DurableSubscription {
     } catch (err) {
       // A peer without reliable events (no store) or one that went away: nothing to do.
       this.d.log.debug({ err, nodeId }, 'replay failed');
-      if (stream !== undefined) this.state(stream).catchingUp = false;
+      if (stream !== undefined) this.state(scope, stream).catchingUp = false;
     } finally {
       this.catchingUpWith.delete(nodeId);
     }

@@ -29,7 +29,7 @@ import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
 import { openStore, type Db } from '../store/open.js';
 import type { Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
-import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Publishing } from './control.js';
+import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
@@ -58,6 +58,8 @@ export interface ReliableParts {
   bus: EventBus;
   clock: Clock;
   log: Logger;
+  /** A secure node: peers' key fingerprints and read rights (security/policy.ts). */
+  trust?: { fingerprintOf(nodeId: string): string | undefined; maySubscribe(nodeId: string, prefix: string): boolean };
 }
 
 /** Everything that exists once the store is open. */
@@ -79,8 +81,8 @@ export class ReliableLayer {
 
   constructor(private readonly p: ReliableParts) {
     p.server.receiveStreams((env, caller, answer) => this.receive(env, caller, answer));
-    p.server.handle(REPLAY_METHOD, (body) => answerReplay(this.store().publishing, body));
-    p.server.handle(ACK_METHOD, (body) => { takeAck(this.store().publishing, body); });
+    p.server.handle(REPLAY_METHOD, (body, ctx) => answerReplay(this.store().publishing, body, this.asker(ctx.caller)));
+    p.server.handle(ACK_METHOD, (body, ctx) => { takeAck(this.store().publishing, body, this.asker(ctx.caller)); });
     p.bus.on('peer:up', ({ peer }) => this.onPeerUp(peer.nodeId));
   }
 
@@ -165,6 +167,7 @@ export class ReliableLayer {
       },
       isUp: (nodeId) => this.p.peers.byNode(nodeId) !== undefined,
       upOf: (service) => this.p.peers.upOf(service),
+      scope: (nodeId) => this.scope(nodeId),
       log: this.p.log,
     });
     this.durables.add(durable);
@@ -209,7 +212,9 @@ export class ReliableLayer {
     try {
       const { tx, committed } = this.transaction();
       const ctx: ReliableContext = { ...tx, method: env.subject, caller, headers };
-      this.store().inbox.apply(at.stream, at.seq, at.prev, () => handler(env.payload, ctx));
+      // Watermarks are per proven sender too: no member can advance another's stream.
+      const stream = caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`;
+      this.store().inbox.apply(stream, at.seq, at.prev, () => handler(env.payload, ctx));
       committed();
     } catch (err) {
       return answer.fail(err);
@@ -227,6 +232,18 @@ export class ReliableLayer {
       sent: () => o.dispatcher.kick(),
       logged: (events) => this.goLive(events),
     });
+  }
+
+  /** Where a peer's streams are kept ("" insecure; "<fingerprint>/" secure). */
+  private scope(nodeId: string): string {
+    if (this.p.trust === undefined) return '';
+    return `${this.p.trust.fingerprintOf(nodeId) ?? 'unknown'}/`;
+  }
+
+  private asker(caller: Sender): Asker | undefined {
+    const trust = this.p.trust;
+    if (trust === undefined || caller.fingerprint === undefined) return undefined;
+    return { scope: `${caller.fingerprint}/`, maySubscribe: (prefix) => trust.maySubscribe(caller.node, prefix) };
   }
 
   private txParts(): { newId(): Buffer; maxPayloadBytes: number } {

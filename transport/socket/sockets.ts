@@ -14,38 +14,63 @@ import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from '../limits.js';
 import type { SocketSettings } from '../options.js';
 import { SendQueue, type SendFn } from './send-queue.js';
 
-function common(s: SocketSettings) {
+/** A secure node's sockets live in its own context (where its ZAP handler is) and
+ *  speak CURVE with its long-term key pair (Z85). */
+export interface SocketSecurity {
+  context: zmq.Context;
+  publicKey: string;
+  secretKey: string;
+}
+
+function common(s: SocketSettings, sec: SocketSecurity | undefined) {
   return {
     linger: s.lingerMs,
     maxMessageSize: s.maxMessageSize,
     receiveHighWaterMark: s.highWaterMark,
     sendHighWaterMark: s.highWaterMark,
+    ...(sec === undefined ? {} : { context: sec.context }),
   };
 }
 
+/** CURVE server: every client is authenticated by the ZAP handler under `domain`. */
+function server(sec: SocketSecurity | undefined, domain: string) {
+  return sec === undefined ? {} : { curveServer: true, curveSecretKey: sec.secretKey, curvePublicKey: sec.publicKey, zapDomain: domain };
+}
+
+/** CURVE client of the server whose public key is `serverKey`: the connection only
+ *  completes with the holder of that key. */
+function client(sec: SocketSecurity | undefined, serverKey: string | undefined) {
+  if (sec === undefined) return {};
+  if (serverKey === undefined) throw new Error('a secure client socket needs the server\'s public key');
+  return { curveServerKey: serverKey, curvePublicKey: sec.publicKey, curveSecretKey: sec.secretKey };
+}
+
 /** Commands and requests in. Handover lets a restarted peer with the same identity in. */
-export function createRouter(s: SocketSettings): zmq.Router {
-  return new zmq.Router({ ...common(s), handover: true });
+export function createRouter(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-router'): zmq.Router {
+  return new zmq.Router({ ...common(s, sec), ...server(sec, zapDomain), handover: true });
 }
 
 /** Events out. XPUB, so that subscriptions arrive as messages and we can answer the
  *  sync handshake. Slow subscribers lose events at the HWM (fast class). */
-export function createPublisher(s: SocketSettings): zmq.XPublisher {
-  return new zmq.XPublisher(common(s));
+export function createPublisher(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-pub'): zmq.XPublisher {
+  return new zmq.XPublisher({ ...common(s, sec), ...server(sec, zapDomain) });
 }
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
  *  are not up, so nothing stale is delivered once a peer comes back. */
-export function createDealer(s: SocketSettings): zmq.Dealer {
+export function createDealer(s: SocketSettings, sec?: SocketSecurity, serverKey?: string): zmq.Dealer {
   return new zmq.Dealer({
-    ...common(s), immediate: true, reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
+    ...common(s, sec), ...client(sec, serverKey), immediate: true,
+    reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
   });
 }
 
-/** One SUB for all peers' PUBs; subscriptions apply to every connection. */
-export function createSubscriber(s: SocketSettings): zmq.Subscriber {
-  const { sendHighWaterMark: _unused, ...options } = common(s);
-  return new zmq.Subscriber({ ...options, reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs });
+/** One SUB per publisher (pubsub/subscriber.ts says why). */
+export function createSubscriber(s: SocketSettings, sec?: SocketSecurity, serverKey?: string): zmq.Subscriber {
+  const { sendHighWaterMark: _unused, ...options } = common(s, sec);
+  return new zmq.Subscriber({
+    ...options, ...client(sec, serverKey), reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
+  });
 }
 
 /** What a send queue reports to the node: messages sent per batch, failed batches. */

@@ -1,0 +1,44 @@
+/**
+ * `zmesh keygen --out FILE`: a node's long-term CURVE key pair. Writes FILE (the secret,
+ * mode 0600, never overwritten) and FILE.pub (the public key, for `zmesh cert issue
+ * --key` and for authorized-keys directories). A node using the key must be named
+ * "<service>-<fingerprint>", so the fingerprint is printed too.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { generateNodeKeys, isServiceName, keyFingerprint, nodeIdFor, saveNodeKeys } from 'zmesh';
+import { guarded } from '../run.js';
+
+interface Args {
+  out: string;
+  service?: string;
+  json: boolean;
+}
+
+export const keygenCommand: CommandModule<object, Args> = {
+  command: 'keygen',
+  describe: 'create a node key pair (FILE, mode 0600, and FILE.pub)',
+  builder: (y: Argv) => y
+    .option('out', { type: 'string', demandOption: true, describe: 'the secret key file to create; the public key goes to FILE.pub' })
+    .option('service', { type: 'string', describe: 'also print the node id this key gives a node of this service' })
+    .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
+    .check((a) => {
+      if (a.out.length === 0) throw new Error('--out needs a file name');
+      if (a.service !== undefined && !isServiceName(a.service)) throw new Error(`--service must be a service name ([a-z0-9][a-z0-9_-]{0,31}), got ${JSON.stringify(a.service)}`);
+      return true;
+    }) as unknown as Argv<Args>,
+  handler: guarded((args: Args) => {
+    const keys = generateNodeKeys();
+    saveNodeKeys(args.out, keys);
+    const fingerprint = keyFingerprint(keys.publicKey);
+    const nodeIdRule = `<service>-${fingerprint}`;
+    const nodeId = args.service === undefined ? undefined : nodeIdFor(args.service, keys.publicKey);
+    if (args.json) {
+      console.log(JSON.stringify({ file: args.out, publicFile: `${args.out}.pub`, publicKey: keys.publicKey, fingerprint, nodeIdRule, ...(nodeId === undefined ? {} : { nodeId }) }));
+      return;
+    }
+    console.log(`wrote ${args.out} (secret, mode 0600) and ${args.out}.pub`);
+    console.log(`public key   ${keys.publicKey}`);
+    console.log(`fingerprint  ${fingerprint}`);
+    console.log(`node id      ${nodeId ?? `${nodeIdRule} (a node using this key must be named so, e.g. order-${fingerprint})`}`);
+  }),
+};
