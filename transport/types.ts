@@ -94,7 +94,7 @@ export interface ReliableOptions {
   maxOutbox?: number;
   /** How long to wait for a command's ACK before going back and resending. Default 5_000. */
   ackTimeoutMs?: number;
-  /** Failures of the handler (HANDLER_FAILED, UNKNOWN_METHOD, BAD_MESSAGE) before a
+  /** Refusals by the receiver (HANDLER_FAILED, UNKNOWN_METHOD, BAD_MESSAGE, FORBIDDEN) before a
    *  command is dead-lettered. Connectivity failures never count: commands wait for a
    *  live instance until maxAgeMs. Default 10. */
   maxAttempts?: number;

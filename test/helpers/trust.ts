@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createAuthority, generateNodeKeys, issueCertificate, issueRevocationList, loadAuthority,
-  type Authority, type NodeKeys, type Permissions, type SecurityOptions,
+  createAuthority, generateNodeKeys, issueCertificate, issueRevocationList, keyBytes, loadAuthority, macKey, nodeIdFor,
+  sealHeader, z85Encode, type Authority, type MeshNode, type NodeKeys, type Permissions, type SecurityOptions,
 } from '../../transport/index.js';
+import { RawDealer, envelope, pb, type Received } from './raw-peer.js';
 
 export interface TestAuthority {
   dir: string;
@@ -60,4 +61,51 @@ export function testAuthority(): TestAuthority {
     revoke: (serials) => issueRevocationList(authority, serials),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A member that speaks the wire protocol by hand (raw DEALER + the spec's MAC), to
+ * send what a zmesh node never would: forged senders, someone else's stream ids,
+ * methods its certificate does not allow.
+ */
+export class RawMember {
+  readonly dealer: RawDealer;
+  readonly nodeId: string;
+  private readonly key: Buffer;
+
+  constructor(readonly service: string, readonly security: { keys: NodeKeys; certificate?: Uint8Array }, target: MeshNode) {
+    const serverKey = z85Encode(Buffer.from(target.publicKey!, 'hex'));
+    this.dealer = new RawDealer(target.endpoints.router, { curveServerKey: serverKey, curvePublicKey: security.keys.publicKey, curveSecretKey: security.keys.secretKey });
+    this.nodeId = nodeIdFor(service, security.keys.publicKey);
+    this.key = macKey(security.keys.secretKey, security.keys.publicKey, serverKey);
+  }
+
+  /** One envelope, sealed with our MAC unless `unsealed`. */
+  frames(fields: Parameters<typeof envelope>[0], o: { unsealed?: boolean } = {}): Buffer[] {
+    const [header, body] = envelope({ senderNode: this.nodeId, senderService: this.service, ...fields });
+    return o.unsealed === true ? [header!, body!] : [sealHeader(this.key, header!, body!), body!];
+  }
+
+  async send(fields: Parameters<typeof envelope>[0], o: { unsealed?: boolean } = {}): Promise<Buffer> {
+    const frames = this.frames(fields, o);
+    await this.dealer.send(frames);
+    return Buffer.from(pb.Envelope.decode(frames[0]!).id);
+  }
+
+  /** HELLO with our credentials; resolves with the answer (WELCOME or ERROR). */
+  async hello(): Promise<Received> {
+    const payload = pb.Hello.encode({
+      nodeId: this.nodeId, service: this.service, mesh: 'default', pubPort: 1, protocolVersion: 1,
+      publicKey: keyBytes(this.security.keys.publicKey).toString('hex'), certificate: this.security.certificate ?? new Uint8Array(0),
+    }).finish();
+    return this.dealer.answerTo(await this.send({ kind: pb.Kind.HELLO, payload }));
+  }
+
+  async ask(fields: Parameters<typeof envelope>[0], o: { unsealed?: boolean } = {}): Promise<Received> {
+    return this.dealer.answerTo(await this.send(fields, o));
+  }
+
+  close(): void {
+    this.dealer.close();
+  }
 }

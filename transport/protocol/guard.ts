@@ -49,7 +49,10 @@ export class Guard {
   sender(env: Envelope, header: Buffer): Verdict {
     const member = this.policy.member(env.senderNode);
     if (member === undefined) {
-      this.audit.record({ event: 'message.denied', peer: { nodeId: env.senderNode }, kind: String(env.kind), target: `${env.service}.${env.subject}`, detail: 'not a member: HELLO first' });
+      // A stranger's key is not known here; a secure node id names its fingerprint,
+      // which is what the audit line can say (claimed, not proven).
+      const claimed = /-([0-9a-f]{16})$/.exec(env.senderNode)?.[1] ?? 'unknown';
+      this.audit.record({ event: 'message.denied', peer: { nodeId: env.senderNode, fingerprint: claimed }, kind: String(env.kind), target: `${env.service}.${env.subject}`, detail: 'not a member: HELLO first' });
       this.drop('forbidden', 'message from a node that is not a member', env.senderNode);
       return { ok: false, reason: 'forbidden', error: new ForbiddenError(`${env.senderNode} is not a member of this mesh: send HELLO with valid credentials first`) };
     }

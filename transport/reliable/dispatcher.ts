@@ -20,6 +20,10 @@ import type { Outbox, OutboxRow } from './outbox.js';
  *  this often even when nothing happened here. */
 export const OUTBOX_POLL_MS = 1_000;
 
+/** Refusals that sending again will not change: they count towards maxAttempts. A
+ *  FORBIDDEN command stays forbidden until the sender's certificate changes. */
+const PERMANENT = new Set<string>([ErrorCode.HANDLER_FAILED, ErrorCode.UNKNOWN_METHOD, ErrorCode.BAD_MESSAGE, ErrorCode.FORBIDDEN]);
+
 export type ReliableSettings = Pick<ResolvedOptions['reliable'], 'ackTimeoutMs' | 'maxAttempts' | 'maxAgeMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'window'>;
 
 interface Stream {
@@ -169,7 +173,7 @@ export class Dispatcher {
     if (err.code !== ErrorCode.OUT_OF_ORDER) {
       this.d.outbox.failed(row, `${err.code}: ${errorMessage(err)}`);
       const attempts = row.attempts + 1;
-      if (attempts >= this.d.settings.maxAttempts && (err.code === ErrorCode.HANDLER_FAILED || err.code === ErrorCode.UNKNOWN_METHOD || err.code === ErrorCode.BAD_MESSAGE)) {
+      if (attempts >= this.d.settings.maxAttempts && PERMANENT.has(err.code)) {
         this.bury({ ...row, attempts }, `${err.code}: ${errorMessage(err)}`);
       } else {
         const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(attempts, 20));

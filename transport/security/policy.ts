@@ -119,7 +119,7 @@ export class TrustPolicy {
    *  key the connection already proved (a DEALER's CURVE server key). Throws
    *  SecurityError after recording why in the audit trail. */
   admit(c: HelloCredentials, o: { expectedKey?: string; address?: string } = {}): Member {
-    const peer: AuditPeer = { nodeId: c.nodeId, ...(o.address === undefined ? {} : { address: o.address }) };
+    const peer: AuditPeer = { nodeId: c.nodeId, fingerprint: 'unknown', ...(o.address === undefined ? {} : { address: o.address }) };
     const reject = (reason: HandshakeRejection, detail: string): never => {
       this.p.audit.record({ event: 'handshake.rejected', peer, reason, detail });
       throw new SecurityError(reason === 'expired' ? 'expired' : reason === 'revoked' ? 'revoked' : 'certificate', `${c.nodeId}: ${detail}`);
