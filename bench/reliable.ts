@@ -34,7 +34,7 @@ export const RELIABLE_FULL: ReliableConfig = { ops: 200_000, window: 2_000, late
 export async function runReliable(c: ReliableConfig, progress: (l: string) => void): Promise<ReliableRow[]> {
   const server = await startServer('zmesh-sink');
   const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-'));
-  const node = createNode({ service: 'bench', host: '127.0.0.1', peers: [server.endpoint], storePath: join(dir, 'zmesh.db'), requestTimeoutMs: 60_000, reliable: { maxOutbox: c.ops * 2 } });
+  const node = createNode({ insecure: true, service: 'bench', host: '127.0.0.1', peers: [server.endpoint], storePath: join(dir, 'zmesh.db'), requestTimeoutMs: 60_000, reliable: { maxOutbox: c.ops * 2 } });
   await node.start();
   const payload = Buffer.alloc(c.payloadBytes, 0x61);
   const rows: ReliableRow[] = [];

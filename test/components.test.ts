@@ -30,13 +30,13 @@ describe('components', () => {
     const clock: Clock = { now: () => Date.now() + offsetMs, monotonic: () => performance.now() };
     const store = join(dir, 'aged.db');
     const sender = await started(createNode(
-      { service: 'sender', host: '127.0.0.1', discovery: 'static', storePath: store, reliable: { maxAgeMs: 60_000 } },
+      { insecure: true, service: 'sender', host: '127.0.0.1', discovery: 'static', storePath: store, reliable: { maxAgeMs: 60_000 } },
       { clock },
     ));
     await sender.send('sink', 'Take', Buffer.from('old'));
     // A day passes by the node's clock; then the receiver appears.
     offsetMs = 24 * 3_600_000;
-    const sink = await started(createNode({ service: 'sink', host: '127.0.0.1', peers: [sender.endpoints.router], storePath: join(dir, 'sink.db') }));
+    const sink = await started(createNode({ insecure: true, service: 'sink', host: '127.0.0.1', peers: [sender.endpoints.router], storePath: join(dir, 'sink.db') }));
     let applied = 0;
     sink.handleReliable('Take', () => { applied++; });
     const admin = openStoreAdmin(store);
@@ -52,11 +52,11 @@ describe('components', () => {
   it('components - the observer hears of drops and of every settled request, and one that throws breaks nothing', async () => {
     const drops: Array<[DropReason, string]> = [];
     const settled: Array<[string, string, string]> = [];
-    const server = await started(createNode({ service: 'echo', host: '127.0.0.1', discovery: 'static' }, {
+    const server = await started(createNode({ insecure: true, service: 'echo', host: '127.0.0.1', discovery: 'static' }, {
       observer: { dropped: (reason, from) => { drops.push([reason, from]); throw new Error('observer bug'); } },
     }));
     server.handle('say', (p) => p);
-    const client = await started(createNode({ service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] }, {
+    const client = await started(createNode({ insecure: true, service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] }, {
       observer: {
         requestSettled: (service, method, ms, outcome) => {
           expect(ms).toBeGreaterThanOrEqual(0);

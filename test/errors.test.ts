@@ -25,7 +25,7 @@ const nodes: MeshNode[] = [];
 const raws: RawDealer[] = [];
 
 async function clientNode(o: Partial<NodeOptions> = {}): Promise<MeshNode> {
-  const node = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', ...o });
+  const node = createNode({ insecure: true, service: 'client', host: '127.0.0.1', discovery: 'static', ...o });
   nodes.push(node);
   await node.start();
   return node;
@@ -132,7 +132,7 @@ describe('errors', () => {
     await expectCode(() => client.command('nobody', 'x', text('')), NoRouteError, ErrorCode.NO_ROUTE);
     await expectCode(client.request('svc', 'echo', Buffer.alloc(101)), MessageTooLargeError, ErrorCode.MESSAGE_TOO_LARGE);
     await expectCode(() => client.publish('$sys', text('')), InvalidArgumentError, ErrorCode.INVALID_ARGUMENT);
-    expect(() => createNode({ service: 'Not A Service' })).toThrow(InvalidArgumentError);
+    expect(() => createNode({ insecure: true, service: 'Not A Service' })).toThrow(InvalidArgumentError);
 
     // A burst larger than the queue: the overflow is refused, the rest is answered.
     const burst = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => client.request('svc', 'echo', text(String(i)))));
@@ -160,7 +160,7 @@ describe('errors', () => {
 
   it('errors - a port that is taken gives BIND_FAILED', async () => {
     const first = await clientNode();
-    const second = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', routerPort: first.endpoints.routerPort });
+    const second = createNode({ insecure: true, service: 'client', host: '127.0.0.1', discovery: 'static', routerPort: first.endpoints.routerPort });
     await expectCode(second.start(), BindFailedError, ErrorCode.BIND_FAILED);
     await second.closed;
   });
@@ -187,14 +187,14 @@ describe('errors', () => {
       holder.exec('CREATE TABLE keep (x)');
       holder.exec('BEGIN EXCLUSIVE');
       holder.exec('INSERT INTO keep VALUES (1)');
-      const lockedNode = createNode({ service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: locked });
+      const lockedNode = createNode({ insecure: true, service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: locked });
       const lockErr = await expectCode(lockedNode.start(), StoreError, ErrorCode.STORE);
       expect((lockErr as StoreError).problem).toBe('locked');
       holder.exec('ROLLBACK');
       holder.close();
       for (const [path, problem] of [[foreign, 'foreign'], [corrupt, 'corrupt'], [newer, 'newer']] as const) {
         const before = readFileSync(path);
-        const node = createNode({ service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: path });
+        const node = createNode({ insecure: true, service: 'svc', host: '127.0.0.1', discovery: 'static', storePath: path });
         const err = await expectCode(node.start(), StoreError, ErrorCode.STORE);
         expect((err as StoreError).problem).toBe(problem);
         expect(readFileSync(path).equals(before)).toBe(true);

@@ -24,7 +24,7 @@ describe('hostile input', () => {
   it('hostile - a malformed-frame storm is dropped and counted while valid traffic continues', async () => {
     // Payload limit 1 KiB, header limit 16 KiB; libzmq's hard cap is twice the larger.
     const server = await NodeProc.start({ service: 'svc', maxPayloadBytes: 1_024 });
-    const client = createNode({ service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] });
+    const client = createNode({ insecure: true, service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] });
     nodes.push(client);
     await client.start();
     await client.waitForService('svc');

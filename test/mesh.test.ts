@@ -13,7 +13,7 @@ const str = (b: Uint8Array): string => Buffer.from(b).toString();
 
 const nodes: MeshNode[] = [];
 async function clientNode(options: Partial<Parameters<typeof createNode>[0]> = {}): Promise<MeshNode> {
-  const node = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', ...options });
+  const node = createNode({ insecure: true, service: 'client', host: '127.0.0.1', discovery: 'static', ...options });
   nodes.push(node);
   await node.start();
   return node;
@@ -129,11 +129,11 @@ describe('mesh', () => {
     // The server binds 0.0.0.0 and advertises the host's own addresses; the client
     // reaches it at 127.0.0.1. The server's hello (sent when it connects back) lists
     // addresses without 127.0.0.1: that must not tear down the client's live link.
-    const server = createNode({ service: 'srv', host: '0.0.0.0', discovery: 'static' });
+    const server = createNode({ insecure: true, service: 'srv', host: '0.0.0.0', discovery: 'static' });
     nodes.push(server);
     server.handle('echo', (p) => p);
     await server.start();
-    const client = createNode({ service: 'client', host: '127.0.0.1', discovery: 'static', peers: [`tcp://127.0.0.1:${server.endpoints.routerPort}`] });
+    const client = createNode({ insecure: true, service: 'client', host: '127.0.0.1', discovery: 'static', peers: [`tcp://127.0.0.1:${server.endpoints.routerPort}`] });
     nodes.push(client);
     const downs: string[] = [];
     client.on('peer:down', ({ reason }) => downs.push(reason));

@@ -215,7 +215,7 @@ describe('dead letters', () => {
     const zmesh = (...args: string[]) => spawnSync(process.execPath, [dist('nodes/cli/main.js'), ...args], { encoding: 'utf8' });
     let failing = true;
     let attempts = 0;
-    const sink = createNode({ service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'sink.db') });
+    const sink = createNode({ insecure: true, service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'sink.db') });
     sink.handleReliable('fragile', (_p, ctx) => {
       attempts++;
       if (failing) throw new Error('not today');
@@ -224,6 +224,7 @@ describe('dead letters', () => {
     await sink.start();
     sink.db!.exec('CREATE TABLE effects (n INTEGER)');
     const source = createNode({
+      insecure: true,
       service: 'source', host: '127.0.0.1', peers: [sink.endpoints.router], storePath: join(dir, 'zmesh.db'),
       reliable: { maxAttempts: 3, backoffBaseMs: 10, backoffMaxMs: 50 },
     });

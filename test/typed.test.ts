@@ -32,10 +32,10 @@ let n = 0;
 async function pair(reliable: NodeOptions['reliable'] = {}): Promise<{ sender: MeshNode; ledger: MeshNode; ledgerStore: string; senderStore: string }> {
   const ledgerStore = join(dir, `ledger-${++n}.db`);
   const senderStore = join(dir, `sender-${n}.db`);
-  const ledger = createNode({ service: 'ledger', host: '127.0.0.1', discovery: 'static', storePath: ledgerStore });
+  const ledger = createNode({ insecure: true, service: 'ledger', host: '127.0.0.1', discovery: 'static', storePath: ledgerStore });
   nodes.push(ledger);
   await ledger.start();
-  const sender = createNode({ service: 'sender', host: '127.0.0.1', peers: [ledger.endpoints.router], storePath: senderStore, reliable });
+  const sender = createNode({ insecure: true, service: 'sender', host: '127.0.0.1', peers: [ledger.endpoints.router], storePath: senderStore, reliable });
   nodes.push(sender);
   await sender.start();
   await sender.waitForService('ledger');
@@ -118,10 +118,10 @@ describe('reserved methods', () => {
   });
 
   it('reserved - a node without a store answers $replay with UNKNOWN_METHOD', async () => {
-    const bare = createNode({ service: 'bare', host: '127.0.0.1', discovery: 'static' });
+    const bare = createNode({ insecure: true, service: 'bare', host: '127.0.0.1', discovery: 'static' });
     nodes.push(bare);
     await bare.start();
-    const asker = createNode({ service: 'asker', host: '127.0.0.1', peers: [bare.endpoints.router] });
+    const asker = createNode({ insecure: true, service: 'asker', host: '127.0.0.1', peers: [bare.endpoints.router] });
     nodes.push(asker);
     await asker.start();
     await asker.waitForService('bare');

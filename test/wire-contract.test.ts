@@ -109,7 +109,7 @@ afterEach(async () => {
 });
 
 async function setup(): Promise<{ node: MeshNode; foreign: ForeignPeer; dealer: RawDealer }> {
-  const node = createNode({ service: 'native', host: '127.0.0.1', discovery: 'static' });
+  const node = createNode({ insecure: true, service: 'native', host: '127.0.0.1', discovery: 'static' });
   await node.start();
   cleanup.push(() => node.close());
   node.handle('double', (p) => text(String(2 * Number(Buffer.from(p).toString()))));
@@ -249,7 +249,7 @@ const storeDir = mkdtempSync(join(tmpdir(), 'zmesh-wire-'));
 afterAll(() => rmSync(storeDir, { recursive: true, force: true }));
 
 async function storeNode(service = 'native'): Promise<{ node: MeshNode; dealer: RawDealer }> {
-  const node = createNode({ service, host: '127.0.0.1', discovery: 'static', storePath: join(storeDir, `${service}-${Math.random()}.db`) });
+  const node = createNode({ insecure: true, service, host: '127.0.0.1', discovery: 'static', storePath: join(storeDir, `${service}-${Math.random()}.db`) });
   await node.start();
   cleanup.push(() => node.close());
   const dealer = new RawDealer(node.endpoints.router);

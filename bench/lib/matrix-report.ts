@@ -67,6 +67,21 @@ export function matrixTargets(rows: MatrixRow[]): Target[] {
   out.push(zr && rr
     ? { target: 'zmesh reliable publish at least 3x RabbitMQ persistent + confirms', measured: `${num(zr)} vs ${num(rr)} msg/s = ${round(zr / rr)}x`, met: zr >= 3 * rr }
     : { target: 'zmesh reliable publish at least 3x RabbitMQ persistent + confirms', measured: '-', met: 'not measured' });
+  // The trust issue: what security costs, measured beside insecure zmesh in this run.
+  const sl = find(rows, 'rpc-latency', 'zmesh-secure', B)?.latencyUs;
+  out.push(sl && zl
+    ? { target: 'secure request/reply p50 within 1.15x of insecure zmesh', measured: `p50 ${sl.p50} vs ${zl.p50} µs = ${round(sl.p50 / zl.p50)}x`, met: sl.p50 <= 1.15 * zl.p50 }
+    : { target: 'secure request/reply p50 within 1.15x of insecure zmesh', measured: '-', met: 'not measured' });
+  for (const broker of ['rabbitmq', 'nats']) {
+    const bl = find(rows, 'rpc-latency', broker, B)?.latencyUs;
+    out.push(sl && bl
+      ? { target: `secure request/reply p50 below ${broker} (no TLS)`, measured: `p50 ${sl.p50} vs ${bl.p50} µs`, met: sl.p50 < bl.p50 }
+      : { target: `secure request/reply p50 below ${broker} (no TLS)`, measured: '-', met: 'not measured' });
+  }
+  const sp = find(rows, 'pubsub', 'zmesh-secure', B)?.msgPerSec;
+  out.push(sp && zp
+    ? { target: 'secure pub/sub at least 0.85x of insecure zmesh', measured: `${num(sp)} vs ${num(zp)} msg/s = ${round(sp / zp)}x`, met: sp >= 0.85 * zp }
+    : { target: 'secure pub/sub at least 0.85x of insecure zmesh', measured: '-', met: 'not measured' });
   return out;
 }
 

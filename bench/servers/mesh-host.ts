@@ -24,7 +24,7 @@ const send = (m: unknown): void => { process.send?.(m); };
 const live = (n: MeshNode): number => n.peers().filter((p) => p.state === 'up' || p.state === 'suspect').length;
 
 function make(name: string, address: string): MeshNode {
-  const node = createNode({ service: name, nodeId: name, interface: address, discovery: 'mdns', requestTimeoutMs: 10_000 });
+  const node = createNode({ insecure: true, service: name, nodeId: name, interface: address, discovery: 'mdns', requestTimeoutMs: 10_000 });
   node.handle('echo', (p) => p);
   nodes.push(node);
   return node;

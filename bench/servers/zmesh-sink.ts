@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createNode } from '../../transport/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-sink-'));
-const node = createNode({ service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'zmesh.db') });
+const node = createNode({ insecure: true, service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'zmesh.db') });
 let fast = 0;
 node.handleReliable('apply', (p, ctx) => { ctx.db.prepare('INSERT INTO effects (bytes) VALUES (?)').run(p.byteLength); });
 node.handle('apply', () => { fast++; });

@@ -4,6 +4,6 @@ import { nats } from './nats.js';
 import { rabbitmq } from './rabbitmq.js';
 import { rawZmq } from './raw-zmq.js';
 import type { System } from './types.js';
-import { zmeshFast, zmeshReliable } from './zmesh.js';
+import { zmeshFast, zmeshReliable, zmeshSecure, zmeshSecureReliable } from './zmesh.js';
 
-export const SYSTEMS: System[] = [rawZmq, zmeshFast, zmeshReliable, nats, rabbitmq, mqttQos0, mqttQos1];
+export const SYSTEMS: System[] = [rawZmq, zmeshFast, zmeshSecure, zmeshReliable, zmeshSecureReliable, nats, rabbitmq, mqttQos0, mqttQos1];

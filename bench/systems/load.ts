@@ -6,6 +6,8 @@ const LOADERS: Record<string, () => Promise<System>> = {
   'raw-zeromq': async () => (await import('./raw-zmq.js')).rawZmq,
   zmesh: async () => (await import('./zmesh.js')).zmeshFast,
   'zmesh-reliable': async () => (await import('./zmesh.js')).zmeshReliable,
+  'zmesh-secure': async () => (await import('./zmesh.js')).zmeshSecure,
+  'zmesh-secure-reliable': async () => (await import('./zmesh.js')).zmeshSecureReliable,
   nats: async () => (await import('./nats.js')).nats,
   rabbitmq: async () => (await import('./rabbitmq.js')).rabbitmq,
   'mqtt-qos0': async () => (await import('./mqtt.js')).mqttQos0,
