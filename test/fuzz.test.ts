@@ -19,7 +19,7 @@ describe('fuzz', () => {
     // The mutations reached every stage: decoding, validation and the guard.
     expect(result.dropped['malformed']).toBeGreaterThan(0);
     expect(result.dropped['invalid']).toBeGreaterThan(0);
-    expect(result.dropped['senderMismatch'] + result.dropped['forbidden']).toBeGreaterThan(0);
+    expect((result.dropped['senderMismatch'] ?? 0) + (result.dropped['forbidden'] ?? 0)).toBeGreaterThan(0);
     expect(result.ok).toBe(true);
   });
 });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import * as zmq from 'zeromq';
 import {
-  ErrorCode, createNode, generateNodeKeys, openStoreAdmin, type MeshEvent, type MeshNode, type NodeOptions, type Permissions,
+  ErrorCode, createNode, generateNodeKeys, keyBytes, openStoreAdmin, z85Encode, type MeshEvent, type MeshNode, type NodeOptions, type Permissions,
 } from '../transport/index.js';
 import { RawDealer, envelope, pb } from './helpers/raw-peer.js';
 import { RawMember, testAuthority } from './helpers/trust.js';
@@ -230,6 +230,46 @@ describe('secure mesh', () => {
     }
     expect((await capture(true)).includes('sku-zmesh-secret-mug')).toBe(false);
     expect((await capture(false)).includes('sku-zmesh-secret-mug')).toBe(true);
+  });
+});
+
+describe('authorized keys and audit', () => {
+  it('secure - authorized-keys mode: listed keys join, an unlisted one fails the CURVE handshake itself', async () => {
+    const a = generateNodeKeys();
+    const b = generateNodeKeys();
+    const listed = [{ publicKey: a.publicKey, service: 'alpha' }, { publicKey: b.publicKey, service: 'beta' }];
+    const alpha = await node({ service: 'alpha', security: { keys: a, authorizedKeys: listed } });
+    alpha.handle('echo', (p) => p);
+    const beta = await node({ service: 'beta', peers: [peerOf(alpha)], security: { keys: b, authorizedKeys: listed } });
+    await beta.waitForService('alpha', { timeoutMs: 5_000 });
+    expect(Buffer.from(await beta.request('alpha', 'echo', text('listed'))).toString()).toBe('listed');
+    const outsider = generateNodeKeys();
+    const d = new zmq.Dealer({ linger: 0, curveServerKey: outsider.publicKey, curvePublicKey: outsider.publicKey, curveSecretKey: outsider.secretKey });
+    cleanup.push(() => d.close());
+    d.curveServerKey = z85Encode(Buffer.from(alpha.publicKey!, 'hex'));
+    const refused = new Promise<void>((resolve) => d.events.on('handshake:error:auth', () => resolve()));
+    d.connect(alpha.endpoints.router);
+    await refused;
+  });
+
+  it('secure - audit: a certificate that runs out within a week warns; a known address answering with another key is recorded', async () => {
+    const auditFile = join(dir, `audit-${++n}.jsonl`);
+    const soon = ta.issue('product', { notAfterMs: Date.now() + 24 * 3_600_000 }).security;
+    const p = await node({ service: 'product', security: { ...soon, auditFile } });
+    // A discovery source of our own proposes p's endpoint, then the same endpoint with another key.
+    const other = generateNodeKeys();
+    const source = {
+      async start(_l: unknown, sink: { propose(c: { endpoints: string[]; source: string; publicKey?: string }): void }) {
+        sink.propose({ endpoints: [p.endpoints.router], source: 'test', publicKey: p.publicKey! });
+        sink.propose({ endpoints: [p.endpoints.router], source: 'test', publicKey: keyBytes(other.publicKey).toString('hex') });
+      },
+      async close() { /* nothing held */ },
+    };
+    const watcherAudit = join(dir, `audit-${++n}.jsonl`);
+    await node({ service: 'watcher', sources: [source], security: { ...ta.issue('watcher').security, auditFile: watcherAudit } });
+    const events = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; remainingMs?: number }) : []);
+    await vi.waitFor(() => expect(events(auditFile).find((e) => e.event === 'certificate.expiring')?.remainingMs).toBeLessThan(24 * 3_600_000 + 1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(events(watcherAudit).map((e) => e.event)).toContain('peer.key-changed'), { timeout: 5_000 });
   });
 });
 

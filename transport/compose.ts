@@ -17,7 +17,7 @@ import type { Envelope } from './codec/envelope.js';
 import type { HelloInit } from './codec/control.js';
 import { mdnsFromSettings } from './discovery/mdns.js';
 import { staticDiscovery } from './discovery/static.js';
-import { PeerDownError } from './errors.js';
+import { PeerDownError, SecurityError } from './errors.js';
 import { silentLogger } from './log.js';
 import { guardObserver } from './observe.js';
 import type { ResolvedOptions } from './options.js';
@@ -80,6 +80,8 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // security/: a secure node's credentials and the decisions made on peers'.
   const trust = opts.security === undefined ? undefined : (() => {
+    // Without CURVE, libzmq would quietly ignore the key options and talk in clear.
+    if (zmq.capability.curve !== true) throw new SecurityError('config', `this libzmq (${zmq.version}) was built without CURVE: a secure node cannot run`);
     const audit = createAudit({ nodeId: opts.nodeId, log, file: opts.security.auditFile, now: () => clock.now() });
     const policy = new TrustPolicy(opts.security, {
       mesh: opts.mesh, service: opts.service, clock, audit,

@@ -35,7 +35,7 @@ export {
   bytesCodec, jsonCodec, protoCodec, defineMethod, defineCommand, defineEvent, defineService, topicOf, isEventOf,
 } from './defs.js';
 export type { Codec, ProtoType, MethodDef, CommandDef, EventDef, ServiceDef, PublishOptions } from './defs.js';
-export { call, serve, serveReliable, subscribeDurable, on } from './typed.js';
+export { call, serve, serveReliable, subscribeDurable, on, commonPrefix } from './typed.js';
 export type { TypedHandler, TypedReliableHandler, DurableOn } from './typed.js';
 export { PROTOCOL_VERSION } from './codec/envelope.js';
 export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, parseEndpoint } from './names.js';
