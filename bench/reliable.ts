@@ -9,17 +9,19 @@
  *   fsyncs per message on the sender = (group commits + ack removals) / commands.
  * - fast commands: command() handed to the socket, counted when handled.
  * - reliable command end to end, one in flight: send -> persisted -> delivered ->
- *   handled and committed by the receiver -> ACK back (the outbox:acked event).
+ *   handled and committed by the receiver -> ACK back (the outbox:acked event); and
+ *   the same in a secure mesh (CurveZMQ, certificates, per-message MAC).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode } from '../transport/index.js';
+import { createNode, type MeshNode } from '../transport/index.js';
 import { startServer } from './lib/child.js';
+import { credentials } from './systems/zmesh.js';
 import { LatencyRecorder, type Latency } from './lib/stats.js';
 
 export interface ReliableRow {
-  scenario: 'reliable-publish' | 'reliable-send' | 'fast-command' | 'reliable-e2e-latency';
+  scenario: 'reliable-publish' | 'reliable-send' | 'fast-command' | 'reliable-e2e-latency' | 'reliable-e2e-latency-secure';
   payloadBytes: number;
   ops: number;
   msgPerSec?: number;
@@ -30,6 +32,35 @@ export interface ReliableRow {
 export interface ReliableConfig { ops: number; window: number; latencyOps: number; payloadBytes: number }
 export const RELIABLE_QUICK: ReliableConfig = { ops: 30_000, window: 2_000, latencyOps: 1_000, payloadBytes: 100 };
 export const RELIABLE_FULL: ReliableConfig = { ops: 200_000, window: 2_000, latencyOps: 10_000, payloadBytes: 100 };
+
+/** Reliable commands one at a time, sent until acknowledged (receiver committed). */
+async function endToEnd(node: MeshNode, payload: Buffer, ops: number): Promise<Latency> {
+  const rec = new LatencyRecorder();
+  for (let i = 0; i < ops + 200; i++) {
+    const acked = new Promise<void>((resolve) => { const off = node.on('outbox:acked', () => { off(); resolve(); }); });
+    const t0 = process.hrtime.bigint();
+    await node.send('sink', 'apply', payload);
+    await acked;
+    if (i >= 200) rec.since(t0);
+  }
+  return rec.summary();
+}
+
+/** The same measurement between a secure sender and a secure sink. */
+async function secureEndToEnd(c: ReliableConfig): Promise<Latency> {
+  const server = await startServer('zmesh-sink', { secure: true });
+  const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-'));
+  const node = createNode({ security: credentials('bench'), service: 'bench', host: '127.0.0.1', peers: [server.endpoint], storePath: join(dir, 'zmesh.db'), requestTimeoutMs: 60_000 });
+  try {
+    await node.start();
+    await node.waitForService('sink', { timeoutMs: 10_000 });
+    return await endToEnd(node, Buffer.alloc(c.payloadBytes, 0x61), c.latencyOps);
+  } finally {
+    await node.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export async function runReliable(c: ReliableConfig, progress: (l: string) => void): Promise<ReliableRow[]> {
   const server = await startServer('zmesh-sink');
@@ -47,15 +78,9 @@ export async function runReliable(c: ReliableConfig, progress: (l: string) => vo
     // Latency first, on fresh stores: later phases leave large WAL files whose
     // checkpoints would land on this path.
     progress('reliable: command end-to-end latency, one in flight');
-    const rec = new LatencyRecorder();
-    for (let i = 0; i < c.latencyOps + 200; i++) {
-      const acked = new Promise<void>((resolve) => { const off = node.on('outbox:acked', () => { off(); resolve(); }); });
-      const t0 = process.hrtime.bigint();
-      await node.send('sink', 'apply', payload);
-      await acked;
-      if (i >= 200) rec.since(t0);
-    }
-    rows.push({ scenario: 'reliable-e2e-latency', payloadBytes: c.payloadBytes, ops: c.latencyOps, latencyUs: rec.summary() });
+    rows.push({ scenario: 'reliable-e2e-latency', payloadBytes: c.payloadBytes, ops: c.latencyOps, latencyUs: await endToEnd(node, payload, c.latencyOps) });
+    progress('reliable: command end-to-end latency, one in flight, secure mesh');
+    rows.push({ scenario: 'reliable-e2e-latency-secure', payloadBytes: c.payloadBytes, ops: c.latencyOps, latencyUs: await secureEndToEnd(c) });
 
     progress('reliable: event publish throughput (resolved = on disk)');
     {

@@ -4,14 +4,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode } from '../../transport/index.js';
+import { credentials } from '../systems/zmesh.js';
 
+const { secure } = JSON.parse(process.argv[2] ?? '{}') as { secure?: boolean };
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-bench-sink-'));
-const node = createNode({ insecure: true, service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'zmesh.db') });
+const node = createNode({
+  ...(secure === true ? { security: credentials('sink') } : { insecure: true }),
+  service: 'sink', host: '127.0.0.1', discovery: 'static', storePath: join(dir, 'zmesh.db'),
+});
 let fast = 0;
 node.handleReliable('apply', (p, ctx) => { ctx.db.prepare('INSERT INTO effects (bytes) VALUES (?)').run(p.byteLength); });
 node.handle('apply', () => { fast++; });
 node.handle('count', () => Buffer.from(String(fast)));
 await node.start();
 node.db!.exec('CREATE TABLE IF NOT EXISTS effects (rowid INTEGER PRIMARY KEY, bytes INTEGER NOT NULL)');
-process.send?.({ endpoint: node.endpoints.router });
+// A secure node is reached with its key: tcp://HOST:PORT#<hex>.
+process.send?.({ endpoint: node.publicKey === undefined ? node.endpoints.router : `${node.endpoints.router}#${node.publicKey}` });
 process.on('SIGTERM', () => { void node.close().then(() => process.disconnect?.()); });

@@ -27,7 +27,8 @@ function authorityDir(): string {
 }
 const AUTHORITY_DIR = authorityDir();
 
-function credentials(service: string): SecurityOptions {
+/** Fresh keys and a certificate (every right) from the run's authority. */
+export function credentials(service: string): SecurityOptions {
   const dir = AUTHORITY_DIR;
   const authority = loadAuthority(dir);
   const keys = generateNodeKeys();
