@@ -59,11 +59,19 @@ const BAD: Array<[string, string, Record<string, unknown>]> = [
   ['sources not an array', 'sources', { sources: {} }],
   ['sources with a non-Discovery', 'sources[0]', { sources: [{ start: 1 }] }],
   ['an unknown top-level option', 'servce', { servce: 'x' }],
+  ['neither security nor insecure (secure by default)', 'security', { insecure: undefined }],
+  ['insecure not a boolean', 'insecure', { insecure: 'yes' }],
+  ['security without keys', 'security.keys', { insecure: undefined, security: {} }],
+  ['security.keys with a bad key', 'security.keys.publicKey', { insecure: undefined, security: { keys: { publicKey: 'x', secretKey: 'y' }, authorizedKeys: [] } }],
+  ['security with both modes', 'not both', { insecure: undefined, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, authorizedKeys: [], certificate: new Uint8Array(3), authorities: [new Uint8Array(32)] } }],
+  ['security.authorities of the wrong size', 'security.authorities[0]', { insecure: undefined, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, certificate: new Uint8Array(3), authorities: [new Uint8Array(31)] } }],
+  ['security with a misspelt key', 'security.certficate', { insecure: undefined, security: { certficate: 1 } }],
+  ['security and insecure together', 'contradict', { insecure: true, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, authorizedKeys: [] } }],
 ];
 
 describe('options', () => {
   it.each(BAD)('options - %s fails createNode with INVALID_ARGUMENT naming %s', (_what, name, o) => {
-    const options = { service: 'svc', host: '127.0.0.1', ...o } as unknown as NodeOptions;
+    const options = { service: 'svc', host: '127.0.0.1', insecure: true, ...o } as unknown as NodeOptions;
     if (!('service' in o) && name === 'service') delete (options as Partial<NodeOptions>).service;
     let err: unknown;
     try {
@@ -78,7 +86,7 @@ describe('options', () => {
 
   it('options - undefined means the default, at every level', () => {
     const r = resolveOptions({
-      service: 'svc', requestTimeoutMs: undefined, mdns: { queryIntervalMs: undefined },
+      service: 'svc', insecure: true, requestTimeoutMs: undefined, mdns: { queryIntervalMs: undefined },
       reliable: { ackTimeoutMs: undefined, window: 7 },
     });
     expect(r.requestTimeoutMs).toBe(10_000);
@@ -87,11 +95,11 @@ describe('options', () => {
   });
 
   it('options - one resolution: socket options and discovery follow from the user options', () => {
-    const r = resolveOptions({ service: 'svc', peers: ['tcp://10.0.0.7:5555'], maxPayloadBytes: 64 * 1024 });
+    const r = resolveOptions({ service: 'svc', insecure: true, peers: ['tcp://10.0.0.7:5555'], maxPayloadBytes: 64 * 1024 });
     expect(r.discovery).toBe('static');
     expect(r.mdns).toBeUndefined();
     expect(r.sockets.maxMessageSize).toBe(2 * 64 * 1024);
-    const small = resolveOptions({ service: 'svc', maxPayloadBytes: 100 });
+    const small = resolveOptions({ service: 'svc', insecure: true, maxPayloadBytes: 100 });
     // Frames of the header limit are always accepted (packed frames rely on it).
     expect(small.sockets.maxMessageSize).toBe(2 * 16 * 1024);
     expect(Object.isFrozen(r.reliable)).toBe(true);

@@ -1,22 +1,29 @@
 /**
  * The checkout saga's edge cases, with the three services in this process on
  * loopback (static peers): compensation after a timeout, a release that overtakes
- * its reservation, and concurrent retries of one checkout.
+ * its reservation, and concurrent retries of one checkout. Secure: each service has a
+ * certificate with exactly the permissions nodes/commerce/permissions.ts derives for
+ * it, so a call the derivation forgot fails here as FORBIDDEN.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { call, createNode, type MeshNode } from '../transport/index.js';
 import {
   AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, GetProduct, ListOrders, ListReservations, OrderStatus, PlaceOrder as PlaceOrderCmd,
   ReleaseStock as ReleaseStockCmd, ReservationState, ReserveStock as ReserveStockCmd,
 } from '../nodes/commerce/api.js';
+import { SERVICE_PERMISSIONS, clientPermissions } from '../nodes/commerce/permissions.js';
 import type { RunningService, ServiceOptions } from '../nodes/commerce/service.js';
 import { startCart } from '../nodes/cart/service.js';
 import { startOrder } from '../nodes/order/service.js';
 import { startProduct } from '../nodes/product/service.js';
 import { SCARCE_SKU, demoCatalog } from '../nodes/product/catalog.js';
+import { testAuthority } from './helpers/trust.js';
+
+const ta = testAuthority();
+afterAll(() => ta.cleanup());
 
 const running: Array<{ close(): Promise<void> }> = [];
 const dirs: string[] = [];
@@ -31,7 +38,15 @@ function dir(): string {
   return d;
 }
 
-const at = (peers: string[] = []): Omit<ServiceOptions, 'dataDir'> => ({ host: '127.0.0.1', discovery: 'static', peers });
+type Service = 'product' | 'cart' | 'order';
+/** Options of a service node on loopback with its certificate and these static peers. */
+const at = (service: Service, peers: string[] = []): Omit<ServiceOptions, 'dataDir'> =>
+  ({ host: '127.0.0.1', discovery: 'static', peers, security: ta.issue(service, { permissions: SERVICE_PERMISSIONS[service] }).security });
+/** A node as a static peer entry: its ROUTER endpoint and key. */
+const peer = (n: MeshNode | RunningService): string => {
+  const node = 'node' in n ? n.node : n;
+  return `${node.endpoints.router}#${node.publicKey!}`;
+};
 
 async function keep<T extends RunningService | MeshNode>(p: Promise<T> | T): Promise<T> {
   const r = await p;
@@ -39,9 +54,12 @@ async function keep<T extends RunningService | MeshNode>(p: Promise<T> | T): Pro
   return r;
 }
 
-/** A node with a store that sends reliable commands as cart or order would. */
+/** A node with a store that sends reliable commands as cart or order would (its
+ *  certificate allows everything). */
 async function sender(peers: string[]): Promise<MeshNode> {
-  const node = await keep(createNode({ service: 'tester', host: '127.0.0.1', discovery: 'static', peers, storePath: join(dir(), 'zmesh.db') }));
+  const node = await keep(createNode({
+    service: 'tester', host: '127.0.0.1', discovery: 'static', peers, storePath: join(dir(), 'zmesh.db'), security: ta.issue('tester').security,
+  }));
   await node.start();
   return node;
 }
@@ -58,8 +76,8 @@ describe('checkout saga', () => {
   it('saga - an order that times out is rejected and its late reservation is released (compensation)', async () => {
     const productDir = dir();
     // No product yet: order waits, then gives up and queues ReleaseStock behind ReserveStock.
-    const order = await keep(startOrder({ dataDir: dir(), ...at(), pendingTimeoutMs: 300 }));
-    const cartLike = await sender([order.node.endpoints.router]);
+    const order = await keep(startOrder({ dataDir: dir(), ...at('order'), pendingTimeoutMs: 300 }));
+    const cartLike = await sender([peer(order)]);
     await cartLike.waitForService('order');
     const items = [{ sku: SCARCE_SKU, quantity: 3, unitPriceCents: demoCatalog()[0]!.priceCents }];
     await cartLike.send('order', PlaceOrderCmd.method, PlaceOrderCmd.codec.encode({ orderId: 'o-late', cartId: 'c', idempotencyKey: 'k-late', items }));
@@ -68,8 +86,8 @@ describe('checkout saga', () => {
     expect(rejected.reason).toBe('timed out waiting for stock');
 
     // Product arrives: it applies the reservation, then the release, in that order.
-    const product = await keep(startProduct({ dataDir: productDir, ...at([order.node.endpoints.router]), catalog: demoCatalog(10) }));
-    const auditor = await sender([product.node.endpoints.router]);
+    const product = await keep(startProduct({ dataDir: productDir, ...at('product', [peer(order)]), catalog: demoCatalog(10) }));
+    const auditor = await sender([peer(product)]);
     await auditor.waitForService('product');
     await until(async () => (await call(auditor, ListReservations, {})).reservations.some((r) => r.orderId === 'o-late' && r.state === ReservationState.RESERVATION_STATE_RELEASED));
     const mug = await call(auditor, GetProduct, { sku: SCARCE_SKU });
@@ -79,8 +97,8 @@ describe('checkout saga', () => {
   });
 
   it('saga - a release that overtakes its reservation refuses the reservation: nothing is held', async () => {
-    const product = await keep(startProduct({ dataDir: dir(), ...at(), catalog: demoCatalog(5) }));
-    const other = await sender([product.node.endpoints.router]);
+    const product = await keep(startProduct({ dataDir: dir(), ...at('product'), catalog: demoCatalog(5) }));
+    const other = await sender([peer(product)]);
     await other.waitForService('product');
     const items = [{ sku: SCARCE_SKU, quantity: 2, unitPriceCents: demoCatalog()[0]!.priceCents }];
     await other.send('product', ReleaseStockCmd.method, ReleaseStockCmd.codec.encode({ orderId: 'o-x', reason: 'abandoned' }));
@@ -95,10 +113,14 @@ describe('checkout saga', () => {
   });
 
   it('saga - twenty concurrent retries of one checkout make one order, and the cart clears on confirmation', async () => {
-    const product = await keep(startProduct({ dataDir: dir(), ...at(), catalog: demoCatalog(5) }));
-    const order = await keep(startOrder({ dataDir: dir(), ...at([product.node.endpoints.router]) }));
-    const cart = await keep(startCart({ dataDir: dir(), ...at([product.node.endpoints.router, order.node.endpoints.router]) }));
-    const shopper = await keep(createNode({ service: 'shopper', ...at([product.node.endpoints.router, order.node.endpoints.router, cart.node.endpoints.router]) }));
+    const product = await keep(startProduct({ dataDir: dir(), ...at('product'), catalog: demoCatalog(5) }));
+    const order = await keep(startOrder({ dataDir: dir(), ...at('order', [peer(product)]) }));
+    const cart = await keep(startCart({ dataDir: dir(), ...at('cart', [peer(product), peer(order)]) }));
+    // The shopper holds the client's certificate: shopper-facing requests, no commands.
+    const shopper = await keep(createNode({
+      service: 'shopper', host: '127.0.0.1', discovery: 'static', peers: [peer(product), peer(order), peer(cart)],
+      security: ta.issue('shopper', { permissions: clientPermissions() }).security,
+    }));
     await shopper.start();
     await Promise.all([
       ...['product', 'order', 'cart'].map((s) => shopper.waitForService(s)),
@@ -124,5 +146,7 @@ describe('checkout saga', () => {
     // A second checkout of the (now empty) cart with a new key is refused by cart.
     const again = await call(shopper, Checkout, { cartId: 'c1', idempotencyKey: 'other-key' });
     expect(again).toEqual({ orderId: '', status: CheckoutStatus.CHECKOUT_STATUS_REJECTED, reason: 'cart is empty' });
+    // The derived permissions were enough: no node refused anything.
+    for (const n of [product.node, order.node, cart.node, shopper]) expect(n.stats().dropped).toMatchObject({ forbidden: 0, senderMismatch: 0 });
   });
 });

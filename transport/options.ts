@@ -276,6 +276,10 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
   const secure = security(o.security);
   if (o.insecure !== undefined && typeof o.insecure !== 'boolean') bad('insecure', 'a boolean', o.insecure);
   if (secure !== undefined && o.insecure === true) throw new InvalidArgumentError('security and insecure: true contradict each other');
+  if (secure === undefined && o.insecure !== true) {
+    // Secure by default: running open must be a decision, never an omission.
+    throw new InvalidArgumentError('a node needs security: { keys, certificate, authorities } (or authorizedKeys), or insecure: true to run open; see README "Security"');
+  }
   // A secure node's id is its key's: nobody can claim it without the secret key.
   const keyed = secure === undefined ? undefined : nodeIdFor(o.service, secure.keys.publicKey);
   if (keyed !== undefined && o.nodeId !== undefined && o.nodeId !== keyed) bad('nodeId', `"${keyed}" (derived from security.keys) or left out`, o.nodeId);

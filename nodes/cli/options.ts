@@ -6,7 +6,7 @@
 import { isIPv4 } from 'node:net';
 import type { Argv } from 'yargs';
 import { pino, type Logger } from 'pino';
-import { isEndpoint, isMeshName } from 'zmesh';
+import { isMeshName, parsePeer } from 'zmesh';
 
 export interface MeshArgs {
   mesh: string;
@@ -21,14 +21,20 @@ export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
   return y
     .option('mesh', { type: 'string', default: 'default', describe: 'mesh name; nodes of other meshes are ignored' })
     .option('interface', { type: 'string', describe: 'IPv4 address to bind, advertise and run mDNS on' })
-    .option('peer', { type: 'string', array: true, describe: 'static peer ROUTER endpoint, e.g. tcp://10.0.0.7:5555 (repeatable); with peers, mDNS is off' })
+    .option('peer', { type: 'string', array: true, describe: 'static peer: its ROUTER endpoint and public key, tcp://10.0.0.7:5555#<64 hex> (repeatable); with peers, mDNS is off' })
     .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'log level (logs go to stderr)' })
     .check((a) => {
       checkMesh(a.mesh);
       checkInterface(a.interface);
-      for (const p of a.peer ?? []) if (!isEndpoint(p)) throw new Error(`--peer "${p}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535)`);
+      for (const p of a.peer ?? []) if (!isPeerEntry(p)) throw new Error(`--peer "${p}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535), optionally followed by #<its public key, 64 lowercase hex>`);
       return true;
     }) as unknown as Argv<T & MeshArgs>;
+}
+
+/** "tcp://HOST:PORT", optionally "#<64 lowercase hex>": a static peer as createNode
+ *  takes it. */
+export function isPeerEntry(p: string): boolean {
+  return parsePeer(p) !== undefined;
 }
 
 // The checks below throw a one-line usage error (main.ts turns it into exit 2).

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createNode, type Database, type DiscoveryMode, type MeshNode, type ServiceDef } from 'zmesh';
+import { InvalidArgumentError, createNode, type Database, type DiscoveryMode, type MeshNode, type SecurityOptions, type ServiceDef } from 'zmesh';
 
 /** The store of a node with data directory DIR is DIR/zmesh.db (the CLI's convention). */
 export const STORE_FILE = 'zmesh.db';
@@ -18,11 +18,17 @@ export interface ServiceOptions {
   interface?: string;
   /** Bind address when no interface is given. Default 0.0.0.0. */
   host?: string;
-  /** Static peers (ROUTER endpoints). */
+  /** Static peers: ROUTER endpoints, each with "#<public key hex>" when secure. */
   peers?: string[];
   discovery?: DiscoveryMode;
+  /** Only for an insecure node: a secure node's id is derived from its key. */
   nodeId?: string;
   logger?: Logger;
+  /** The node's credentials (credentials.ts loadSecurity). Exactly one of `security`
+   *  and `insecure` must be given: running open is a decision, never a default. */
+  security?: SecurityOptions;
+  /** Run without security: anyone who can reach the node can join, forge and read. */
+  insecure?: boolean;
 }
 
 /** A started service. close() lets running work finish, then releases everything. */
@@ -33,8 +39,10 @@ export interface RunningService {
 
 /** A node for the declared service `def` (its name is the node's service). */
 export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
-  mkdirSync(o.dataDir, { recursive: true });
-  return createNode({
+  if ((o.security === undefined) === (o.insecure !== true)) {
+    throw new InvalidArgumentError(`${def.name}: give exactly one of security (its credentials) or insecure: true`);
+  }
+  const node = createNode({
     service: def.name,
     nodeId: o.nodeId,
     mesh: o.mesh,
@@ -43,9 +51,14 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     peers: o.peers,
     discovery: o.discovery,
     storePath: join(o.dataDir, STORE_FILE),
+    ...(o.security === undefined ? { insecure: true } : { security: o.security }),
     // A checkout crosses three services; give it room on a busy machine.
     requestTimeoutMs: 15_000,
   }, { logger: o.logger });
+  // After createNode, which checks the options and credentials: a node refused there
+  // leaves nothing behind. The store itself is opened by start().
+  mkdirSync(o.dataDir, { recursive: true });
+  return node;
 }
 
 /**

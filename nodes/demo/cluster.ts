@@ -1,13 +1,15 @@
 /**
  * The three commerce services as separate processes (`zmesh node ...`), for the demo,
  * the end-to-end tests and the benchmarks. How a process is launched is injectable,
- * so tests can put each one in its own network namespace.
+ * so tests can put each one in its own network namespace. Secure (each node gets its
+ * credentials directory, trust.ts) or, when asked, insecure.
  */
 import { spawn as spawnChild, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ServiceName } from '../commerce/api.js';
+import type { DemoTrust } from './trust.js';
 
 /** The built CLI entry point. Tests run this module from its .ts source, whose
  *  neighbours are not built, so that case points into dist/. */
@@ -28,6 +30,10 @@ export interface ClusterOptions {
   /** Static mode: each node is given the ROUTER endpoints of those started before it
    *  (product, then order, then cart). Default: mDNS. */
   discovery?: 'mdns' | 'static';
+  /** Each service runs with `--credentials <trust.credentialsDir(service)>`... */
+  trust?: Pick<DemoTrust, 'credentialsDir'>;
+  /** ...or with --insecure. Exactly one of the two. */
+  insecure?: boolean;
   /** Extra `zmesh node` arguments per service, e.g. --interface. */
   extraArgs?: Partial<Record<ServiceName, string[]>>;
   launch?: Launcher;
@@ -41,13 +47,18 @@ export interface ServiceProcess {
   child: ChildProcess;
   nodeId: string;
   router: string;
+  /** The node's public key (64 hex); undefined when insecure. */
+  publicKey: string | undefined;
+  /** What a static peer list needs: `router#publicKey` (just `router` when insecure). */
+  peer: string;
 }
 
 export interface Cluster {
   readonly procs: Map<ServiceName, ServiceProcess>;
   /** SIGKILLs a service's process and waits for it to be gone. */
   kill(service: ServiceName): Promise<void>;
-  /** Starts a service again on its store (new node id, new ports). */
+  /** Starts a service again on its store and credentials: new ports; the same node
+   *  id when secure (it comes from the key), a new one when insecure. */
   restart(service: ServiceName): Promise<ServiceProcess>;
   /** SIGTERM to all, waits for clean exits (SIGKILL after `graceMs`). Returns exit codes. */
   stop(graceMs?: number): Promise<Record<string, number | null>>;
@@ -58,19 +69,22 @@ const START_ORDER: ServiceName[] = ['product', 'order', 'cart'];
 const READY_TIMEOUT_MS = 30_000;
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
+  if ((o.trust === undefined) === (o.insecure !== true)) throw new Error('startCluster: give exactly one of trust or insecure: true');
+  const trust = o.trust;
   const launch = o.launch ?? localLauncher;
   const procs = new Map<ServiceName, ServiceProcess>();
 
   const argsOf = (service: ServiceName): string[] => {
     const a = [process.execPath, CLI, 'node', service, '--data', join(o.dataDir, service), '--mesh', o.mesh, '--json',
-      '--log-level', o.logLevel ?? 'warn', ...(o.extraArgs?.[service] ?? [])];
+      '--log-level', o.logLevel ?? 'warn', ...(trust === undefined ? ['--insecure'] : ['--credentials', trust.credentialsDir(service)]),
+      ...(o.extraArgs?.[service] ?? [])];
     if (service === 'product') a.push('--stock', String(o.stock));
     if (service === 'order' && o.pendingTimeoutMs !== undefined) a.push('--pending-timeout', String(o.pendingTimeoutMs));
     if (o.discovery === 'static') {
       a.push('--discovery', 'static');
       for (const s of START_ORDER.slice(0, START_ORDER.indexOf(service))) {
         const p = procs.get(s);
-        if (p !== undefined) a.push('--peer', p.router);
+        if (p !== undefined) a.push('--peer', p.peer);
       }
     }
     return a;
@@ -78,14 +92,14 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 
   const start = async (service: ServiceName): Promise<ServiceProcess> => {
     const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'] });
-    const ready = await new Promise<{ nodeId: string; router: string }>((resolve, reject) => {
+    const ready = await new Promise<{ nodeId: string; router: string; publicKey?: string }>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
       const timer = setTimeout(() => fail(new Error(`${service} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       const fail = (err: Error): void => { clearTimeout(timer); child.kill('SIGKILL'); reject(err); };
       lines.once('line', (line) => {
         clearTimeout(timer);
         try {
-          const m = JSON.parse(line) as { event: string; nodeId: string; router: string };
+          const m = JSON.parse(line) as { event: string; nodeId: string; router: string; publicKey?: string };
           if (m.event !== 'ready') throw new Error(line);
           resolve(m);
         } catch {
@@ -96,7 +110,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     });
     // Loopback-bound routers are reported as such; the wildcard one is reachable on
     // the node's advertised addresses, which static peers learn from its hello.
-    const proc = { service, child, nodeId: ready.nodeId, router: ready.router.replace('0.0.0.0', '127.0.0.1') };
+    const router = ready.router.replace('0.0.0.0', '127.0.0.1');
+    const publicKey = ready.publicKey;
+    const proc = { service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}` };
     procs.set(service, proc);
     return proc;
   };

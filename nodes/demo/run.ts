@@ -1,19 +1,21 @@
 /**
  * One demo run: the three services as processes, a shopper node in this process,
  * N shoppers competing for scarce stock, then the audit. Used by `zmesh demo` and by
- * the checkout benchmark.
+ * the checkout benchmark. Secure unless told otherwise: the run makes an authority
+ * and certificates of its own (trust.ts) before it starts anything.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode, type MeshNode } from 'zmesh';
+import { createNode, type MeshNode, type SecurityOptions } from 'zmesh';
 import { SERVICES } from '../commerce/api.js';
 import { demoCatalog, SCARCE_SKU } from '../product/catalog.js';
 import { settle } from './audit.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 import { runShoppers, type Progress, type ShopperResult } from './shoppers.js';
 import { summarize, type DemoSummary } from './summary.js';
+import { demoTrust, SHOPPER_SERVICE, type DemoTrust } from './trust.js';
 
 export interface DemoOptions {
   orders: number;
@@ -27,6 +29,9 @@ export interface DemoOptions {
   mesh?: string;
   discovery?: ClusterOptions['discovery'];
   interface?: string;
+  /** Run every node without security. Default: secure, with an authority and
+   *  certificates of the demo's own in <dataDir>/trust (trust.ts). */
+  insecure?: boolean;
   signal?: AbortSignal;
   onPhase?(phase: string): void;
   onProgress?(p: Progress): void;
@@ -37,6 +42,9 @@ export interface DemoOptions {
 
 export interface DemoResult extends DemoSummary {
   mesh: string;
+  security: 'secure' | 'insecure';
+  /** The demo's own authority directory, when secure. */
+  authority?: string;
   /** Where the stores are, when they were kept. */
   dataDir?: string;
 }
@@ -88,15 +96,22 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let shopper: MeshNode | undefined;
   let clean = false;
   try {
+    const trust: DemoTrust | undefined = o.insecure === true ? undefined : demoTrust(join(dataDir, 'trust'), mesh);
+    phase(trust === undefined
+      ? 'insecure (--insecure): no authority, no certificates, no encryption'
+      : `secure (own authority at ${trust.authorityDir})`);
     phase(`starting product, order and cart as processes (mesh "${mesh}", stores in ${dataDir})`);
     const iface = o.interface === undefined ? [] : ['--interface', o.interface];
     cluster = await startCluster({
       dataDir, mesh, stock, discovery: o.discovery, stderr: o.stderr, logLevel: o.logLevel,
+      ...(trust === undefined ? { insecure: true } : { trust }),
       extraArgs: { product: iface, order: iface, cart: iface },
     });
-    const peers = o.discovery === 'static' ? [...cluster.procs.values()].map((p) => p.router) : undefined;
+    const peers = o.discovery === 'static' ? [...cluster.procs.values()].map((p) => p.peer) : undefined;
+    const security: { security: SecurityOptions } | { insecure: true } = trust === undefined ? { insecure: true } : { security: trust.security(SHOPPER_SERVICE) };
     shopper = createNode({
-      service: 'shopper', mesh, interface: o.interface, peers, discovery: o.discovery === 'static' ? 'static' : 'mdns', requestTimeoutMs: 15_000,
+      service: SHOPPER_SERVICE, mesh, interface: o.interface, peers, discovery: o.discovery === 'static' ? 'static' : 'mdns', requestTimeoutMs: 15_000,
+      ...security,
     });
     await shopper.start();
     phase('waiting for the services to discover each other');
@@ -113,7 +128,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     });
     clean = summary.ok;
     const { results: _results, ...rest } = summary;
-    return { ...rest, mesh, ...(clean && o.dataDir === undefined ? {} : { dataDir }) };
+    return {
+      ...rest, mesh, security: trust === undefined ? 'insecure' : 'secure', ...(trust === undefined ? {} : { authority: trust.authorityDir }),
+      ...(clean && o.dataDir === undefined ? {} : { dataDir }),
+    };
   } finally {
     await shopper?.close();
     const codes = await cluster?.stop();

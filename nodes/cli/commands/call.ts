@@ -1,16 +1,19 @@
 /**
  * `zmesh call <service> <method> [json]`: one request, its reply printed as JSON.
  * The request is given as JSON with the protobuf field names in lowerCamelCase and is
- * encoded with the method's schema; --raw sends the text as it is instead.
+ * encoded with the method's schema; --raw sends the text as it is instead. It joins
+ * the mesh as the client identity "cli" (credentials.ts), whose certificate allows the
+ * shopper-facing and read-only requests and no reliable command.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { Registry } from '../registry.js';
 import { fromJson, toJson } from '../../commerce/codec.js';
+import { credentialOptions, type CredentialArgs } from '../credentials.js';
 import { joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
-interface Args extends MeshArgs {
+interface Args extends MeshArgs, CredentialArgs {
   service: string;
   method: string;
   json?: string;
@@ -24,13 +27,13 @@ const known = (): string => [...Registry.requestTypes.keys()].join(', ');
 export const callCommand: CommandModule<object, Args> = {
   command: 'call <service> <method> [json]',
   describe: 'send a request to a service and print the reply as JSON',
-  builder: (y: Argv) => meshOptions(y
+  builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('service', { type: 'string', demandOption: true, describe: 'target service, e.g. product' })
     .positional('method', { type: 'string', demandOption: true, describe: 'method, e.g. GetProduct' })
     .positional('json', { type: 'string', describe: 'the request as a JSON object (default {})' })
     .option('raw', { type: 'boolean', default: false, describe: 'send the JSON text unencoded and print the reply as text (methods without a schema here)' })
     .option('timeout', { type: 'number', default: 10, describe: 'seconds to wait for the reply' })
-    .option('wait', { type: 'number', default: 5, describe: 'seconds to wait for an instance of the service to be found' }))
+    .option('wait', { type: 'number', default: 5, describe: 'seconds to wait for an instance of the service to be found' })))
     .check((a) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) throw new Error('--timeout must be a number of seconds between 0 and 600');
       if (!Number.isFinite(a.wait) || a.wait < 0 || a.wait > 600) throw new Error('--wait must be a number of seconds between 0 and 600');
@@ -59,7 +62,7 @@ export const callCommand: CommandModule<object, Args> = {
     const types = Registry.requestTypes.get(`${args.service}.${args.method}`);
     const text = args.json ?? '{}';
     const payload = args.raw || types === undefined ? Buffer.from(text) : fromJson(types.request, JSON.parse(text) as Record<string, unknown>);
-    const node = await joinMesh(args, 'cli');
+    const node = await joinMesh(args, 'call');
     try {
       await node.waitForService(args.service, { timeoutMs: Math.max(1, args.wait * 1000) });
       const reply = await node.request(args.service, args.method, payload, { timeoutMs: args.timeout * 1000 });

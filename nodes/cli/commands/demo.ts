@@ -1,12 +1,15 @@
 /**
  * `zmesh demo`: the out-of-the-box experience. Three services as separate processes
  * find each other over mDNS, N shoppers compete for scarce stock, and the run ends
- * with the books audited. Exit 0 only when every invariant holds.
+ * with the books audited. Exit 0 only when every invariant holds. Secure: the demo
+ * makes its own authority and certificates in its data directory; --insecure runs
+ * every node without security, and says so loudly.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { defaultStock, runDemo } from '../../demo/run.js';
 import { formatSummary } from '../../demo/summary.js';
 import type { Progress } from '../../demo/shoppers.js';
+import { insecureWarning } from '../credentials.js';
 import { checkInterface, LOG_LEVELS } from '../options.js';
 import { EXIT_FAILED, guarded } from '../run.js';
 
@@ -18,6 +21,7 @@ interface Args {
   json: boolean;
   static: boolean;
   interface?: string;
+  insecure: boolean;
   'log-level': string;
 }
 
@@ -34,6 +38,7 @@ export const demoCommand: CommandModule<object, Args> = {
     .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON line (the last line of stdout)' })
     .option('static', { type: 'boolean', default: false, describe: 'skip mDNS: wire the nodes with static endpoints on 127.0.0.1' })
     .option('interface', { type: 'string', describe: 'IPv4 address to bind, advertise and run mDNS on' })
+    .option('insecure', { type: 'boolean', default: false, describe: 'run every node WITHOUT security (default: secure, with an authority of the demo\'s own)' })
     .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr)' })
     .check((a) => {
       if (!Number.isSafeInteger(a.orders) || a.orders < 1 || a.orders > MAX_ORDERS) throw new Error(`--orders must be a whole number from 1 to ${MAX_ORDERS}`);
@@ -48,6 +53,7 @@ export const demoCommand: CommandModule<object, Args> = {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     const live = progressLine(args.orders);
+    if (args.insecure) console.error(insecureWarning('zmesh demo'));
     try {
       const result = await runDemo({
         orders: args.orders,
@@ -56,6 +62,7 @@ export const demoCommand: CommandModule<object, Args> = {
         dataDir: args.data,
         discovery: args.static ? 'static' : 'mdns',
         interface: args.interface,
+        insecure: args.insecure,
         signal: stop.signal,
         stderr: args['log-level'] === 'silent' ? 'ignore' : 'inherit',
         logLevel: args['log-level'],
@@ -66,6 +73,7 @@ export const demoCommand: CommandModule<object, Args> = {
       if (args.json) console.log(JSON.stringify(result));
       else {
         console.log(formatSummary(result));
+        console.log(`  security      ${result.authority === undefined ? 'INSECURE (--insecure)' : `secure (own authority at ${result.authority})`}`);
         if (result.dataDir !== undefined) console.log(`  stores        kept in ${result.dataDir}`);
       }
       if (!result.ok || result.unfinished > 0) process.exitCode = EXIT_FAILED;

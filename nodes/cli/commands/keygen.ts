@@ -2,8 +2,12 @@
  * `zmesh keygen --out FILE`: a node's long-term CURVE key pair. Writes FILE (the secret,
  * mode 0600, never overwritten) and FILE.pub (the public key, for `zmesh cert issue
  * --key` and for authorized-keys directories). A node using the key must be named
- * "<service>-<fingerprint>", so the fingerprint is printed too.
+ * "<service>-<fingerprint>", so the fingerprint is printed too. A missing directory of
+ * FILE is created (0700), so `--out product-credentials/node.key` starts the layout
+ * that `zmesh node --credentials` reads.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { generateNodeKeys, isServiceName, keyFingerprint, nodeIdFor, saveNodeKeys } from 'zmesh';
 import { guarded } from '../run.js';
@@ -28,6 +32,7 @@ export const keygenCommand: CommandModule<object, Args> = {
     }) as unknown as Argv<Args>,
   handler: guarded((args: Args) => {
     const keys = generateNodeKeys();
+    mkdirSync(dirname(args.out), { recursive: true, mode: 0o700 });
     saveNodeKeys(args.out, keys);
     const fingerprint = keyFingerprint(keys.publicKey);
     const nodeIdRule = `<service>-${fingerprint}`;

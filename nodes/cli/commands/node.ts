@@ -2,16 +2,23 @@
  * `zmesh node <service>`: runs one commerce service until SIGINT or SIGTERM, then
  * closes it cleanly (running handlers finish, queued messages go out, goodbye is
  * said). A second signal stops at once; the store keeps whatever was committed.
+ *
+ * Secure by default: the node needs its credentials (--credentials DIR, or --key,
+ * --cert and --authority), or --insecure, which it warns about. Without either it
+ * exits 1 with the commands that make credentials. The ready line carries the node's
+ * public key: what other nodes' static peer entries need after "#".
  */
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { startService } from '../../commerce/services.js';
 import { STORE_FILE } from '../../commerce/service.js';
 import { SERVICES, type ServiceName } from '../../commerce/api.js';
+import { SERVICE_PERMISSIONS } from '../../commerce/permissions.js';
+import { credentialOptions, credentialsHowTo, insecureWarning, resolveTrust, type CredentialArgs } from '../credentials.js';
 import { meshOptions, stderrLogger, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
-interface Args extends MeshArgs {
+interface Args extends MeshArgs, CredentialArgs {
   service: ServiceName;
   data?: string;
   json: boolean;
@@ -23,22 +30,37 @@ interface Args extends MeshArgs {
 export const nodeCommand: CommandModule<object, Args> = {
   command: 'node <service>',
   describe: 'run one commerce service (product, cart or order) until SIGINT/SIGTERM',
-  builder: (y: Argv) => meshOptions(y
+  builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('service', { type: 'string', choices: SERVICES, demandOption: true, describe: 'the service to run' })
     .option('data', { type: 'string', describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
     .option('discovery', { type: 'string', choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
     .option('stock', { type: 'number', describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
-    .option('pending-timeout', { type: 'number', default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' }))
+    .option('pending-timeout', { type: 'number', default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
+    const what = `zmesh node ${args.service}`;
+    const trust = resolveTrust(args, () => credentialsHowTo(what, args.service, args.mesh, SERVICE_PERMISSIONS[args.service]));
+    if ('insecure' in trust) console.error(insecureWarning(what));
     const dataDir = resolve(args.data ?? join('zmesh-data', args.service));
     const peers = args.peer ?? [];
+    // Signal handlers before the ready line: whoever reads it may signal at once, and a
+    // SIGTERM that beat the handlers would kill the process instead of closing it.
+    let aborting: (() => void) | undefined;
+    const stopped = new Promise<void>((done) => {
+      const stop = (signal: NodeJS.Signals): void => {
+        process.once(signal, () => { aborting?.(); process.exit(130); });
+        done();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
     const running = await startService(args.service, {
+      ...trust,
       dataDir,
       mesh: args.mesh,
       interface: args.interface,
@@ -49,21 +71,19 @@ export const nodeCommand: CommandModule<object, Args> = {
       pendingTimeoutMs: args['pending-timeout'],
     });
     const { node } = running;
+    aborting = () => node.abort();
     const ready = {
       event: 'ready', service: node.service, nodeId: node.id, mesh: node.mesh, pid: process.pid,
       router: node.endpoints.router, pub: node.endpoints.pub, store: join(dataDir, STORE_FILE),
+      secure: node.publicKey !== undefined, ...(node.publicKey === undefined ? {} : { publicKey: node.publicKey }),
     };
     if (args.json) console.log(JSON.stringify(ready));
-    else console.log(`${node.service} node ${node.id} up: router ${ready.router}, pub ${ready.pub}, mesh "${node.mesh}", store ${ready.store}`);
+    else {
+      const key = node.publicKey === undefined ? 'INSECURE' : `key ${node.publicKey} (peers list it as tcp://<address>:${node.endpoints.routerPort}#<key>)`;
+      console.log(`${node.service} node ${node.id} up: router ${ready.router}, pub ${ready.pub}, mesh "${node.mesh}", store ${ready.store}, ${key}`);
+    }
 
-    await new Promise<void>((done) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.once(signal, () => { node.abort(); process.exit(130); });
-        done();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopped;
     await running.close();
     if (args.json) console.log(JSON.stringify({ event: 'closed', nodeId: node.id }));
     else console.log(`${node.service} node ${node.id} closed`);

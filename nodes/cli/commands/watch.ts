@@ -1,17 +1,19 @@
 /**
  * `zmesh watch [topic-prefix]`: prints events as they happen, decoded to JSON with
  * the commerce schemas (unknown topics print their payload as text). Runs until
- * SIGINT/SIGTERM, or until --count events or --timeout seconds.
+ * SIGINT/SIGTERM, or until --count events or --timeout seconds. Joins the mesh as the
+ * client identity "cli", like zmesh call.
  */
 import type { Argv, CommandModule } from 'yargs';
 import type { MeshEvent } from 'zmesh';
 import { eventTypeOf } from '../registry.js';
 import { toJson } from '../../commerce/codec.js';
+import { credentialOptions, type CredentialArgs } from '../credentials.js';
 import { joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
-interface Args extends MeshArgs {
+interface Args extends MeshArgs, CredentialArgs {
   prefix: string;
   json: boolean;
   count?: number;
@@ -21,11 +23,11 @@ interface Args extends MeshArgs {
 export const watchCommand: CommandModule<object, Args> = {
   command: 'watch [prefix]',
   describe: 'print events as they happen, decoded to JSON',
-  builder: (y: Argv) => meshOptions(y
+  builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('prefix', { type: 'string', default: '', describe: 'topic prefix, e.g. order. (default: every topic)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
     .option('count', { type: 'number', describe: 'stop after this many events' })
-    .option('timeout', { type: 'number', describe: 'stop after this many seconds' }))
+    .option('timeout', { type: 'number', describe: 'stop after this many seconds' })))
     .check((a) => {
       if (a.count !== undefined && (!Number.isSafeInteger(a.count) || a.count < 1)) throw new Error('--count must be a whole number, 1 or more');
       if (a.timeout !== undefined && (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 86_400)) throw new Error('--timeout must be a number of seconds between 0 and 86400');
@@ -33,7 +35,7 @@ export const watchCommand: CommandModule<object, Args> = {
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
-    const node = await joinMesh(args, 'cli');
+    const node = await joinMesh(args, 'watch');
     const stop = new AbortController();
     let seen = 0;
     const print = (e: MeshEvent): void => {
@@ -51,12 +53,14 @@ export const watchCommand: CommandModule<object, Args> = {
     };
     try {
       await node.subscribe(args.prefix, print, { signal: stop.signal });
-      console.error(`zmesh watch: watching "${args.prefix}" on mesh "${args.mesh}"; Ctrl-C to stop`);
-      const timer = args.timeout === undefined ? undefined : setTimeout(() => stop.abort(), args.timeout * 1000);
+      // Handlers before the "watching" line: whoever waits for it may signal at once.
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      console.error(`zmesh watch: watching "${args.prefix}" on mesh "${args.mesh}"; Ctrl-C to stop`);
+      const timer = args.timeout === undefined ? undefined : setTimeout(() => stop.abort(), args.timeout * 1000);
+      // --count may be reached already, by events that came while subscribing.
+      if (!stop.signal.aborted) await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       clearTimeout(timer);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
