@@ -16,7 +16,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import * as zmq from 'zeromq';
 import { call, createNode, generateNodeKeys, type MeshNode } from '../transport/index.js';
 import {
-  AddItem, Checkout, CheckoutStatus, GetCart, GetProduct, ListOrders, OrderConfirmed, OrderStatus, ReleaseStock, ReserveStock,
+  AddItem, Checkout, CheckoutStatus, GetCart, GetProduct, ListOrders, ListReservations, OrderConfirmed, OrderStatus, ReleaseStock, ReserveStock,
 } from '../nodes/commerce/api.js';
 import { SERVICE_PERMISSIONS, clientPermissions } from '../nodes/commerce/permissions.js';
 import type { RunningService } from '../nodes/commerce/service.js';
@@ -238,6 +238,41 @@ describe('the same attacks on an insecure mesh (what --insecure allows)', () => 
     expect(code(await raw.answerTo(id))).toBe('ACK');
     expect(await m.stock()).toEqual({ stock: 3, reserved: 0 });
     expect(await m.buy('c-2', 3)).toBe(OrderStatus.ORDER_STATUS_CONFIRMED); // 6 sold of 3
+  });
+
+  it('insecure - watermark poisoning with order\'s store id and seq 2^53-1 stalls every later reservation', async () => {
+    const m = await mesh(false);
+    expect(await m.buy('c-1', 1)).toBe(OrderStatus.ORDER_STATUS_CONFIRMED);
+    const raw = new RawDealer(m.product.endpoints.router);
+    cleanup.push(() => raw.close());
+    const id = Buffer.alloc(16, 8);
+    const poison = ReserveStock.codec.encode({ orderId: 'poison', items: [{ sku: SCARCE_SKU, quantity: 1, unitPriceCents: PRICE }] });
+    // prev 0: "follows nothing", so the inbox applies it and moves the watermark.
+    const forged = reliable('product', 'ReserveStock', poison, storeId(m.order), Number.MAX_SAFE_INTEGER);
+    await raw.send(envelope({ id, ...forged, headers: { ...forged.headers, 'zmesh-prev': '0' } }));
+    expect(code(await raw.answerTo(id))).toBe('ACK');
+    const watermark = m.product.db!.prepare('SELECT last_seq FROM zmesh_inbox WHERE sender = ?').pluck().get(storeId(m.order));
+    expect(watermark).toBe(Number.MAX_SAFE_INTEGER);
+    // order's next reservation is now a "duplicate" below the watermark: ACKed, never applied.
+    await call(m.shopper, AddItem, { cartId: 'c-2', sku: SCARCE_SKU, quantity: 1 });
+    const reply = await call(m.shopper, Checkout, { cartId: 'c-2', idempotencyKey: 'key-c-2' });
+    await vi.waitFor(() => {
+      const sent = m.order.db!.prepare('SELECT count(*) FROM order_orders WHERE order_id = ?').pluck().get(reply.orderId);
+      expect(sent).toBe(1);
+      expect(m.order.reliableStats()!.pending).toBe(0);
+    }, { timeout: 10_000 });
+    const held = (await call(m.shopper, ListReservations, {})).reservations.map((r) => r.orderId);
+    expect(held).not.toContain(reply.orderId);
+  });
+
+  it('insecure - anyone reads every order', async () => {
+    const m = await mesh(false);
+    expect(await m.buy('c-1', 1)).toBe(OrderStatus.ORDER_STATUS_CONFIRMED);
+    const raw = new RawDealer(m.order.endpoints.router);
+    cleanup.push(() => raw.close());
+    const id = Buffer.alloc(16, 6);
+    await raw.send(envelope({ id, kind: pb.Kind.REQUEST, service: 'order', subject: 'ListOrders', senderNode: 'anyone', senderService: 'anyone' }));
+    expect((await raw.answerTo(id)).kind).toBe(pb.Kind.REPLY);
   });
 
   it('insecure - a forged BYE cuts cart off from order', async () => {
