@@ -7,6 +7,11 @@
  *   ns h3: gamma ─┘
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AUTHORITY_PUB_FILE, saveNodeKeys } from '../transport/index.js';
+import { testAuthority, type TestAuthority } from './helpers/trust.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NodeProc, killAll } from './helpers/proc.js';
 import { dist } from './helpers/paths.js';
@@ -76,6 +81,39 @@ describe('discovery', () => {
       expect(s.withdrawn).toBe(1);
       expect(await alpha.peers()).toEqual([]);
     }, { timeout: 10_000, interval: 200 });
+  });
+
+  it('discovery - secure: an impostor advertised by mDNS with a certificate from another authority never becomes a peer', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'zmesh-lan-trust-'));
+    const real = testAuthority();
+    const rogue = testAuthority();
+    try {
+      let n = 0;
+      const files = (ta: TestAuthority, service: string) => {
+        const d = join(root, String(++n));
+        mkdirSync(d);
+        const { security } = ta.issue(service);
+        saveNodeKeys(join(d, 'node.key'), security.keys);
+        writeFileSync(join(d, 'node.cert'), security.certificate);
+        return { key: join(d, 'node.key'), certificate: join(d, 'node.cert'), authority: join(ta.dir, AUTHORITY_PUB_FILE), audit: join(d, 'audit.jsonl') };
+      };
+      const alphaFiles = files(real, 'alpha');
+      const [alpha, beta] = await Promise.all([mdnsNode('alpha', 0, { credentials: alphaFiles }), mdnsNode('beta', 1, { credentials: files(real, 'beta') })]);
+      const impostor = await mdnsNode('beta', 2, { credentials: files(rogue, 'beta') });
+      await vi.waitFor(() => expect(alpha.peersUp.has(beta.nodeId)).toBe(true), { timeout: 10_000 });
+      // alpha saw the impostor's record, dialled it, and refused its certificate.
+      await vi.waitFor(() => {
+        const lines = existsSync(alphaFiles.audit) ? readFileSync(alphaFiles.audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; reason?: string; peer: { nodeId?: string } }) : [];
+        expect(lines.some((l) => l.event === 'handshake.rejected' && l.reason === 'unknown-authority' && l.peer.nodeId === impostor.nodeId)).toBe(true);
+      }, { timeout: 10_000, interval: 100 });
+      expect(alpha.peersUp.has(impostor.nodeId)).toBe(false);
+      expect(impostor.peersUp.size).toBe(0);
+      for (let i = 0; i < 10; i++) expect(await alpha.request('beta', 'whoami', '')).toBe(beta.nodeId);
+    } finally {
+      real.cleanup();
+      rogue.cleanup();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('discovery - a node of another mesh is ignored', async () => {
