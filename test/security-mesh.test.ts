@@ -142,6 +142,19 @@ describe('secure mesh', () => {
     expect(Buffer.from(await order.request('product', 'GetProduct', text('ok'))).toString()).toBe('product:ok');
   });
 
+  it('secure - a member\'s hello naming another node\'s address does not take that node\'s link', async () => {
+    const { node: p } = await product();
+    const order = await node({ service: 'order', peers: [peerOf(p)], security: ta.issue('order').security });
+    await p.waitForService('order', { timeoutMs: 5_000 });
+    const attacker = raw('cart', ta.issue('cart', { permissions: CART }).security, p);
+    // "I am reachable at order's address", with the attacker's own key.
+    expect((await attacker.hello([order.endpoints.router])).kind).toBe(pb.Kind.WELCOME);
+    expect(p.peers().find((x) => x.nodeId === order.id)?.state).toBe('up');
+    expect(Buffer.from(await order.request('product', 'GetProduct', text('still'))).toString()).toBe('product:still');
+    // product still reaches the real order over its link (order answers: no such method).
+    await expect(p.request('order', 'missing', text(''))).rejects.toMatchObject({ code: ErrorCode.UNKNOWN_METHOD, remoteNode: order.id });
+  });
+
   it('secure - a member naming another sender\'s stream id only moves a watermark of its own', async () => {
     const { node: p, applied } = await product();
     const orderStore = join(dir, `order-${++n}.db`);

@@ -93,9 +93,9 @@ export class RawMember {
   }
 
   /** HELLO with our credentials; resolves with the answer (WELCOME or ERROR). */
-  async hello(): Promise<Received> {
+  async hello(routerEndpoints: string[] = []): Promise<Received> {
     const payload = pb.Hello.encode({
-      nodeId: this.nodeId, service: this.service, mesh: 'default', pubPort: 1, protocolVersion: 1,
+      nodeId: this.nodeId, service: this.service, mesh: 'default', pubPort: 1, protocolVersion: 1, routerEndpoints,
       publicKey: keyBytes(this.security.keys.publicKey).toString('hex'), certificate: this.security.certificate ?? new Uint8Array(0),
     }).finish();
     return this.dealer.answerTo(await this.send({ kind: pb.Kind.HELLO, payload }));

@@ -75,10 +75,12 @@ export class PeerTable implements Routes {
     const known = this.links.get(endpoint);
     if (known !== undefined) {
       if (known.serverKey === serverKey) return;
-      // The same address now answers with another key: a different node, or an
-      // impostor. Either way the old link's trust does not carry over.
+      // The same address, proposed with another key: a node that came back with a new
+      // identity, or an impostor (a record or a member's hello can name any address).
+      // A link that is up has proven its key, so it stays; one that is not may give
+      // way to the new candidate.
       this.d.trust?.keyChanged(endpoint, known.serverKey ?? '', serverKey ?? '');
-      known.markDown('key changed');
+      if (known.isUp) return;
       this.remove(known);
     }
     const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
