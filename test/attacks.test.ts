@@ -275,6 +275,39 @@ describe('the same attacks on an insecure mesh (what --insecure allows)', () => 
     expect((await raw.answerTo(id)).kind).toBe(pb.Kind.REPLY);
   });
 
+  it('insecure - anyone acknowledges in another subscriber\'s name, up to the head of the log', async () => {
+    const m = await mesh(false);
+    expect(await m.buy('c-1', 1)).toBe(OrderStatus.ORDER_STATUS_CONFIRMED);
+    const victim = `order-stock@${storeId(m.order)}`;
+    const raw = new RawDealer(m.product.endpoints.router);
+    cleanup.push(() => raw.close());
+    await raw.send(envelope({ kind: pb.Kind.COMMAND, service: 'product', subject: '$ack', senderNode: 'anyone', senderService: 'anyone',
+      payload: pb.DurableAck.encode({ stream: storeId(m.product), subscriber: victim, seq: 1e15 }).finish() }));
+    const head = (m.product.db!.prepare('SELECT max(seq) AS h FROM zmesh_events').get() as { h: number }).h;
+    // Filed under the real subscriber's own name: pruning trusts it.
+    await vi.waitFor(() => expect(m.product.db!.prepare('SELECT seq FROM zmesh_event_acks WHERE subscriber = ?').pluck().get(victim)).toBe(head));
+  });
+
+  it('insecure - an impostor "product" that introduces itself becomes one of order\'s product instances', async () => {
+    const m = await mesh(false);
+    const impostor = createNode({ service: 'product', host: '127.0.0.1', peers: [m.order.endpoints.router], storePath: join(dir(), 'zmesh.db'), insecure: true });
+    cleanup.push(() => impostor.close());
+    await impostor.start();
+    await vi.waitFor(() => expect(m.order.peers().filter((p) => p.service === 'product' && p.state === 'up').map((p) => p.nodeId)).toContain(impostor.id), { timeout: 10_000 });
+  });
+
+  it('insecure - an order.* event from any publisher reaches cart\'s durable subscription', async () => {
+    const m = await mesh(false);
+    const rogue = createNode({ service: 'rogue', host: '127.0.0.1', peers: [m.cart.endpoints.router], storePath: join(dir(), 'zmesh.db'), insecure: true });
+    cleanup.push(() => rogue.close());
+    await rogue.start();
+    await m.cart.waitForService('rogue', { timeoutMs: 10_000 });
+    await rogue.publishReliable('order.confirmed', OrderConfirmed.codec.encode({ order: { orderId: 'o-fake', cartId: 'victim', idempotencyKey: 'k', items: [], totalCents: 0, status: 2, reason: '', createdMs: 0, updatedMs: 0 } }));
+    // cart applied it as an order event: its durable progress now has the rogue's stream.
+    await vi.waitFor(() => expect(m.cart.db!.prepare('SELECT count(*) FROM zmesh_durable WHERE stream = ?').pluck().get(storeId(rogue))).toBe(1), { timeout: 10_000 });
+    expect(m.cart.stats().dropped.forbidden).toBe(0);
+  });
+
   it('insecure - a forged BYE cuts cart off from order', async () => {
     const m = await mesh(false);
     const raw = new RawDealer(m.cart.endpoints.router);
