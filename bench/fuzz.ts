@@ -19,11 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as zmq from 'zeromq';
 import {
-  createAuthority, createNode, generateNodeKeys, issueCertificate, keyBytes, loadAuthority, macKey, nodeIdFor, sealHeader, z85Encode, type NodeStats,
+  createAuthority, createNode, generateNodeKeys, keyBytes, macKey, nodeIdFor, sealHeader, z85Encode, type NodeStats,
 } from '../transport/index.js';
-import { zmesh } from '../transport/gen/mesh.js';
-
-const pb = zmesh.v1;
+// The protobuf types as a foreign peer uses them (the fuzzer speaks the wire by hand).
+import { pb } from '../test/helpers/raw-peer.js';
+import { fullCredentials } from './lib/trust.js';
 const { values } = parseArgs({ options: { frames: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '300' }, json: { type: 'boolean', default: false } } });
 const TARGET_FRAMES = Number(values.frames);
 const DEADLINE_MS = Date.now() + Number(values.seconds) * 1000;
@@ -32,17 +32,7 @@ const log = (s: string): void => { process.stderr.write(`fuzz: ${s}\n`); };
 const root = mkdtempSync(join(tmpdir(), 'zmesh-fuzz-'));
 const authorityDir = join(root, 'authority');
 createAuthority(authorityDir);
-const authority = loadAuthority(authorityDir);
-const all = { allow: ['*'], deny: [] };
-let serial = 100;
-function credentials(service: string) {
-  const keys = generateNodeKeys();
-  const certificate = issueCertificate(authority, {
-    mesh: 'default', service, nodeKey: keys.publicKey, serial: ++serial,
-    notBeforeMs: Date.now() - 60_000, notAfterMs: Date.now() + 3_600_000, permissions: { send: all, publish: all, subscribe: all },
-  });
-  return { keys, certificate, authorities: [authority.publicKey] };
-}
+const credentials = (service: string) => fullCredentials(authorityDir, service);
 
 const target = fork(fileURLToPath(new URL('./servers/fuzz-target.js', import.meta.url)), [JSON.stringify({ authorityDir })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 let crashed: string | undefined;

@@ -8,19 +8,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode, generateNodeKeys, issueCertificate, loadAuthority } from '../../transport/index.js';
+import { createNode } from '../../transport/index.js';
+import { fullCredentials } from '../lib/trust.js';
 
 const { authorityDir } = JSON.parse(process.argv[2]!) as { authorityDir: string };
-const authority = loadAuthority(authorityDir);
-const keys = generateNodeKeys();
-const all = { allow: ['*'], deny: [] };
-const certificate = issueCertificate(authority, {
-  mesh: 'default', service: 'target', nodeKey: keys.publicKey, serial: 1,
-  notBeforeMs: Date.now() - 60_000, notAfterMs: Date.now() + 24 * 3_600_000, permissions: { send: all, publish: all, subscribe: all },
-});
 const node = createNode({
   service: 'target', host: '127.0.0.1', discovery: 'static', storePath: join(mkdtempSync(join(tmpdir(), 'zmesh-fuzz-')), 'zmesh.db'),
-  maxPayloadBytes: 4_096, security: { keys, certificate, authorities: [authority.publicKey] },
+  maxPayloadBytes: 4_096, security: fullCredentials(authorityDir, 'target'),
 });
 node.handle('echo', (p) => p);
 node.handleReliable('note', () => undefined);

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import {
-  ErrorCode, createAuthority, createNode, generateNodeKeys, issueCertificate, loadAuthority, type MeshNode, type SecurityOptions,
-} from '../../transport/index.js';
+import { ErrorCode, createAuthority, createNode, type MeshNode, type SecurityOptions } from '../../transport/index.js';
+import { fullCredentials } from '../lib/trust.js';
 import type { Publisher, System } from './types.js';
 
 const TOPIC = 'bench.data';
@@ -29,15 +28,7 @@ const AUTHORITY_DIR = authorityDir();
 
 /** Fresh keys and a certificate (every right) from the run's authority. */
 export function credentials(service: string): SecurityOptions {
-  const dir = AUTHORITY_DIR;
-  const authority = loadAuthority(dir);
-  const keys = generateNodeKeys();
-  const all = { allow: ['*'], deny: [] };
-  const certificate = issueCertificate(authority, {
-    mesh: 'default', service, nodeKey: keys.publicKey, serial: Math.floor(Math.random() * 2 ** 48) + 1,
-    notBeforeMs: Date.now() - 60_000, notAfterMs: Date.now() + 24 * 3_600_000, permissions: { send: all, publish: all, subscribe: all },
-  });
-  return { keys, certificate, authorities: [authority.publicKey] };
+  return fullCredentials(AUTHORITY_DIR, service);
 }
 
 /** A secure node's endpoint carries its key (`tcp://HOST:PORT#<hex>`), so the other

@@ -36,24 +36,6 @@ export const MAX_CERTIFICATE_BYTES = 16 * 1024;
 export const MAX_REVOCATION_LIST_BYTES = 1024 * 1024;
 const SIGNATURE_BYTES = 64;
 
-/** A decoded certificate. Returned by verifyCertificate only once every check passed;
- *  by readCertificate with no trust decision at all. */
-export interface CertificateInfo {
-  version: number;
-  mesh: string;
-  service: string;
-  /** The node's CURVE public key, Z85. */
-  nodeKey: string;
-  serial: number;
-  /** Valid from this instant (inclusive), ms since the Unix epoch. */
-  notBeforeMs: number;
-  /** Valid until this instant (exclusive), ms since the Unix epoch. */
-  notAfterMs: number;
-  permissions: Permissions;
-  /** The issuer's raw ed25519 public key, 64 hex characters. */
-  authorityKey: string;
-}
-
 /** What the issuer decides; version and authority key are filled in. */
 export interface CertificateFields {
   mesh: string;
@@ -62,9 +44,20 @@ export interface CertificateFields {
   nodeKey: string;
   /** Unique per authority, 1 .. 2^53 - 1 (authority.ts nextSerial). */
   serial: number;
+  /** Valid from this instant (inclusive), ms since the Unix epoch. */
   notBeforeMs: number;
+  /** Valid until this instant (exclusive), ms since the Unix epoch. */
   notAfterMs: number;
   permissions: Permissions;
+}
+
+/** A decoded certificate: the issuer's fields plus what signing added. Returned by
+ *  verifyCertificate only once every check passed; by readCertificate with no trust
+ *  decision at all. */
+export interface CertificateInfo extends CertificateFields {
+  version: number;
+  /** The issuer's raw ed25519 public key, 64 hex characters. */
+  authorityKey: string;
 }
 
 export interface VerifyOptions {
