@@ -142,6 +142,61 @@ describe('secure mesh', () => {
     expect(Buffer.from(await order.request('product', 'GetProduct', text('ok'))).toString()).toBe('product:ok');
   });
 
+  it('secure - a bound connection needs no MAC, and its binding proves only the key that made it', async () => {
+    const auditFile = join(dir, `audit-${++n}.jsonl`);
+    const { node: p } = await product({ security: { ...ta.issue('product').security, auditFile } });
+    const order = await node({ service: 'order', peers: [peerOf(p)], security: ta.issue('order').security });
+    await p.waitForService('order', { timeoutMs: 5_000 });
+    const ask = (m: RawMember, fields: Parameters<RawMember['ask']>[0] = {}) =>
+      m.ask({ kind: pb.Kind.REQUEST, service: 'product', subject: 'GetProduct', payload: text('x'), ...fields }, { unsealed: true });
+    const code = (r: { kind: number; payload: Uint8Array }) => (r.kind === pb.Kind.ERROR ? pb.ErrorReply.decode(r.payload).code : 'REPLY');
+
+    // Bound by its own BIND frame: an unsealed HELLO and unsealed requests are served.
+    const member = raw('cart', ta.issue('cart', { permissions: CART }).security, p);
+    await member.bind();
+    expect((await member.helloUnsealed()).kind).toBe(pb.Kind.WELCOME);
+    expect(code(await ask(member))).toBe('REPLY');
+    // ...but only in its own name: naming order on its bound connection is a mismatch.
+    const mismatched = p.stats().dropped.senderMismatch;
+    expect(code(await ask(member, { senderNode: order.id, senderService: 'order' }))).toBe(ErrorCode.FORBIDDEN);
+    expect(p.stats().dropped.senderMismatch).toBe(mismatched + 1);
+
+    // A BIND frame naming order's key, with a tag the attacker cannot make: refused and
+    // audited; the connection stays unbound, so unsealed messages in order's name fail.
+    const forger = raw('cart', ta.issue('cart', { permissions: CART }).security, p);
+    const forged = forger.bindFrame();
+    keyBytes(z85Encode(Buffer.from(order.publicKey!, 'hex'))).copy(forged, 4);
+    const refused = p.stats().dropped.forbidden;
+    await forger.bind(forged);
+    await vi.waitFor(() => expect(p.stats().dropped.forbidden).toBe(refused + 1));
+    expect(code(await ask(forger, { senderNode: order.id, senderService: 'order' }))).toBe(ErrorCode.FORBIDDEN);
+    // A frame made for another server does not bind here either.
+    const elsewhere = raw('cart', ta.issue('cart', { permissions: CART }).security, order);
+    const wrongServer = new RawMember('cart', elsewhere.security, p);
+    cleanup.push(() => wrongServer.close());
+    await wrongServer.bind(elsewhere.bindFrame());
+    expect((await wrongServer.helloUnsealed()).kind).toBe(pb.Kind.ERROR);
+
+    // Handover: a second connection that takes a bound member's routing id over is
+    // announced before its first message, so it inherits nothing.
+    const victim = new RawMember('cart', ta.issue('cart', { permissions: CART }).security, p, { routingId: 'victim' });
+    cleanup.push(() => victim.close());
+    await victim.bind();
+    expect((await victim.helloUnsealed()).kind).toBe(pb.Kind.WELCOME);
+    const thief = new RawMember('cart', ta.issue('cart', { permissions: CART }).security, p, { routingId: 'victim' });
+    cleanup.push(() => thief.close());
+    expect(code(await ask(thief, { senderNode: victim.nodeId }))).toBe(ErrorCode.FORBIDDEN);
+    await thief.bind();
+    expect(code(await ask(thief, { senderNode: victim.nodeId }))).toBe(ErrorCode.FORBIDDEN);
+    expect((await thief.helloUnsealed()).kind).toBe(pb.Kind.WELCOME);
+    expect(code(await ask(thief))).toBe('REPLY');
+
+    // The zmesh link between order and product, bound both ways, still works.
+    expect(Buffer.from(await order.request('product', 'GetProduct', text('ok'))).toString()).toBe('product:ok');
+    const lines = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; reason?: string; detail?: string });
+    expect(lines.some((l) => l.event === 'handshake.rejected' && l.reason === 'bad-mac' && /BIND/.test(l.detail ?? ''))).toBe(true);
+  });
+
   it('secure - a member\'s hello naming another node\'s address does not take that node\'s link', async () => {
     const { node: p } = await product();
     const order = await node({ service: 'order', peers: [peerOf(p)], security: ta.issue('order').security });

@@ -21,7 +21,7 @@ import {
 } from '../transport/security/certificate.js';
 import { generateNodeKeys, keyBytes, keyFingerprint, loadNodeKeys, loadPublicKey, nodeIdFor, saveNodeKeys, type NodeKeys } from '../transport/security/keys.js';
 import { lastSerial, nextSerial, revokedSerials, revokeSerials } from '../transport/security/ledger.js';
-import { MAC_BYTES, MAC_TRAILER_BYTES, macKey, openHeader, sealHeader } from '../transport/security/mac.js';
+import { BIND_FRAME_BYTES, MAC_BYTES, MAC_TRAILER_BYTES, bindFrame, macKey, openHeader, sealHeader, verifyBindFrame } from '../transport/security/mac.js';
 import { mayCall, mayPublish, maySubscribe, noPermissions, parseRules, type Permissions } from '../transport/security/permissions.js';
 import { z85Decode, z85Encode } from '../transport/security/z85.js';
 
@@ -541,6 +541,27 @@ describe('security - message MAC', () => {
     const one = Buffer.alloc(32);
     one[0] = 1;
     securityError(() => macKey(a.secretKey, a.publicKey, z85Encode(one)), 'key');
+  });
+
+  it('security - a BIND frame is magic, client key and an HMAC of both keys; it verifies only at the server it names', () => {
+    const key = macKey(a.secretKey, a.publicKey, b.publicKey);
+    const frame = bindFrame(key, keyBytes(a.publicKey), keyBytes(b.publicKey));
+    expect(frame.length).toBe(BIND_FRAME_BYTES);
+    expect(frame.subarray(0, 4).toString('ascii')).toBe('ZMB1');
+    expect(frame.subarray(4, 36)).toEqual(keyBytes(a.publicKey));
+    const tag = createHmac('sha256', key).update(Buffer.concat([Buffer.from('zmesh-bind-v1'), keyBytes(a.publicKey), keyBytes(b.publicKey)])).digest().subarray(0, 16);
+    expect(frame.subarray(36)).toEqual(tag);
+    // b checks it with the key it derives itself, and its own public key.
+    expect(verifyBindFrame(macKey(b.secretKey, b.publicKey, a.publicKey), frame, keyBytes(b.publicKey))).toBe(true);
+    // Reflected (a's frame presented as if b were the client), made for another server,
+    // tampered, truncated: all false, none throws.
+    expect(verifyBindFrame(key, bindFrame(key, keyBytes(b.publicKey), keyBytes(a.publicKey)), keyBytes(b.publicKey))).toBe(false);
+    expect(verifyBindFrame(key, frame, keyBytes(c.publicKey))).toBe(false);
+    const tampered = Buffer.from(frame);
+    tampered[tampered.length - 1]! ^= 1;
+    expect(verifyBindFrame(key, tampered, keyBytes(b.publicKey))).toBe(false);
+    expect(verifyBindFrame(key, frame.subarray(0, 40), keyBytes(b.publicKey))).toBe(false);
+    expect(verifyBindFrame(key, Buffer.alloc(0), keyBytes(b.publicKey))).toBe(false);
   });
 
   it('security - a sealed header ends with field 14 and opens with the peer key', () => {

@@ -59,7 +59,7 @@ export interface NodeParts {
   /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
   sources: Array<[string, Discovery]>;
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
-  trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context } | undefined;
+  trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
 }
 
 export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
@@ -88,10 +88,15 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
       evict: (nodeId, reason) => table?.byNode(nodeId)?.markDown(reason),
       warn: (err, message) => log.warn({ err }, message),
     });
-    return { policy, audit, context: new zmq.Context() };
+    // Binding connections (section 17.4) needs libzmq's draft options; without them
+    // every message to a ROUTER is sealed instead.
+    return { policy, audit, context: new zmq.Context(), bindsConnections: zmq.capability.draft === true };
   })();
   const curve: SocketSecurity | undefined = trust === undefined ? undefined
-    : { context: trust.context, publicKey: opts.security!.keys.publicKey, secretKey: opts.security!.keys.secretKey };
+    : {
+      context: trust.context, publicKey: opts.security!.keys.publicKey, secretKey: opts.security!.keys.secretKey,
+      bindConnections: trust.bindsConnections,
+    };
 
   // socket/
   const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER), xpub: createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB) };
@@ -126,7 +131,9 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
       sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, builder, drop, log, clock, localHello,
       answers: { onAnswer: (env: Envelope) => client!.onAnswer(env) },
       ...(trust === undefined ? {} : {
-        security: { sockets: curve!, macKeyFor: (k: string) => trust.policy.macKeyFor(k), seal: (k: Buffer, h: Uint8Array, b: Uint8Array) => trust.policy.seal(k, h, b) },
+        security: { sockets: curve!, macKeyFor: (k: string) => trust.policy.macKeyFor(k), seal: (k: Buffer, h: Uint8Array, b: Uint8Array) => trust.policy.seal(k, h, b),
+          bindFrameFor: (k: string) => trust.policy.bindFrameFor(k),
+        },
       }),
     },
     ...(trust === undefined ? {} : {

@@ -117,4 +117,4 @@ export {
 export type { CertificateInfo, CertificateFields, VerifyOptions } from './security/certificate.js';
 export { mayCall, mayPublish, maySubscribe, parseRules, noPermissions } from './security/permissions.js';
 export type { Permissions, RuleSet, RuleKind } from './security/permissions.js';
-export { macKey, sealHeader, openHeader, MAC_BYTES, MAC_TRAILER_BYTES } from './security/mac.js';
+export { macKey, sealHeader, openHeader, bindFrame, verifyBindFrame, MAC_BYTES, MAC_TRAILER_BYTES, BIND_FRAME_BYTES } from './security/mac.js';

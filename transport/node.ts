@@ -301,6 +301,7 @@ class Node implements MeshNode {
       startedMs: this.startedMs,
       publicKey: this.p.trust?.policy.publicKeyHex ?? '',
       certificate: this.p.trust?.policy.certificate ?? new Uint8Array(0),
+      bindsConnections: this.p.trust?.bindsConnections ?? false,
     };
   }
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createAuthority, generateNodeKeys, issueCertificate, issueRevocationList, keyBytes, loadAuthority, macKey, nodeIdFor,
+  bindFrame, createAuthority, generateNodeKeys, issueCertificate, issueRevocationList, keyBytes, loadAuthority, macKey, nodeIdFor,
   sealHeader, z85Encode, type Authority, type MeshNode, type NodeKeys, type Permissions, type SecurityOptions,
 } from '../../transport/index.js';
 import { RawDealer, envelope, pb, type Received } from './raw-peer.js';
@@ -64,20 +64,43 @@ export function testAuthority(): TestAuthority {
 }
 
 /**
- * A member that speaks the wire protocol by hand (raw DEALER + the spec's MAC), to
- * send what a zmesh node never would: forged senders, someone else's stream ids,
- * methods its certificate does not allow.
+ * A member that speaks the wire protocol by hand (raw DEALER + the spec's MAC or BIND
+ * frame), to send what a zmesh node never would: forged senders, someone else's
+ * stream ids, methods its certificate does not allow.
  */
 export class RawMember {
   readonly dealer: RawDealer;
   readonly nodeId: string;
   private readonly key: Buffer;
+  private readonly serverKey: Buffer;
 
-  constructor(readonly service: string, readonly security: { keys: NodeKeys; certificate?: Uint8Array }, target: MeshNode) {
+  /** `routingId`: the DEALER's own routing id (libzmq picks one otherwise). */
+  constructor(readonly service: string, readonly security: { keys: NodeKeys; certificate?: Uint8Array }, target: MeshNode, o: { routingId?: string } = {}) {
     const serverKey = z85Encode(Buffer.from(target.publicKey!, 'hex'));
-    this.dealer = new RawDealer(target.endpoints.router, { curveServerKey: serverKey, curvePublicKey: security.keys.publicKey, curveSecretKey: security.keys.secretKey });
+    this.dealer = new RawDealer(target.endpoints.router, {
+      curveServerKey: serverKey, curvePublicKey: security.keys.publicKey, curveSecretKey: security.keys.secretKey,
+      ...(o.routingId === undefined ? {} : { routingId: o.routingId }),
+    });
     this.nodeId = nodeIdFor(service, security.keys.publicKey);
     this.key = macKey(security.keys.secretKey, security.keys.publicKey, serverKey);
+    this.serverKey = Buffer.from(target.publicKey!, 'hex');
+  }
+
+  /** Our BIND frame for this connection (section 17.4): sent as the first message, it
+   *  lets every later one go unsealed. */
+  bindFrame(): Buffer {
+    return bindFrame(this.key, keyBytes(this.security.keys.publicKey), this.serverKey);
+  }
+
+  /** Sends `frame` (ours by default) as a one-frame message, the way a peer without
+   *  ZMQ_HELLO_MSG binds a connection it just opened. */
+  async bind(frame: Buffer = this.bindFrame()): Promise<void> {
+    await this.dealer.send([frame]);
+  }
+
+  /** HELLO without a MAC: only a bound connection gets WELCOME for it. */
+  async helloUnsealed(): Promise<Received> {
+    return this.dealer.answerTo(await this.send({ kind: pb.Kind.HELLO, payload: this.helloPayload() }, { unsealed: true }));
   }
 
   /** One envelope, sealed with our MAC unless `unsealed`. */
@@ -94,11 +117,14 @@ export class RawMember {
 
   /** HELLO with our credentials; resolves with the answer (WELCOME or ERROR). */
   async hello(routerEndpoints: string[] = []): Promise<Received> {
-    const payload = pb.Hello.encode({
+    return this.dealer.answerTo(await this.send({ kind: pb.Kind.HELLO, payload: this.helloPayload(routerEndpoints) }));
+  }
+
+  private helloPayload(routerEndpoints: string[] = []): Uint8Array {
+    return pb.Hello.encode({
       nodeId: this.nodeId, service: this.service, mesh: 'default', pubPort: 1, protocolVersion: 1, routerEndpoints,
       publicKey: keyBytes(this.security.keys.publicKey).toString('hex'), certificate: this.security.certificate ?? new Uint8Array(0),
     }).finish();
-    return this.dealer.answerTo(await this.send({ kind: pb.Kind.HELLO, payload }));
   }
 
   async ask(fields: Parameters<typeof envelope>[0], o: { unsealed?: boolean } = {}): Promise<Received> {

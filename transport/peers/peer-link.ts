@@ -54,8 +54,14 @@ export interface LinkParts {
   onWelcome(link: PeerLink, hello: Hello): Promise<void>;
   /** The link left up/suspect. */
   onDown(link: PeerLink, reason: string): void;
-  /** A secure node: its sockets' CURVE settings, and how to seal what we send. */
-  security?: { sockets: SocketSecurity; macKeyFor(publicKey: string): Buffer; seal(macKey: Buffer, header: Uint8Array, body: Uint8Array): Buffer };
+  /** A secure node: its sockets' CURVE settings, how to seal what we send, and the
+   *  BIND frame that opens each connection to a peer's key (section 17.4). */
+  security?: {
+    sockets: SocketSecurity;
+    macKeyFor(publicKey: string): Buffer;
+    seal(macKey: Buffer, header: Uint8Array, body: Uint8Array): Buffer;
+    bindFrameFor(publicKey: string): Buffer;
+  };
 }
 
 export class PeerLink implements Conduit {
@@ -76,6 +82,11 @@ export class PeerLink implements Conduit {
   private closed = false;
   /** Secure: the MAC key shared with the peer's key. */
   private readonly macKey: Buffer | undefined;
+  /** Secure, when our DEALERs bind their connections: the frame that does it. */
+  private readonly bind: Buffer | undefined;
+  /** Secure: seal every message. Off once a peer that binds connections has welcomed
+   *  us: our BIND frame then proves each of our connections, so no MAC is needed. */
+  private sealing = true;
 
   constructor(
     readonly endpoint: string,
@@ -88,6 +99,7 @@ export class PeerLink implements Conduit {
     readonly serverKey?: string,
   ) {
     this.macKey = serverKey === undefined ? undefined : p.security?.macKeyFor(serverKey);
+    this.bind = serverKey !== undefined && p.security?.sockets.bindConnections === true ? p.security.bindFrameFor(serverKey) : undefined;
     this.open();
   }
 
@@ -117,9 +129,9 @@ export class PeerLink implements Conduit {
     };
   }
 
-  /** Queues one message, sealed with our MAC when secure; throws QUEUE_FULL. */
+  /** Queues one message, sealed with our MAC when it must be; throws QUEUE_FULL. */
   send(message: Built): void {
-    const header = this.macKey === undefined ? message.header : this.p.security!.seal(this.macKey, message.header, message.body);
+    const header = this.macKey === undefined || !this.sealing ? message.header : this.p.security!.seal(this.macKey, message.header, message.body);
     this.queue.push(header, message.body);
   }
 
@@ -183,7 +195,8 @@ export class PeerLink implements Conduit {
   }
 
   private open(): void {
-    const dealer = createDealer(this.p.sockets, this.p.security?.sockets, this.serverKey);
+    this.sealing = true;
+    const dealer = createDealer(this.p.sockets, this.p.security?.sockets, this.serverKey, this.bind);
     dealer.connect(this.endpoint);
     this.dealer = dealer;
     this.queue = sendQueue(`link ${this.endpoint}`, this.p.sendQueueLimit, (frames) => dealer.send(frames), {
@@ -260,7 +273,10 @@ export class PeerLink implements Conduit {
     this.peer = hello;
     this.handshaking = true;
     this.p.onWelcome(this, hello).then(
-      () => { this.handshaking = false; },
+      () => {
+        this.handshaking = false;
+        if (this.bind !== undefined && hello.bindsConnections) this.sealing = false;
+      },
       (err: unknown) => {
         this.handshaking = false;
         this.p.log.debug({ err, endpoint: this.endpoint }, 'handshake not completed');

@@ -149,6 +149,8 @@ export class RequestServer {
 
   onMessage(frames: Buffer[]): void {
     const identity = frames[0]!;
+    // [id, one frame]: a connection notification or a BIND frame (guard.ts).
+    if (frames.length === 2 && this.d.guard !== undefined) return this.d.guard.connection(identity.toString('hex'), frames[1]!);
     this.d.inbound(frames, 1, identity.toString('hex'), (env, header) => this.onEnvelope(identity, env, header), (r) => this.onRejected(identity, r));
   }
 
@@ -171,7 +173,7 @@ export class RequestServer {
     const guard = this.d.guard;
     if (guard !== undefined) {
       // Secure: nothing is read before its sender is proven (guard.ts).
-      const v = guard.sender(env, header);
+      const v = guard.sender(env, header, identity.toString('hex'));
       if (!v.ok) {
         if (expectsAnswer(env)) this.sendError(identity, env.id, v.error.code, v.error.message, false);
         return;
@@ -207,7 +209,7 @@ export class RequestServer {
     }
     if (this.d.guard !== undefined) {
       try {
-        this.d.guard.hello(env, header, hello);
+        this.d.guard.hello(env, header, hello, identity.toString('hex'));
       } catch (err) {
         // The peer learns why (a misconfigured member needs to); the audit trail has it too.
         this.d.drop('forbidden', 'HELLO refused', env.senderNode);

@@ -20,6 +20,35 @@ export interface SocketSecurity {
   context: zmq.Context;
   publicKey: string;
   secretKey: string;
+  /** Connections are bound to keys (proto/README.md section 17.4): the ROUTER reports
+   *  connects and disconnects in band, and each DEALER opens every connection with a
+   *  BIND frame. Needs libzmq's draft options (ZMQ_ROUTER_NOTIFY, ZMQ_HELLO_MSG). */
+  bindConnections: boolean;
+}
+
+/** libzmq draft option numbers (zmq_draft.h, 4.3.5); zeromq.js sets them only from a
+ *  subclass. */
+const ZMQ_ROUTER_NOTIFY = 97;
+const ZMQ_NOTIFY_CONNECT = 1;
+const ZMQ_NOTIFY_DISCONNECT = 2;
+const ZMQ_HELLO_MSG = 110;
+
+/** A ROUTER that receives [routing id, empty frame] when a connection with that id
+ *  comes up or goes away, in order with that connection's messages. */
+class NotifyingRouter extends zmq.Router {
+  constructor(options: zmq.SocketOptions<zmq.Router>) {
+    super(options);
+    this.setInt32Option(ZMQ_ROUTER_NOTIFY, ZMQ_NOTIFY_CONNECT | ZMQ_NOTIFY_DISCONNECT);
+  }
+}
+
+/** A DEALER that libzmq makes send `hello` (one frame) first on every connection it
+ *  opens, reconnections included, before anything queued. */
+class GreetingDealer extends zmq.Dealer {
+  constructor(options: zmq.SocketOptions<zmq.Dealer>, hello: Buffer) {
+    super(options);
+    this.setStringOption(ZMQ_HELLO_MSG, hello);
+  }
 }
 
 function common(s: SocketSettings, sec: SocketSecurity | undefined) {
@@ -47,7 +76,8 @@ function client(sec: SocketSecurity | undefined, serverKey: string | undefined) 
 
 /** Commands and requests in. Handover lets a restarted peer with the same identity in. */
 export function createRouter(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-router'): zmq.Router {
-  return new zmq.Router({ ...common(s, sec), ...server(sec, zapDomain), handover: true });
+  const options = { ...common(s, sec), ...server(sec, zapDomain), handover: true };
+  return sec?.bindConnections === true ? new NotifyingRouter(options) : new zmq.Router(options);
 }
 
 /** Events out. XPUB, so that subscriptions arrive as messages and we can answer the
@@ -58,11 +88,12 @@ export function createPublisher(s: SocketSettings, sec?: SocketSecurity, zapDoma
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
  *  are not up, so nothing stale is delivered once a peer comes back. */
-export function createDealer(s: SocketSettings, sec?: SocketSecurity, serverKey?: string): zmq.Dealer {
-  return new zmq.Dealer({
+export function createDealer(s: SocketSettings, sec?: SocketSecurity, serverKey?: string, bind?: Buffer): zmq.Dealer {
+  const options = {
     ...common(s, sec), ...client(sec, serverKey), immediate: true,
     reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
-  });
+  };
+  return bind === undefined ? new zmq.Dealer(options) : new GreetingDealer(options, bind);
 }
 
 /** One SUB per publisher (pubsub/subscriber.ts says why). */
