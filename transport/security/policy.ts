@@ -8,7 +8,9 @@
  *                           keys (authorized-keys mode); pub domain: members only
  *   HELLO / WELCOME         admit(): certificate (or key list), node id derived from
  *                           the key, and the key the connection or MAC proves
- *   every message to us     open(): the MAC keyed by DH(our key, the sender's key)
+ *   a connection to us      bindingKey(): the BIND frame that opens it names a key that
+ *                           ZAP just let in and proves it; messages on it need no MAC
+ *   every other message     open(): the MAC keyed by DH(our key, the sender's key)
  *   what it may do          mayCall / mayPublish / maySubscribe, on its permissions
  *   time passing            tick(): expired or revoked members are evicted
  *
@@ -22,11 +24,14 @@ import type { Clock } from '../types.js';
 import type { Audit, AuditPeer, HandshakeRejection } from './audit.js';
 import { verifyCertificate, verifyRevocationList } from './certificate.js';
 import { keyBytes, keyFingerprint, keyText, nodeIdFor } from './keys.js';
-import { macKey, openHeader, sealHeader } from './mac.js';
+import { bindFrame, bindFrameKey, macKey, openHeader, sealHeader, verifyBindFrame } from './mac.js';
 import { mayCall, mayPublish, maySubscribe, type Permissions } from './permissions.js';
 
 /** How long before its expiry a node starts warning that its certificate runs out. */
 export const EXPIRY_WARNING_MS = 7 * 24 * 3_600_000;
+/** Keys remembered from ZAP handshakes on the ROUTER, for the BIND frame that follows
+ *  each one; the oldest are forgotten first. */
+const ZAP_SEEN_MAX = 4_096;
 /** At most one expiry warning per this period. */
 const EXPIRY_WARNING_EVERY_MS = 3_600_000;
 
@@ -75,6 +80,9 @@ export class TrustPolicy {
   readonly publicKeyHex: string;
   private readonly members = new Map<string, Member>();
   private readonly macKeys = new Map<string, Buffer>();
+  /** Raw keys (hex) that passed ZAP on the ROUTER; insertion order is age. */
+  private readonly zapSeen = new Set<string>();
+  private readonly ownKey: Buffer;
   private readonly listed = new Map<string, string>(); // authorized-keys mode: z85 -> service
   private revoked = new Set<number>();
   private revokedKeys = new Set<string>();
@@ -83,7 +91,8 @@ export class TrustPolicy {
   private readonly own: { serial: number | undefined; notAfterMs: number | undefined };
 
   constructor(readonly settings: SecuritySettings, private readonly p: PolicyParts) {
-    this.publicKeyHex = keyBytes(settings.keys.publicKey).toString('hex');
+    this.ownKey = keyBytes(settings.keys.publicKey);
+    this.publicKeyHex = this.ownKey.toString('hex');
     this.nodeId = nodeIdFor(p.service, settings.keys.publicKey);
     for (const k of settings.authorizedKeys) this.listed.set(k.publicKey, k.service);
     if (settings.revocations !== undefined) this.revoked = verifyRevocationList(settings.revocations, settings.authorities);
@@ -177,7 +186,36 @@ export class TrustPolicy {
       return deny('unknown-key', 'not a member: say HELLO on the ROUTER first');
     }
     if (this.settings.mode === 'keys' && !this.listed.has(publicKey)) return deny('unknown-key', 'key not authorized');
+    this.rememberZap(clientKey.toString('hex'));
     return { ok: true };
+  }
+
+  /** The BIND frame our DEALER opens each connection to the holder of `serverKey` with. */
+  bindFrameFor(serverKey: string): Buffer {
+    return bindFrame(this.macKeyFor(serverKey), this.ownKey, keyBytes(serverKey));
+  }
+
+  /** The key (Z85) a connection's BIND frame proves, or undefined. Only keys that just
+   *  passed ZAP on the ROUTER are considered, so a flood of frames naming made-up keys
+   *  costs no key agreement. */
+  bindingKey(frame: Uint8Array): string | undefined {
+    const raw = bindFrameKey(frame);
+    if (raw === undefined || !this.zapSeen.has(raw.toString('hex'))) return undefined;
+    const publicKey = keyText(raw);
+    if (this.revokedKeys.has(publicKey)) return undefined;
+    let key: Buffer;
+    try {
+      key = this.macKeyFor(publicKey);
+    } catch {
+      return undefined;
+    }
+    return verifyBindFrame(key, frame, this.ownKey) ? publicKey : undefined;
+  }
+
+  private rememberZap(hex: string): void {
+    this.zapSeen.delete(hex);
+    this.zapSeen.add(hex);
+    if (this.zapSeen.size > ZAP_SEEN_MAX) this.zapSeen.delete(this.zapSeen.values().next().value!);
   }
 
   /** The header with our MAC for the holder of `macKey` appended (section 17). */
