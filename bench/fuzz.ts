@@ -4,7 +4,8 @@
  * calling it. It passes when the target never exits and serves the member afterwards;
  * calls that failed during the storm, and memory before and after, are reported.
  *
- *   member fuzzer (valid MACs on mutated envelopes) ─┐
+ *   member fuzzer (valid MACs on mutated envelopes,  ─┐
+ *     BIND frames valid and mutated)                 │
  *   stranger fuzzer (no credentials, random keys)  ──┼──> target (secure, own process)
  *   raw TCP garbage at the CURVE handshake (ROUTER, XPUB) ┘        ^
  *   a real member node: request every few ms, all must succeed ────┘
@@ -19,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as zmq from 'zeromq';
 import {
-  createAuthority, createNode, generateNodeKeys, keyBytes, macKey, nodeIdFor, sealHeader, z85Encode, type NodeStats,
+  bindFrame, createAuthority, createNode, generateNodeKeys, keyBytes, macKey, nodeIdFor, sealHeader, z85Encode, type NodeStats,
 } from '../transport/index.js';
 // The protobuf types as a foreign peer uses them (the fuzzer speaks the wire by hand).
 import { pb } from '../test/helpers/raw-peer.js';
@@ -100,6 +101,21 @@ function mutate(b: Buffer): Buffer {
     default: return out;
   }
 }
+/** One-frame messages: the target reads them as connection notifications or BIND frames
+ *  (section 17.4). A valid one binds the fuzzer's connection, so that its unsealed
+ *  envelopes get past the guard too; a broken one unbinds it again. */
+const ownBind = bindFrame(key, keyBytes(fuzzCreds.keys.publicKey), keyBytes(serverKey));
+let oneFrame = 0;
+function fuzzedSingle(): Buffer {
+  oneFrame++;
+  switch (Math.floor(Math.random() * 4)) {
+    case 0: return ownBind;
+    case 1: return mutate(ownBind);
+    case 2: return Buffer.alloc(0);
+    default: return Buffer.concat([ownBind.subarray(0, 4), randomBytes(48)]);
+  }
+}
+
 let seq = 10;
 function fuzzedPair(): Buffer[] {
   const seed = pick(SEEDS);
@@ -140,6 +156,10 @@ let frames = 0;
 const started = Date.now();
 const baseline = await stats();
 while (frames < TARGET_FRAMES && Date.now() < DEADLINE_MS && crashed === undefined) {
+  if (Math.random() < 0.02) {
+    await dealer.send([fuzzedSingle()]);
+    frames++;
+  }
   const batch: Buffer[] = [];
   const pairs = 1 + Math.floor(Math.random() * 200);
   for (let i = 0; i < pairs; i++) batch.push(...fuzzedPair());
@@ -172,7 +192,7 @@ if (crashed === undefined) {
 }
 const end = crashed === undefined ? await stats() : undefined;
 const result = {
-  frames, seconds: Math.round((Date.now() - started) / 100) / 10, handshakeGarbage,
+  frames, oneFrame, seconds: Math.round((Date.now() - started) / 100) / 10, handshakeGarbage,
   duringStorm: { ok: calls, failed: failures }, afterStorm: { ok: after, of: 200 }, lastError,
   crashed: crashed ?? null, dropped: end?.stats.dropped, rssMb: end === undefined ? null : { before: Math.round(baseline.rssBytes / 2 ** 20), after: Math.round(end.rssBytes / 2 ** 20) },
 };
