@@ -17,6 +17,7 @@ describe('event subscriber', () => {
     const s = new EventSubscriber({
       openSocket: () => { const sock = new zmq.Subscriber({ linger: 0 }); opened.push(sock); return sock; },
       nodeId: 'me', inbound: inbound({ maxPayloadBytes: 1 << 20, counters, drop }), drop, log: silentLogger(), delivered: () => undefined,
+      rebuildAfterMs: 1_000, resyncTimeoutMs: 1_000, rebuilt: () => undefined,
     });
     const endpoint = 'tcp://127.0.0.1:1';
     // connect() also starts a sync handshake; only the bookkeeping matters here.

@@ -36,6 +36,7 @@ import type { SendQueue } from './socket/send-queue.js';
 import { createAudit, type Audit } from './security/audit.js';
 import { keyFingerprint, keyText } from './security/keys.js';
 import { TrustPolicy, ZAP_DOMAIN_PUB, ZAP_DOMAIN_ROUTER } from './security/policy.js';
+import { SUB_REBUILD_AFTER_MS } from './bounds.js';
 import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type { Clock, Discovery, NodeComponents } from './types.js';
@@ -47,7 +48,10 @@ export interface NodeParts {
   counters: Counters;
   bus: EventBus;
   pending: PendingRequests;
+  /** The XPUB may be replaced (a subscription flood); read it from here each time. */
   sockets: { router: zmq.Router; xpub: zmq.XPublisher };
+  /** A new XPUB with this node's settings, not bound. */
+  makePublisherSocket(): zmq.XPublisher;
   queues: { router: SendQueue; pub: SendQueue };
   server: RequestServer;
   client: RequestClient;
@@ -58,6 +62,8 @@ export interface NodeParts {
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
   sources: Array<[string, Discovery]>;
+  /** Lifecycle actions the parts ask of the node, bound by it after compose(). */
+  hooks: { publisherFlooded(distinct: number, bytes: number): void };
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
 }
@@ -99,7 +105,8 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     };
 
   // socket/
-  const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER), xpub: createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB) };
+  const makePublisherSocket = (): zmq.XPublisher => createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB);
+  const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER), xpub: makePublisherSocket() };
   const queues = {
     router: sendQueue('router', opts.sendQueueLimit, (f) => sockets.router.send(f), report),
     pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
@@ -112,10 +119,14 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
     ...(trust === undefined ? {} : { guard: new Guard(trust.policy, trust.audit, drop) }),
   });
-  const publisher = new Publisher({ builder, queue: queues.pub, counters, drop });
+  const hooks: NodeParts['hooks'] = { publisherFlooded: () => undefined };
+  const publisher = new Publisher({ builder, queue: queues.pub, counters, drop, flooded: (n, bytes) => hooks.publisherFlooded(n, bytes) });
   const subscriber = new EventSubscriber({
     openSocket: (serverKey) => createSubscriber(opts.sockets, curve, serverKey), nodeId: opts.nodeId, inbound: decode, drop, log,
     delivered: () => { counters.events.delivered++; },
+    rebuilt: () => { counters.bounds.subscriberRebuilds++; },
+    rebuildAfterMs: SUB_REBUILD_AFTER_MS,
+    resyncTimeoutMs: opts.subscribeTimeoutMs,
     ...(trust === undefined ? {} : { mayPublish: (publisherId: string, topic: string) => trust.policy.mayPublish(publisherId, topic) }),
   });
 
@@ -126,6 +137,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     mesh: opts.mesh,
     bus,
     log,
+    bounds: counters.bounds,
     link: {
       heartbeatIntervalMs: opts.heartbeatIntervalMs, suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs,
       sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, builder, drop, log, clock, localHello,
@@ -169,7 +181,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
     storePath: opts.storePath, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
-    client, peers: table, server, publisher, subscriber, bus, clock, log,
+    client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
     ...(trust === undefined ? {} : {
       trust: {
         fingerprintOf: (nodeId: string) => trust.policy.member(nodeId)?.fingerprint,
@@ -187,5 +199,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust, hooks, makePublisherSocket };
 }

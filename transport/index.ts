@@ -82,6 +82,7 @@ export type {
   NodeEventType,
   NodeEventOf,
   NodeStats,
+  BoundsStats,
   DropReason,
   Discovery,
   DiscoveryMode,

@@ -11,6 +11,9 @@ export function silentLogger(): Logger {
 /** Log hostile-input warnings at most once per interval per key, so a storm of bad
  *  frames costs a counter increment each, not a log line each. */
 export const DROP_LOG_INTERVAL_MS = 5_000;
+/** Keys remembered at most. Keys name peers, which a flood can make up: past this the
+ *  oldest are forgotten (at worst, one extra line for a key seen again). */
+export const RATE_LIMITED_KEYS = 1_024;
 
 export class RateLimitedLog {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
@@ -28,6 +31,8 @@ export class RateLimitedLog {
       return;
     }
     this.log.warn({ ...fields, suppressed: entry?.suppressed ?? 0 }, msg);
+    this.last.delete(key);
     this.last.set(key, { at: now, suppressed: 0 });
+    if (this.last.size > RATE_LIMITED_KEYS) this.last.delete(this.last.keys().next().value!);
   }
 }

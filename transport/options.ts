@@ -59,8 +59,15 @@ export const MDNS_DEFAULTS: Readonly<Omit<MdnsSettings, 'interface'>> = Object.f
 /** libzmq options every zmesh socket gets, resolved once per node. The trust issue's
  *  CURVE keys go here, so that no socket can be made without them. */
 export interface SocketSettings {
-  /** ZMQ_MAXMSGSIZE: a frame above it closes the sender's connection in libzmq. */
+  /** ZMQ_MAXMSGSIZE of the ROUTER: a frame above it closes the sender's connection in
+   *  libzmq. Peers learn our limit from the hello and never send such a frame. */
   maxMessageSize: number;
+  /** ZMQ_MAXMSGSIZE of DEALERs and SUBs, which read what peers send at *their* limits:
+   *  the largest frame any peer may send (MAX_PAYLOAD_BYTES), so that a peer with a
+   *  larger limit than ours never makes libzmq end the connection for good (it does
+   *  not reconnect after that protocol error). What exceeds our own limit is dropped
+   *  by us instead, and counted (`oversized`). */
+  peerFrameCeiling: number;
   /** ZMQ_SNDHWM and ZMQ_RCVHWM, in messages (a coalesced batch counts once). */
   highWaterMark: number;
   /** ZMQ_LINGER on close(); close() flushes our own queues first. */
@@ -329,6 +336,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     mdns: discovery === 'static' ? undefined : mdns,
     sockets: {
       maxMessageSize: maxFrameBytes * ZMQ_MAXMSGSIZE_FACTOR,
+      peerFrameCeiling: Math.max(MAX_PAYLOAD_BYTES, MAX_HEADER_BYTES) * ZMQ_MAXMSGSIZE_FACTOR,
       highWaterMark: SOCKET_HWM,
       lingerMs: CLOSE_LINGER_MS,
       reconnectIntervalMs: RECONNECT_INTERVAL_MS,

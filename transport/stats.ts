@@ -2,7 +2,7 @@
  * Node counters. Plain numbers incremented on the hot path; `snapshot()` copies them
  * for callers (and, later, a metrics exporter) so nobody holds a live reference.
  */
-import type { DropReason, NodeStats } from './types.js';
+import type { BoundsStats, DropReason, NodeStats } from './types.js';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'badFrames', 'oversized', 'malformed', 'invalid', 'unknownKind', 'versionMismatch', 'unexpected', 'foreignMesh', 'lateReply',
@@ -18,6 +18,10 @@ export class Counters {
   readonly requests = { sent: 0, answered: 0, failed: 0, timedOut: 0, inFlight: 0 };
   readonly handled = { ok: 0, failed: 0, running: 0 };
   readonly events = { published: 0, delivered: 0 };
+  readonly bounds: BoundsStats = {
+    candidatesRefused: 0, pendingExpired: 0, linkOpenFailures: 0, subscriptionFloods: 0, publisherRebuilds: 0, subscriberRebuilds: 0,
+    replaysLimited: 0, durableNamesRefused: 0, durableNamesExpired: 0, callerBusy: 0, tooLargeForPeer: 0,
+  };
 
   snapshot(): NodeStats {
     return {
@@ -29,6 +33,7 @@ export class Counters {
       requests: { ...this.requests },
       handled: { ...this.handled },
       events: { ...this.events },
+      bounds: { ...this.bounds },
       discovery: {},
     };
   }

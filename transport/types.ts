@@ -352,8 +352,35 @@ export interface NodeStats {
   requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
   handled: { ok: number; failed: number; running: number };
   events: { published: number; delivered: number };
+  /** What the node refused or rebuilt to stay within its bounds (transport/bounds.ts,
+   *  proto/README.md section 10). */
+  bounds: BoundsStats;
   /** Per discovery source, its own counters (e.g. mDNS records accepted and ignored). */
   discovery: Record<string, unknown>;
+}
+
+export interface BoundsStats {
+  /** Candidates from hellos or discovery refused: too many links pending already. */
+  candidatesRefused: number;
+  /** Links from hellos or discovery dropped for not coming up in time. */
+  pendingExpired: number;
+  /** Times a link's DEALER could not be opened (e.g. out of descriptors); retried. */
+  linkOpenFailures: number;
+  /** Subscriptions past the XPUB's bounds, and rebuilds of the XPUB they caused. */
+  subscriptionFloods: number;
+  publisherRebuilds: number;
+  /** SUB connections to a publisher found dead and opened again (then resynced). */
+  subscriberRebuilds: number;
+  /** `$replay` requests refused for their asker's rate. */
+  replaysLimited: number;
+  /** Durable-subscriber names refused (too many) and forgotten (silent too long). */
+  durableNamesRefused: number;
+  durableNamesExpired: number;
+  /** Requests refused because their caller had too many running already. */
+  callerBusy: number;
+  /** Messages not sent because the peer said it takes smaller payloads (the caller
+   *  got MESSAGE_TOO_LARGE). */
+  tooLargeForPeer: number;
 }
 
 export interface NodeEndpoints {

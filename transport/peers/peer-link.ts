@@ -13,11 +13,18 @@
  *
  * Heartbeats are ours, not ZMTP's: a PING every heartbeatIntervalMs, answered by a
  * PONG; anything valid from the peer counts as a sign of life. When a link goes down
- * its DEALER is replaced, so nothing queued for the old peer reaches a new one.
+ * its DEALER is replaced, so nothing queued for the old peer reaches a new one. A
+ * connection libzmq gave up on under us (a protocol error ends it for good) is found
+ * the same way: the peer falls silent, and the link starts over.
+ *
+ * Opening a DEALER can fail (out of descriptors). The link then has no socket and
+ * tries again from tick(), with backoff: it never stays dead.
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
+import { LINK_REOPEN_MIN_MS } from '../bounds.js';
 import { Kind, type Envelope } from '../codec/envelope.js';
+import { ClosedError, MessageTooLargeError } from '../errors.js';
 import { decodeErrorReply, decodeHeartbeat, decodeHello, encodeHeartbeat, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
 import type { SocketSettings } from '../options.js';
 import type { Conduit } from '../protocol/client.js';
@@ -54,6 +61,10 @@ export interface LinkParts {
   onWelcome(link: PeerLink, hello: Hello): Promise<void>;
   /** The link left up/suspect. */
   onDown(link: PeerLink, reason: string): void;
+  /** Opening the DEALER failed; the link retries from tick(). */
+  onOpenFailed(link: PeerLink, err: unknown): void;
+  /** A message was not sent: the peer takes smaller payloads. */
+  onTooLarge(link: PeerLink, bytes: number, limit: number): void;
   /** A secure node: its sockets' CURVE settings, how to seal what we send, and the
    *  BIND frame that opens each connection to a peer's key (section 17.4). */
   security?: {
@@ -72,8 +83,14 @@ export class PeerLink implements Conduit {
   rttMs: number | undefined;
   upSinceMs = 0;
 
-  private dealer!: zmq.Dealer;
-  private queue!: SendQueue;
+  /** Monotonic ms since this link last started connecting. */
+  connectingSinceMs: number;
+
+  /** Undefined while opening failed and a retry is due at reopenAtMs. */
+  private dealer: zmq.Dealer | undefined;
+  private queue: SendQueue | undefined;
+  private reopenAtMs = 0;
+  private reopenDelayMs = LINK_REOPEN_MIN_MS;
   private lastSeenMs = 0;
   private lastPingMs = 0;
   private lastHelloMs = -Infinity;
@@ -100,6 +117,7 @@ export class PeerLink implements Conduit {
   ) {
     this.macKey = serverKey === undefined ? undefined : p.security?.macKeyFor(serverKey);
     this.bind = serverKey !== undefined && p.security?.sockets.bindConnections === true ? p.security.bindFrameFor(serverKey) : undefined;
+    this.connectingSinceMs = p.clock.monotonic();
     this.open();
   }
 
@@ -129,8 +147,17 @@ export class PeerLink implements Conduit {
     };
   }
 
-  /** Queues one message, sealed with our MAC when it must be; throws QUEUE_FULL. */
+  /** Queues one message, sealed with our MAC when it must be. Throws QUEUE_FULL,
+   *  CLOSED while the link has no socket, and MESSAGE_TOO_LARGE when the peer said
+   *  (Hello.max_payload_bytes) that it takes smaller payloads: libzmq would drop the
+   *  connection for the frame, and everything queued behind it. */
   send(message: Built): void {
+    const limit = this.peer?.maxPayloadBytes ?? 0;
+    if (limit > 0 && message.body.byteLength > limit) {
+      this.p.onTooLarge(this, message.body.byteLength, limit);
+      throw new MessageTooLargeError(`payload of ${message.body.byteLength} bytes exceeds the limit of ${this.nodeId} (${limit} bytes)`);
+    }
+    if (this.queue === undefined) throw new ClosedError(`link to ${this.endpoint} has no socket yet`);
     const header = this.macKey === undefined || !this.sealing ? message.header : this.p.security!.seal(this.macKey, message.header, message.body);
     this.queue.push(header, message.body);
   }
@@ -138,8 +165,12 @@ export class PeerLink implements Conduit {
   /** Called by the peer table on its timer, with the monotonic clock. */
   tick(now: number): void {
     if (this.closed) return;
+    if (this.dealer === undefined) {
+      if (now >= this.reopenAtMs) this.open();
+      return;
+    }
     if (this.state === 'connecting') {
-      if (!this.handshaking && this.queue.idle && now - this.lastHelloMs >= HELLO_RETRY_MS) this.sendHello(now);
+      if (!this.handshaking && this.queue!.idle && now - this.lastHelloMs >= HELLO_RETRY_MS) this.sendHello(now);
       return;
     }
     if (now - this.lastPingMs >= this.p.heartbeatIntervalMs) {
@@ -172,8 +203,9 @@ export class PeerLink implements Conduit {
     if (this.closed) return;
     this.state = 'connecting';
     this.handshaking = false;
-    this.queue.close();
-    closeQuietly(this.dealer, 0);
+    this.release(0);
+    this.connectingSinceMs = this.p.clock.monotonic();
+    this.reopenDelayMs = LINK_REOPEN_MIN_MS;
     this.open();
     this.lastHelloMs = -Infinity;
   }
@@ -183,21 +215,42 @@ export class PeerLink implements Conduit {
     if (this.closed) return;
     if (bye && this.isUp) this.trySend(this.p.builder.build(Kind.BYE, {}));
     this.closed = true;
-    await settleWithin(this.queue.drained(), timeoutMs);
-    this.queue.close();
-    closeQuietly(this.dealer);
+    if (this.queue !== undefined) await settleWithin(this.queue.drained(), timeoutMs);
+    this.release();
   }
 
   abort(): void {
     this.closed = true;
-    this.queue.close();
-    closeQuietly(this.dealer, 0);
+    this.release(0);
   }
 
+  private release(lingerMs?: number): void {
+    this.queue?.close();
+    if (this.dealer !== undefined) closeQuietly(this.dealer, lingerMs);
+    this.queue = undefined;
+    this.dealer = undefined;
+  }
+
+  /** A fresh DEALER and its queue; on failure, none, and a retry from tick(). */
   private open(): void {
     this.sealing = true;
-    const dealer = createDealer(this.p.sockets, this.p.security?.sockets, this.serverKey, this.bind);
-    dealer.connect(this.endpoint);
+    let dealer: zmq.Dealer;
+    try {
+      dealer = createDealer(this.p.sockets, this.p.security?.sockets, this.serverKey, this.bind);
+      try {
+        dealer.connect(this.endpoint);
+      } catch (err) {
+        closeQuietly(dealer, 0);
+        throw err;
+      }
+    } catch (err) {
+      const now = this.p.clock.monotonic();
+      this.reopenAtMs = now + this.reopenDelayMs;
+      this.reopenDelayMs = Math.min(this.reopenDelayMs * 2, Math.max(this.p.sockets.reconnectMaxIntervalMs, LINK_REOPEN_MIN_MS));
+      this.p.onOpenFailed(this, err);
+      return;
+    }
+    this.reopenDelayMs = LINK_REOPEN_MIN_MS;
     this.dealer = dealer;
     this.queue = sendQueue(`link ${this.endpoint}`, this.p.sendQueueLimit, (frames) => dealer.send(frames), {
       sent: (n) => this.p.report.sent(n),

@@ -9,14 +9,21 @@
  * Balancing: least outstanding requests among the instances that are up; ties go
  * round-robin (the scan starts one further on every pick). Suspect instances are
  * used only when no instance is up.
+ *
+ * Bounds (bounds.ts): candidates from hellos and discovery cost a DEALER each, so at
+ * most MAX_PENDING_LINKS of them wait to come up at once, one per node id a hello
+ * claims, and each for at most PENDING_LINK_TTL_MS. Static peers are the operator's
+ * and are not bounded.
  */
 import type { Logger } from 'pino';
-import { AbortedError, TimeoutError } from '../errors.js';
+import { MAX_PENDING_LINKS, PENDING_LINK_TTL_MS } from '../bounds.js';
+import { AbortedError, TimeoutError, errorMessage } from '../errors.js';
 import type { EventBus } from '../bus.js';
 import type { Hello } from '../codec/control.js';
 import { parseEndpoint } from '../names.js';
 import type { Routes } from '../protocol/client.js';
-import type { Candidate, PeerInfo } from '../types.js';
+import { RateLimitedLog } from '../log.js';
+import type { BoundsStats, Candidate, PeerInfo } from '../types.js';
 import { PeerLink, type LinkParts } from './peer-link.js';
 
 /** What the table needs from the node. The hooks are how the layers above take part
@@ -24,9 +31,11 @@ import { PeerLink, type LinkParts } from './peer-link.js';
 export interface TableParts {
   selfId: string;
   mesh: string;
-  link: Omit<LinkParts, 'onWelcome' | 'onDown'>;
+  link: Omit<LinkParts, 'onWelcome' | 'onDown' | 'onOpenFailed' | 'onTooLarge'>;
   bus: Pick<EventBus, 'emit' | 'on'>;
   log: Logger;
+  /** Where refusals and rebuilds are counted. */
+  bounds: BoundsStats;
   /** Requests in flight to a node (least-outstanding balancing). */
   outstanding(nodeId: string): number;
   /** Runs after a WELCOME, before the peer is up: the event sync with its publisher.
@@ -52,13 +61,25 @@ export class PeerTable implements Routes {
   /** Service -> links that are up or suspect. */
   private readonly services = new Map<string, PeerLink[]>();
   private readonly cursor = new Map<string, number>();
+  /** Node id a hello claimed -> the pending link it made (one each). */
+  private readonly claims = new Map<string, PeerLink>();
   private readonly linkParts: LinkParts;
+  private readonly limited: RateLimitedLog;
 
   constructor(private readonly d: TableParts) {
+    this.limited = new RateLimitedLog(d.log);
     this.linkParts = {
       ...d.link,
       onWelcome: (link, hello) => this.onWelcome(link, hello),
       onDown: (link, reason) => this.onDown(link, reason),
+      onOpenFailed: (link, err) => {
+        d.bounds.linkOpenFailures++;
+        this.limited.warn(`open:${link.endpoint}`, { endpoint: link.endpoint, err: errorMessage(err) }, 'cannot open a socket for a peer link; retrying');
+      },
+      onTooLarge: (link, bytes, limit) => {
+        d.bounds.tooLargeForPeer++;
+        this.limited.warn(`large:${link.nodeId}`, { peer: link.nodeId, bytes, limit }, 'message larger than the peer accepts: not sent');
+      },
     };
   }
 
@@ -84,6 +105,7 @@ export class PeerTable implements Routes {
       this.remove(known);
     }
     const owner = c.nodeId === undefined ? undefined : this.owners.get(c.nodeId);
+    if (owner === undefined && c.persistent !== true && !this.admitPending(c, endpoint)) return;
     if (owner !== undefined && owner.isUp) {
       if (c.endpoints.includes(owner.endpoint)) return;
       // A hello proves the node is alive, not that our link to it is stale: it lists
@@ -96,8 +118,25 @@ export class PeerTable implements Routes {
       owner.markDown('endpoint changed');
       if (!owner.persistent) this.remove(owner);
     }
-    this.links.set(endpoint, new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts, serverKey));
+    const link = new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts, serverKey);
+    this.links.set(endpoint, link);
+    if (c.persistent !== true && c.nodeId !== undefined) this.claims.set(c.nodeId, link);
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
+  }
+
+  /** Room for one more pending link from a hello or discovery? A node id claims one
+   *  pending link at a time: a newer claim replaces the older one. */
+  private admitPending(c: Candidate, endpoint: string): boolean {
+    if (c.nodeId !== undefined) {
+      const claimed = this.claims.get(c.nodeId);
+      if (claimed !== undefined && claimed.endpoint !== endpoint && !claimed.isUp) this.remove(claimed);
+    }
+    let pending = 0;
+    for (const l of this.links.values()) if (!l.persistent && !l.isUp) pending++;
+    if (pending < MAX_PENDING_LINKS) return true;
+    this.d.bounds.candidatesRefused++;
+    this.limited.warn('pending', { endpoint, source: c.source, pending }, `${MAX_PENDING_LINKS} peer links pending already: candidate refused`);
+    return false;
   }
 
   /** A source withdrew a candidate: drop its non-persistent links. */
@@ -172,7 +211,15 @@ export class PeerTable implements Routes {
   }
 
   tick(now: number): void {
-    for (const link of [...this.links.values()]) link.tick(now);
+    for (const link of [...this.links.values()]) {
+      if (!link.persistent && !link.isUp && now - link.connectingSinceMs > PENDING_LINK_TTL_MS) {
+        this.d.bounds.pendingExpired++;
+        this.d.log.debug({ endpoint: link.endpoint }, 'pending peer link expired');
+        this.remove(link);
+        continue;
+      }
+      link.tick(now);
+    }
   }
 
   /** BYE to every peer, then release all links. */
@@ -233,6 +280,7 @@ export class PeerTable implements Routes {
   private remove(link: PeerLink): void {
     if (this.links.get(link.endpoint) !== link) return;
     this.links.delete(link.endpoint);
+    for (const [id, l] of this.claims) if (l === link) this.claims.delete(id);
     link.abort();
   }
 

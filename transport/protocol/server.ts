@@ -12,10 +12,16 @@
  *                ERROR through the Responder it is given, when it decides to
  *
  * Answers go through the ROUTER's send queue, keyed by the caller's identity.
+ *
+ * Bounds (bounds.ts): one caller has at most MAX_IN_FLIGHT_PER_CALLER handlers
+ * running here (more get QUEUE_FULL, retryable), and no REPLY is sent that is larger
+ * than its caller said it takes (Hello.max_payload_bytes): the caller gets
+ * MESSAGE_TOO_LARGE instead of a frame that would cost it the connection.
  */
 import type { Logger } from 'pino';
+import { MAX_IN_FLIGHT_PER_CALLER, MAX_KNOWN_CALLERS } from '../bounds.js';
 import {
-  ClosedError, ErrorCode, HandlerFailedError, NoRouteError, TimeoutError, UnknownMethodError, WIRE_CODES,
+  ClosedError, ErrorCode, HandlerFailedError, MessageTooLargeError, NoRouteError, QueueFullError, TimeoutError, UnknownMethodError, WIRE_CODES,
   ZmeshError, errorMessage,
 } from '../errors.js';
 import { Kind, PROTOCOL_VERSION, headersOf, type Envelope } from '../codec/envelope.js';
@@ -113,6 +119,10 @@ export class RequestServer {
   private idleWaiters: Array<() => void> = [];
   private streams: StreamReceiver | undefined;
   private listener: ServerListener = { onHello: () => undefined, onBye: () => undefined };
+  /** Caller node id -> handlers of its running here (entries leave at zero). */
+  private readonly runningBy = new Map<string, number>();
+  /** Caller node id -> the largest payload it takes, from its HELLO (bounded). */
+  private readonly callerLimits = new Map<string, number>();
 
   constructor(private readonly d: ServerParts) {}
 
@@ -217,6 +227,11 @@ export class RequestServer {
         return;
       }
     }
+    if (hello.maxPayloadBytes > 0) {
+      this.callerLimits.delete(hello.nodeId);
+      this.callerLimits.set(hello.nodeId, hello.maxPayloadBytes);
+      if (this.callerLimits.size > MAX_KNOWN_CALLERS) this.callerLimits.delete(this.callerLimits.keys().next().value!);
+    }
     this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
     this.listener.onHello(hello);
   }
@@ -235,15 +250,24 @@ export class RequestServer {
     if (handler === undefined) {
       return fail(new UnknownMethodError(`service "${this.d.service}" has no method "${env.subject}"`));
     }
+    const mine = this.runningBy.get(env.senderNode) ?? 0;
+    if (mine >= MAX_IN_FLIGHT_PER_CALLER) {
+      this.d.counters.bounds.callerBusy++;
+      return fail(new QueueFullError(`${env.senderNode} has ${mine} requests running here already`));
+    }
     const caller: Sender = fingerprint === undefined
       ? { node: env.senderNode, service: env.senderService }
       : { node: env.senderNode, service: env.senderService, fingerprint };
     const ctx = new Context(env, caller, this.d.log, this.live);
     this.running++;
+    this.runningBy.set(env.senderNode, mine + 1);
     this.d.counters.handled.running++;
     const settle = (ok: boolean): void => {
       ctx.dispose();
       this.running--;
+      const left = (this.runningBy.get(env.senderNode) ?? 1) - 1;
+      if (left === 0) this.runningBy.delete(env.senderNode);
+      else this.runningBy.set(env.senderNode, left);
       const h = this.d.counters.handled;
       h.running--;
       if (ok) h.ok++;
@@ -252,7 +276,14 @@ export class RequestServer {
     };
     const onReply = (reply: Uint8Array | void): void => {
       settle(true);
-      if (isRequest) this.answer(identity, Kind.REPLY, env.id, reply ?? EMPTY);
+      if (!isRequest) return;
+      const body = reply ?? EMPTY;
+      const limit = this.callerLimits.get(env.senderNode) ?? 0;
+      if (limit > 0 && body.byteLength > limit) {
+        this.d.counters.bounds.tooLargeForPeer++;
+        return fail(new MessageTooLargeError(`reply of ${body.byteLength} bytes exceeds the caller's limit of ${limit} bytes`));
+      }
+      this.answer(identity, Kind.REPLY, env.id, body);
     };
     const onError = (err: unknown): void => {
       settle(false);

@@ -15,10 +15,20 @@
  * subscriber sent before it is in effect (libzmq applies them in order per
  * connection), so we answer with a SYNC mark on that very topic. The subscriber knows
  * it will miss nothing published from then on: the slow-joiner fix, with no sleep.
+ *
+ * Bounds (bounds.ts). libzmq stores every subscription in its XPUB and does not say
+ * which connection sent it, so no per-connection quota can be kept here. What can:
+ * libzmq tells us (non-verbose XPUB) exactly when a prefix is first subscribed and
+ * when its last subscriber leaves, so we know how many distinct subscriptions the
+ * socket holds and their bytes. Past MAX_SUBSCRIPTIONS or MAX_SUBSCRIPTION_BYTES_TOTAL
+ * the node replaces its XPUB (`flooded`): every subscriber's SUB reconnects and
+ * subscribes again, and the memory of the flood goes with the old socket. Each frame
+ * is also capped (MAX_SUBSCRIPTION_FRAME_BYTES, in libzmq, before it is stored).
  */
 import { Kind } from '../codec/envelope.js';
 import { encodeSyncMark } from '../codec/control.js';
 import { packPairs } from '../codec/packed.js';
+import { MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_BYTES_TOTAL } from '../bounds.js';
 import { MAX_PACKED_BYTES, PACK_LENGTH_BYTES } from '../limits.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { DropFn } from '../protocol/drops.js';
@@ -68,9 +78,17 @@ export interface PublisherParts {
   queue: SendQueue;
   counters: Counters;
   drop: DropFn;
+  /** The XPUB holds more subscriptions than bounds.ts allows: replace it. Called once
+   *  until `reset()`. */
+  flooded(distinct: number, bytes: number): void;
 }
 
 export class Publisher {
+  /** Distinct subscriptions the XPUB holds (latin1 keys keep bytes exact), and bytes. */
+  private readonly held = new Set<string>();
+  private heldBytes = 0;
+  private overflowing = false;
+  private readonly flooded: PublisherParts['flooded'];
   private readonly syncPrefix: string;
   private readonly builder: EnvelopeBuilder;
   private readonly queue: SendQueue;
@@ -78,7 +96,7 @@ export class Publisher {
   private readonly drop: DropFn;
 
   constructor(p: PublisherParts) {
-    ({ builder: this.builder, queue: this.queue, counters: this.counters, drop: this.drop } = p);
+    ({ builder: this.builder, queue: this.queue, counters: this.counters, drop: this.drop, flooded: this.flooded } = p);
     this.syncPrefix = syncTopic(p.builder.nodeId, '');
   }
 
@@ -96,6 +114,7 @@ export class Publisher {
       this.drop('badFrames', `${frames.length} frames on XPUB`, 'xpub');
       return;
     }
+    if (!this.track(msg)) return;
     if (msg[0] !== 1) return; // unsubscribe: nothing to answer
     const topic = msg.subarray(1).toString();
     if (!topic.startsWith(this.syncPrefix)) return;
@@ -107,5 +126,37 @@ export class Publisher {
       // Queue full: the subscriber's sync times out and it retries.
       this.counters.sendErrors++;
     }
+  }
+
+  /** The XPUB was replaced: it holds nothing yet. */
+  reset(): void {
+    this.held.clear();
+    this.heldBytes = 0;
+    this.overflowing = false;
+  }
+
+  /** Distinct subscriptions held now (for tests and stats). */
+  get subscriptions(): number {
+    return this.held.size;
+  }
+
+  /** Keeps count of what the XPUB holds; false once past the bounds (the socket is
+   *  about to be replaced, so nothing more is answered on it). */
+  private track(msg: Buffer): boolean {
+    if (this.overflowing) return false;
+    const key = msg.toString('latin1', 1);
+    if (msg[0] === 1) {
+      if (!this.held.has(key)) {
+        this.held.add(key);
+        this.heldBytes += msg.length - 1;
+      }
+    } else if (this.held.delete(key)) {
+      this.heldBytes -= msg.length - 1;
+    }
+    if (this.held.size <= MAX_SUBSCRIPTIONS && this.heldBytes <= MAX_SUBSCRIPTION_BYTES_TOTAL) return true;
+    this.overflowing = true;
+    this.counters.bounds.subscriptionFloods++;
+    this.flooded(this.held.size, this.heldBytes);
+    return false;
   }
 }

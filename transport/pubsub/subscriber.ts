@@ -11,6 +11,13 @@
  * Local listeners register by prefix; every socket holds one ZeroMQ subscription per
  * distinct prefix. `sync()` proves that a socket's subscriptions are in effect at its
  * publisher (see publisher.ts for the handshake).
+ *
+ * A connection never dies silently. libzmq reconnects a SUB by itself after most
+ * failures, and sends its subscriptions again; we then resync, so that we know they
+ * are in effect. But after a protocol error (a frame above ZMQ_MAXMSGSIZE, garbage)
+ * libzmq gives the connection up for good. So when a socket reports a disconnect and
+ * no reconnect follows within `rebuildAfterMs`, the socket is replaced by a new one
+ * (counted in bounds.subscriberRebuilds), subscribed and resynced.
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
@@ -37,11 +44,22 @@ export interface SubscriberParts {
   mayPublish?(publisherId: string, topic: string): boolean;
   /** Counts an event delivered to one listener. */
   delivered(): void;
+  /** A disconnect with no reconnect this long means libzmq gave the connection up. */
+  rebuildAfterMs: number;
+  /** How long a resync after a reconnect or rebuild may take. */
+  resyncTimeoutMs: number;
+  /** A socket was replaced (it had been given up). */
+  rebuilt(): void;
 }
 
 interface Publisher {
   sock: zmq.Subscriber;
   endpoint: string;
+  serverKey: string | undefined;
+  /** Set while a disconnect waits for its reconnect. */
+  watchdog: NodeJS.Timeout | undefined;
+  /** The connection dropped since the last sync: the next connect resyncs. */
+  dropped: boolean;
 }
 
 interface SyncWaiter {
@@ -65,21 +83,70 @@ export class EventSubscriber {
     const known = this.publishers.get(publisherId);
     if (known !== undefined && known.endpoint !== endpoint) this.disconnect(publisherId);
     if (!this.publishers.has(publisherId)) {
-      const sock = this.p.openSocket(serverKey);
-      for (const prefix of this.listeners.keys()) sock.subscribe(prefix);
-      sock.connect(endpoint);
-      this.publishers.set(publisherId, { sock, endpoint });
-      void readLoop(sock, (frames) => this.onMessage(publisherId, frames), (err) => this.p.log.error({ err, publisherId }, 'SUB receive failed'));
+      const pub: Publisher = { sock: this.open(publisherId, endpoint, serverKey), endpoint, serverKey, watchdog: undefined, dropped: false };
+      this.publishers.set(publisherId, pub);
     }
     if (!(await this.sync(publisherId, timeoutMs))) {
       throw new TimeoutError(`publisher ${publisherId} did not confirm subscriptions within ${timeoutMs} ms`);
     }
   }
 
+  /** A SUB for one publisher, subscribed, connected, read, and watched. */
+  private open(publisherId: string, endpoint: string, serverKey: string | undefined): zmq.Subscriber {
+    const sock = this.p.openSocket(serverKey);
+    for (const prefix of this.listeners.keys()) sock.subscribe(prefix);
+    sock.events.on('disconnect', () => this.onDropped(publisherId, sock));
+    sock.events.on('connect', () => this.onReconnected(publisherId, sock));
+    // libzmq is still trying (the publisher is away): not given up.
+    sock.events.on('connect:retry', () => this.onRetrying(publisherId, sock));
+    sock.connect(endpoint);
+    void readLoop(sock, (frames) => this.onMessage(publisherId, frames), (err) => this.p.log.error({ err, publisherId }, 'SUB receive failed'));
+    return sock;
+  }
+
+  private onDropped(publisherId: string, sock: zmq.Subscriber): void {
+    const pub = this.publishers.get(publisherId);
+    if (pub === undefined || pub.sock !== sock || this.closed || pub.watchdog !== undefined) return;
+    pub.dropped = true;
+    pub.watchdog = setTimeout(() => {
+      pub.watchdog = undefined;
+      if (this.publishers.get(publisherId) !== pub || this.closed) return;
+      // No reconnect came: libzmq gave this connection up. Start over with a new socket.
+      closeQuietly(pub.sock, 0);
+      pub.sock = this.open(publisherId, pub.endpoint, pub.serverKey);
+      pub.dropped = true;
+      this.p.rebuilt();
+      this.p.log.warn({ publisherId, endpoint: pub.endpoint }, 'SUB connection was given up; opened it again');
+    }, this.p.rebuildAfterMs);
+  }
+
+  private onRetrying(publisherId: string, sock: zmq.Subscriber): void {
+    const pub = this.publishers.get(publisherId);
+    if (pub === undefined || pub.sock !== sock) return;
+    clearTimeout(pub.watchdog);
+    pub.watchdog = undefined;
+  }
+
+  /** libzmq connected again (by itself, or on a new socket): its subscriptions go out
+   *  with the handshake; a sync proves they are in effect. */
+  private onReconnected(publisherId: string, sock: zmq.Subscriber): void {
+    const pub = this.publishers.get(publisherId);
+    if (pub === undefined || pub.sock !== sock || this.closed) return;
+    clearTimeout(pub.watchdog);
+    pub.watchdog = undefined;
+    if (!pub.dropped) return; // the first connect: connect() syncs itself
+    pub.dropped = false;
+    void this.sync(publisherId, this.p.resyncTimeoutMs).then(
+      (ok) => this.p.log.debug({ publisherId, ok }, 'SUB resynced after a reconnect'),
+      () => undefined,
+    );
+  }
+
   disconnect(publisherId: string): void {
     const pub = this.publishers.get(publisherId);
     if (pub === undefined) return;
     this.publishers.delete(publisherId);
+    clearTimeout(pub.watchdog);
     closeQuietly(pub.sock, 0);
     for (const [token, w] of this.waiters) {
       if (w.publisherId === publisherId) {

@@ -5,6 +5,7 @@
  * it reports its progress so the publisher may prune. Both sides live here: what a
  * publisher answers, and how a subscriber asks.
  */
+import { MAX_REPLAY_BYTES } from '../bounds.js';
 import { BadMessageError, ForbiddenError } from '../errors.js';
 import {
   decodeDurableAck, decodeReplayReply, decodeReplayRequest, encodeDurableAck, encodeReplayReply, encodeReplayRequest,
@@ -25,6 +26,15 @@ export interface Publishing {
   events: Pick<EventLog, 'acknowledge' | 'range' | 'head'>;
 }
 
+/** The events of `events` (in order) that fit one answer: at most MAX_REPLAY_BYTES
+ *  of payloads, and always at least one, so that a replay always moves on. */
+function fitting<T extends { payload: Uint8Array }>(events: T[]): T[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < events.length && (n === 0 || bytes + events[n]!.payload.byteLength <= MAX_REPLAY_BYTES)) bytes += events[n++]!.payload.byteLength;
+  return n === events.length ? events : events.slice(0, n);
+}
+
 /** Who asks, in a secure mesh: where its acknowledgements are kept (its key
  *  fingerprint, so that no member can speak for another's subscriptions) and what it
  *  may read (its certificate's subscribe rules). */
@@ -41,10 +51,10 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
   if (!asker.maySubscribe(req.prefix)) throw new ForbiddenError(`subscribing to "${req.prefix}" is not in its certificate`);
   const last = Math.min(req.known[p.storeId] ?? 0, p.events.head());
-  if (req.subscriber !== '' && last > 0) p.events.acknowledge(asker.scope + req.subscriber, last);
+  if (req.subscriber !== '' && last > 0) p.events.acknowledge(asker.scope, req.subscriber, last);
   // Events under the prefix that the asker may not read are left out, not refused:
   // its rules may be narrower than the prefix it asked for.
-  const events = p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS))
+  const events = fitting(p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS)))
     .filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
   return encodeReplayReply({
     stream: p.storeId,
@@ -63,7 +73,7 @@ export function takeAck(p: Publishing, body: Uint8Array, asker: Asker = OPEN): v
   if (a !== undefined && a.stream === p.storeId && a.subscriber !== '' && Number.isSafeInteger(a.seq)) {
     // Nobody can have processed what was never published: an ack past the head would
     // let the log be pruned of events still to come.
-    p.events.acknowledge(asker.scope + a.subscriber, Math.min(a.seq, p.events.head()));
+    p.events.acknowledge(asker.scope, a.subscriber, Math.min(a.seq, p.events.head()));
   }
 }
 

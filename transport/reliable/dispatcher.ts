@@ -22,7 +22,7 @@ export const OUTBOX_POLL_MS = 1_000;
 
 /** Refusals that sending again will not change: they count towards maxAttempts. A
  *  FORBIDDEN command stays forbidden until the sender's certificate changes. */
-const PERMANENT = new Set<string>([ErrorCode.HANDLER_FAILED, ErrorCode.UNKNOWN_METHOD, ErrorCode.BAD_MESSAGE, ErrorCode.FORBIDDEN]);
+const PERMANENT = new Set<string>([ErrorCode.HANDLER_FAILED, ErrorCode.UNKNOWN_METHOD, ErrorCode.BAD_MESSAGE, ErrorCode.FORBIDDEN, ErrorCode.MESSAGE_TOO_LARGE]);
 
 export type ReliableSettings = Pick<ResolvedOptions['reliable'], 'ackTimeoutMs' | 'maxAttempts' | 'maxAgeMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'window'>;
 

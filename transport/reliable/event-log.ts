@@ -7,9 +7,18 @@
  * Pruning keeps an event while it is both unacknowledged by some known durable
  * subscriber and within the retention (age and count). With no durable subscriber
  * known, events live for the retention, so late joiners still get history.
+ *
+ * Durable-subscriber names come from peers, so they are bounded (bounds.ts): at most
+ * MAX_DURABLE_NAMES_PER_ASKER per asker scope (a key fingerprint; the insecure scope
+ * "" has only the total bound) and MAX_DURABLE_NAMES in all. An acknowledgement for a
+ * new name past either is ignored and counted. A name not heard from for longer than
+ * the retention age is forgotten at the next prune: it no longer holds pruning back,
+ * and the events it would have wanted are gone by age anyway.
  */
+import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import type { BoundsStats } from '../types.js';
 
 export interface LoggedEvent {
   seq: number;
@@ -27,8 +36,16 @@ export interface Retention {
 
 export const EVENT_RETENTION: Retention = { maxAgeMs: 3_600_000, maxEvents: 1_000_000 };
 
+/** The scope a stored name was acknowledged under ("<16 hex>/" secure, "" insecure). */
+function scopeOf(name: string): string {
+  return /^[0-9a-f]{16}\//.test(name) ? name.slice(0, 17) : '';
+}
+
 export class EventLog {
   private readonly stmts;
+  /** Every durable-subscriber name with an acknowledgement row, and names per scope. */
+  private readonly names = new Set<string>();
+  private readonly perScope = new Map<string, number>();
   private readonly group: GroupCommit<{ topic: string; id: Buffer; payload: Uint8Array; headers: Record<string, string> | undefined }, LoggedEvent>;
 
   constructor(
@@ -36,6 +53,7 @@ export class EventLog {
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
     onCommitted: (events: LoggedEvent[]) => void,
+    private readonly bounds: Pick<BoundsStats, 'durableNamesRefused' | 'durableNamesExpired'> = { durableNamesRefused: 0, durableNamesExpired: 0 },
   ) {
     this.stmts = {
       insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?)'),
@@ -46,7 +64,10 @@ export class EventLog {
       pruneAcked: db.prepare('DELETE FROM zmesh_events WHERE seq <= ?'),
       pruneOld: db.prepare('DELETE FROM zmesh_events WHERE created_ms < ?'),
       pruneCount: db.prepare('DELETE FROM zmesh_events WHERE seq <= (SELECT max(seq) FROM zmesh_events) - ?'),
+      names: db.prepare('SELECT subscriber FROM zmesh_event_acks').pluck(),
+      expire: db.prepare('DELETE FROM zmesh_event_acks WHERE updated_ms < ? RETURNING subscriber').pluck(),
     };
+    for (const name of this.stmts.names.all() as string[]) this.remember(name);
     this.group = new GroupCommit(db, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
   }
 
@@ -80,15 +101,47 @@ export class EventLog {
     return this.stmts.head.get() as number;
   }
 
-  /** A durable subscriber processed everything up to `seq`. */
-  acknowledge(subscriber: string, seq: number): void {
-    this.stmts.ack.run(subscriber, seq, Date.now());
+  /** Durable subscriber `name`, of asker `scope`, processed everything up to `seq`.
+   *  False when the name is new and the bounds leave no room for it. */
+  acknowledge(scope: string, name: string, seq: number): boolean {
+    const key = scope + name;
+    if (!this.names.has(key)) {
+      if (this.names.size >= MAX_DURABLE_NAMES || (scope !== '' && (this.perScope.get(scope) ?? 0) >= MAX_DURABLE_NAMES_PER_ASKER)) {
+        this.bounds.durableNamesRefused++;
+        return false;
+      }
+      this.remember(key);
+    }
+    this.stmts.ack.run(key, seq, Date.now());
+    return true;
+  }
+
+  /** Durable-subscriber names known (for tests and stats). */
+  get durableNames(): number {
+    return this.names.size;
+  }
+
+  private remember(key: string): void {
+    this.names.add(key);
+    const scope = scopeOf(key);
+    this.perScope.set(scope, (this.perScope.get(scope) ?? 0) + 1);
+  }
+
+  private forget(key: string): void {
+    if (!this.names.delete(key)) return;
+    const scope = scopeOf(key);
+    const left = (this.perScope.get(scope) ?? 1) - 1;
+    if (left === 0) this.perScope.delete(scope);
+    else this.perScope.set(scope, left);
   }
 
   /** Drops what every known durable subscriber acknowledged, and what retention allows. */
   prune(): number {
     return this.db.transaction(() => {
       let n = 0;
+      const expired = this.stmts.expire.all(Date.now() - this.retention.maxAgeMs) as string[];
+      for (const name of expired) this.forget(name);
+      this.bounds.durableNamesExpired += expired.length;
       const acked = this.stmts.minAck.get() as number | null;
       if (acked !== null) n += this.stmts.pruneAcked.run(acked).changes;
       n += this.stmts.pruneOld.run(Date.now() - this.retention.maxAgeMs).changes;

@@ -15,7 +15,8 @@
  *   subscribeDurable() -> DurableSubscription <- live events + `$replay` catch-up
  */
 import type { Logger } from 'pino';
-import { BadMessageError, ClosedError, UnknownMethodError } from '../errors.js';
+import { MAX_REPLAY_ASKERS, REPLAYS_PER_SECOND, REPLAY_BURST } from '../bounds.js';
+import { BadMessageError, ClosedError, QueueFullError, UnknownMethodError } from '../errors.js';
 import { headersOf, type Envelope } from '../codec/envelope.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseStreamPosition } from '../codec/stream-headers.js';
 import { checkMethodName, type CommandDef, type EventDef } from '../defs.js';
@@ -27,8 +28,9 @@ import type { RequestServer, Responder } from '../protocol/server.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
+import { KeyedBudget } from '../rate.js';
 import { openStore, type Db } from '../store/open.js';
-import type { Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
+import type { BoundsStats, Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
@@ -58,6 +60,8 @@ export interface ReliableParts {
   bus: EventBus;
   clock: Clock;
   log: Logger;
+  /** Where refusals for the sake of bounds are counted (stats().bounds). */
+  bounds: BoundsStats;
   /** A secure node: peers' key fingerprints and read rights (security/policy.ts). */
   trust?: { fingerprintOf(nodeId: string): string | undefined; maySubscribe(nodeId: string, prefix: string): boolean };
 }
@@ -78,10 +82,19 @@ export class ReliableLayer {
   private readonly handlers = new Map<string, ReliableHandler>();
   private readonly durables = new Set<DurableSubscription>();
   private open: Open | undefined;
+  /** `$replay` answers per asker (bounds.ts): each can cost a page of the log. */
+  private readonly replays: KeyedBudget;
 
   constructor(private readonly p: ReliableParts) {
+    this.replays = new KeyedBudget(REPLAYS_PER_SECOND, REPLAY_BURST, MAX_REPLAY_ASKERS, () => p.clock.monotonic());
     p.server.receiveStreams((env, caller, answer) => this.receive(env, caller, answer));
-    p.server.handle(REPLAY_METHOD, (body, ctx) => answerReplay(this.store().publishing, body, this.asker(ctx.caller)));
+    p.server.handle(REPLAY_METHOD, (body, ctx) => {
+      if (!this.replays.take(ctx.caller.fingerprint ?? ctx.caller.node)) {
+        p.bounds.replaysLimited++;
+        throw new QueueFullError(`more than ${REPLAYS_PER_SECOND} $replay requests a second from ${ctx.caller.node}: retry later`);
+      }
+      return answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+    });
     p.server.handle(ACK_METHOD, (body, ctx) => { takeAck(this.store().publishing, body, this.asker(ctx.caller)); });
     p.bus.on('peer:up', ({ peer }) => this.onPeerUp(peer.nodeId));
   }
@@ -91,7 +104,7 @@ export class ReliableLayer {
     if (this.open !== undefined) return;
     const { db, storeId } = openStore(this.p.storePath);
     const { settings, log } = this.p;
-    const events = new EventLog(db, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged));
+    const events = new EventLog(db, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
     const outbox = new Outbox(db, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,

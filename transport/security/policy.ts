@@ -32,6 +32,8 @@ export const EXPIRY_WARNING_MS = 7 * 24 * 3_600_000;
 /** Keys remembered from ZAP handshakes on the ROUTER, for the BIND frame that follows
  *  each one; the oldest are forgotten first. */
 const ZAP_SEEN_MAX = 4_096;
+/** Derived MAC keys cached; the oldest are derived again when needed. */
+const MAC_KEYS_CACHED = 4_096;
 /** At most one expiry warning per this period. */
 const EXPIRY_WARNING_EVERY_MS = 3_600_000;
 
@@ -120,6 +122,9 @@ export class TrustPolicy {
     if (k === undefined) {
       k = macKey(this.settings.keys.secretKey, this.settings.keys.publicKey, publicKey);
       this.macKeys.set(publicKey, k);
+      // Keys come from records and hellos too, which anyone can make up: keep the
+      // cache bounded (a member holds its own key; links hold theirs).
+      if (this.macKeys.size > MAC_KEYS_CACHED) this.macKeys.delete(this.macKeys.keys().next().value!);
     }
     return k;
   }

@@ -10,6 +10,7 @@
  */
 import * as zmq from 'zeromq';
 import { BindFailedError, errorMessage } from '../errors.js';
+import { MAX_SUBSCRIPTION_FRAME_BYTES } from '../bounds.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from '../limits.js';
 import type { SocketSettings } from '../options.js';
 import { SendQueue, type SendFn } from './send-queue.js';
@@ -81,16 +82,18 @@ export function createRouter(s: SocketSettings, sec?: SocketSecurity, zapDomain 
 }
 
 /** Events out. XPUB, so that subscriptions arrive as messages and we can answer the
- *  sync handshake. Slow subscribers lose events at the HWM (fast class). */
+ *  sync handshake. Slow subscribers lose events at the HWM (fast class). All it reads
+ *  are subscriptions, so libzmq drops a connection that sends a bigger frame before
+ *  storing it (bounds.ts). */
 export function createPublisher(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-pub'): zmq.XPublisher {
-  return new zmq.XPublisher({ ...common(s, sec), ...server(sec, zapDomain) });
+  return new zmq.XPublisher({ ...common(s, sec), maxMessageSize: MAX_SUBSCRIPTION_FRAME_BYTES, ...server(sec, zapDomain) });
 }
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
  *  are not up, so nothing stale is delivered once a peer comes back. */
 export function createDealer(s: SocketSettings, sec?: SocketSecurity, serverKey?: string, bind?: Buffer): zmq.Dealer {
   const options = {
-    ...common(s, sec), ...client(sec, serverKey), immediate: true,
+    ...common(s, sec), maxMessageSize: s.peerFrameCeiling, ...client(sec, serverKey), immediate: true,
     reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
   };
   return bind === undefined ? new zmq.Dealer(options) : new GreetingDealer(options, bind);
@@ -100,7 +103,7 @@ export function createDealer(s: SocketSettings, sec?: SocketSecurity, serverKey?
 export function createSubscriber(s: SocketSettings, sec?: SocketSecurity, serverKey?: string): zmq.Subscriber {
   const { sendHighWaterMark: _unused, ...options } = common(s, sec);
   return new zmq.Subscriber({
-    ...options, ...client(sec, serverKey), reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
+    ...options, maxMessageSize: s.peerFrameCeiling, ...client(sec, serverKey), reconnectInterval: s.reconnectIntervalMs, reconnectMaxInterval: s.reconnectMaxIntervalMs,
   });
 }
 

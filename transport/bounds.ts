@@ -1,0 +1,57 @@
+/**
+ * What any one peer can make a node spend (proto/README.md section 10). These are not
+ * facts of the protocol (limits.ts has those): they are this implementation's
+ * ceilings, chosen so that a buggy or compromised member, or a flood of hellos or
+ * records, costs a bounded amount of memory, descriptors and time. Past a bound the
+ * node drops, counts (stats().bounds), logs at most once per interval, and keeps
+ * serving everyone else.
+ */
+
+/** Links that are not up yet and came from hellos or discovery (static peers are the
+ *  operator's and do not count). Each holds a DEALER, so a descriptor. */
+export const MAX_PENDING_LINKS = 64;
+/** A link from a hello or a record that has not come up in this long is dropped; the
+ *  next hello or record proposes it again. */
+export const PENDING_LINK_TTL_MS = 30_000;
+/** First wait before opening a link's DEALER again after opening it failed (for
+ *  example EMFILE); doubles up to the socket's reconnect maximum. */
+export const LINK_REOPEN_MIN_MS = 100;
+
+/** Distinct subscriptions one XPUB holds, all subscribers together (ZeroMQ does not
+ *  tell which connection sent one), and their bytes. Past either, the publisher
+ *  rebuilds its socket: every subscriber reconnects and subscribes again, and the
+ *  flood's memory is given back. */
+export const MAX_SUBSCRIPTIONS = 10_000;
+export const MAX_SUBSCRIPTION_BYTES_TOTAL = 2 * 1024 * 1024;
+/** Largest subscription frame an XPUB reads (0x00/0x01, then the prefix): a topic of
+ *  256 bytes or a sync topic ("$sync/" + node id of at most 64 bytes + "/" + token of
+ *  at most 64). libzmq drops the connection of a peer that sends a bigger frame. */
+export const MAX_SUBSCRIPTION_FRAME_BYTES = 1 + 512;
+/** Rebuilds of the XPUB at most this often; a flood in between is refused above. */
+export const PUB_REBUILD_MIN_INTERVAL_MS = 1_000;
+
+/** A SUB that reported a disconnect, and neither reconnected nor retried in this
+ *  long, was given up by libzmq (after a protocol error it does not reconnect): it is
+ *  replaced by a new socket. */
+export const SUB_REBUILD_AFTER_MS = 2_000;
+
+/** `$replay`: bytes of event payloads in one answer (its event count is
+ *  MAX_REPLAY_EVENTS), and answers per second per asker, with a burst. */
+export const MAX_REPLAY_BYTES = 512 * 1024;
+export const REPLAYS_PER_SECOND = 20;
+export const REPLAY_BURST = 40;
+/** Askers whose replay budget is remembered; the least recent are forgotten. */
+export const MAX_REPLAY_ASKERS = 4_096;
+
+/** Durable-subscriber names a publisher keeps acknowledgements for: per asker (its key
+ *  fingerprint in a secure mesh; everyone shares one scope otherwise) and in all. An
+ *  acknowledgement for a new name past either is ignored. Names silent for longer than
+ *  the log's retention age are forgotten and stop holding pruning back. */
+export const MAX_DURABLE_NAMES_PER_ASKER = 32;
+export const MAX_DURABLE_NAMES = 1_024;
+
+/** Requests one caller may have running in our handlers at once; more get ERROR
+ *  QUEUE_FULL (retryable). */
+export const MAX_IN_FLIGHT_PER_CALLER = 1_024;
+/** Callers whose limits (from their hellos) a ROUTER remembers. */
+export const MAX_KNOWN_CALLERS = 4_096;
