@@ -12,7 +12,7 @@
 export const MAX_PENDING_LINKS = 64;
 /** A link from a hello or a record that has not come up in this long is dropped; the
  *  next hello or record proposes it again. */
-export const PENDING_LINK_TTL_MS = 30_000;
+export const PENDING_LINK_TTL_MS = 10_000;
 /** First wait before opening a link's DEALER again after opening it failed (for
  *  example EMFILE); doubles up to the socket's reconnect maximum. */
 export const LINK_REOPEN_MIN_MS = 100;
@@ -21,8 +21,8 @@ export const LINK_REOPEN_MIN_MS = 100;
  *  tell which connection sent one), and their bytes. Past either, the publisher
  *  rebuilds its socket: every subscriber reconnects and subscribes again, and the
  *  flood's memory is given back. */
-export const MAX_SUBSCRIPTIONS = 10_000;
-export const MAX_SUBSCRIPTION_BYTES_TOTAL = 2 * 1024 * 1024;
+export const MAX_SUBSCRIPTIONS = 2_000;
+export const MAX_SUBSCRIPTION_BYTES_TOTAL = 256 * 1024;
 /** Largest subscription frame an XPUB reads (0x00/0x01, then the prefix): a topic of
  *  256 bytes or a sync topic ("$sync/" + node id of at most 64 bytes + "/" + token of
  *  at most 64). libzmq drops the connection of a peer that sends a bigger frame. */

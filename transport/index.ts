@@ -45,6 +45,19 @@ export { staticDiscovery } from './discovery/static.js';
 export type { StaticDiscovery, StaticOptions } from './discovery/static.js';
 export type { MdnsDiscovery, MdnsOptions, MdnsRecord, MdnsStats } from './discovery/mdns.js';
 export { runtimeInfo } from './runtime.js';
+export {
+  MAX_PENDING_LINKS,
+  PENDING_LINK_TTL_MS,
+  MAX_SUBSCRIPTIONS,
+  MAX_SUBSCRIPTION_BYTES_TOTAL,
+  MAX_SUBSCRIPTION_FRAME_BYTES,
+  MAX_REPLAY_BYTES,
+  REPLAYS_PER_SECOND,
+  REPLAY_BURST,
+  MAX_DURABLE_NAMES,
+  MAX_DURABLE_NAMES_PER_ASKER,
+  MAX_IN_FLIGHT_PER_CALLER,
+} from './bounds.js';
 export type { RuntimeInfo } from './runtime.js';
 export {
   DEFAULT_MESH,

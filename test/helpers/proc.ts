@@ -56,7 +56,7 @@ export class NodeProc {
   static async start(config: FixtureConfig, on?: { lan: Lan; host: LanHost }): Promise<NodeProc> {
     const stdio: ['ignore', 'inherit', 'inherit', 'ipc'] = ['ignore', 'inherit', 'inherit', 'ipc'];
     const child = on === undefined
-      ? fork(FIXTURE, [JSON.stringify(config)], { stdio })
+      ? fork(FIXTURE, [JSON.stringify(config)], { stdio, execArgv: ['--expose-gc'] })
       : on.lan.spawn(on.host, [process.execPath, FIXTURE, JSON.stringify(config)], { stdio });
     children.add(child);
     const proc = new NodeProc(child);
@@ -91,6 +91,8 @@ export class NodeProc {
   stats(): Promise<import('../../transport/index.js').NodeStats> { return this.call({ type: 'stats' }); }
   counts(): Promise<Record<string, number>> { return this.call({ type: 'counts' }); }
   peers(): Promise<import('../../transport/index.js').PeerInfo[]> { return this.call({ type: 'peers' }); }
+  /** The child's RSS (after a GC when it runs with --expose-gc) and open descriptors. */
+  resources(): Promise<{ rssBytes: number; fds: number }> { return this.call({ type: 'resources' }); }
   close(): Promise<void> { return this.call({ type: 'close' }); }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

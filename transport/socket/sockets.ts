@@ -27,6 +27,10 @@ export interface SocketSecurity {
   bindConnections: boolean;
 }
 
+/** Subscriptions an XPUB's connection may have queued unread: a flood is read (and
+ *  counted) in small steps rather than swallowed whole. */
+const SUBSCRIPTION_HWM = 100;
+
 /** libzmq draft option numbers (zmq_draft.h, 4.3.5); zeromq.js sets them only from a
  *  subclass. */
 const ZMQ_ROUTER_NOTIFY = 97;
@@ -86,7 +90,9 @@ export function createRouter(s: SocketSettings, sec?: SocketSecurity, zapDomain 
  *  are subscriptions, so libzmq drops a connection that sends a bigger frame before
  *  storing it (bounds.ts). */
 export function createPublisher(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-pub'): zmq.XPublisher {
-  return new zmq.XPublisher({ ...common(s, sec), maxMessageSize: MAX_SUBSCRIPTION_FRAME_BYTES, ...server(sec, zapDomain) });
+  return new zmq.XPublisher({
+    ...common(s, sec), maxMessageSize: MAX_SUBSCRIPTION_FRAME_BYTES, receiveHighWaterMark: SUBSCRIPTION_HWM, ...server(sec, zapDomain),
+  });
 }
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
