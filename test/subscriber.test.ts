@@ -3,11 +3,13 @@
  *  has a socket of its own, and disconnecting either never throws or touches the
  *  other's. */
 import * as zmq from 'zeromq';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../transport/log.js';
 import { inbound } from '../transport/protocol/inbound.js';
 import { EventSubscriber } from '../transport/pubsub/subscriber.js';
 import { Counters } from '../transport/stats.js';
+import { encodeSyncMark } from '../transport/codec/control.js';
+import { envelope, pb } from './helpers/raw-peer.js';
 
 describe('event subscriber', () => {
   it('subscriber - two node ids on one PUB endpoint get a socket each; disconnecting both does not throw', () => {
@@ -31,5 +33,50 @@ describe('event subscriber', () => {
     expect(() => s.disconnect('new-id')).not.toThrow();
     expect(opened[1]!.closed).toBe(true);
     s.close();
+  });
+
+  it('subscriber - a connection libzmq gave up (a frame above ZMQ_MAXMSGSIZE) is found, rebuilt and resynced; events flow again', async () => {
+    // A raw publisher from the spec: answers every $sync subscription with a SYNC mark.
+    const xpub = new zmq.XPublisher({ linger: 0 });
+    await xpub.bind('tcp://127.0.0.1:0');
+    const syncs: string[] = [];
+    void (async () => {
+      for await (const [msg] of xpub) {
+        if (msg![0] !== 1) continue;
+        const topic = msg!.subarray(1).toString();
+        if (!topic.startsWith('$sync/pub/')) continue;
+        syncs.push(topic);
+        const token = topic.slice('$sync/pub/'.length);
+        await xpub.send([topic, ...envelope({ kind: pb.Kind.SYNC, senderNode: 'pub', subject: topic, payload: encodeSyncMark(token) })]);
+      }
+    })().catch(() => undefined);
+    const counters = new Counters();
+    const drop = (): void => undefined;
+    let rebuilt = 0;
+    const got: string[] = [];
+    const s = new EventSubscriber({
+      openSocket: () => new zmq.Subscriber({ linger: 0, maxMessageSize: 4_096, reconnectInterval: 50 }),
+      nodeId: 'me', inbound: inbound({ maxPayloadBytes: 1_024, counters, drop }), drop, log: silentLogger(), delivered: () => undefined,
+      rebuildAfterMs: 300, resyncTimeoutMs: 2_000, rebuilt: () => { rebuilt++; },
+    });
+    try {
+      await s.connect('pub', xpub.lastEndpoint!, 2_000);
+      await s.subscribe('t.', (e) => got.push(Buffer.from(e.payload).toString()), 2_000);
+      const event = (payload: string) => envelope({ kind: pb.Kind.EVENT, senderNode: 'pub', subject: 't.x', payload: Buffer.from(payload) });
+      await xpub.send(['t.x', ...event('before')]);
+      await vi.waitFor(() => expect(got).toEqual(['before']));
+      // 64 KiB: libzmq ends the SUB's connection for good, and says only "disconnect".
+      await xpub.send(['t.x', ...event('x'.repeat(65_536))]);
+      await vi.waitFor(() => expect(rebuilt).toBe(1), { timeout: 5_000 });
+      // The new socket subscribed again and resynced: a third $sync came in.
+      await vi.waitFor(() => expect(syncs.length).toBeGreaterThanOrEqual(3), { timeout: 5_000 });
+      await vi.waitFor(async () => {
+        await xpub.send(['t.x', ...event('after')]);
+        expect(got).toContain('after');
+      }, { timeout: 5_000, interval: 100 });
+    } finally {
+      s.close();
+      xpub.close();
+    }
   });
 });
