@@ -215,8 +215,10 @@ const checks = rows.flatMap((r) => [
   { what: `${r.attack}: request p99 under 50 ms`, ok: r.latencyUs.p99 < 50_000, detail: `p99 ${(r.latencyUs.p99 / 1000).toFixed(1)} ms` },
 ]);
 const result = { seconds: Math.round((Date.now() - started) / 1000), crashed: crashed ?? null, rows, checks };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/exhaust.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+// Compiled to dist/bench/exhaust.js; results belong in the source tree's bench/results/.
+const resultsDir = new URL('../../bench/results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(new URL('exhaust.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(textTable(
