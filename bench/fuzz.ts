@@ -7,7 +7,8 @@
  *   member fuzzer (valid MACs on mutated envelopes,  ─┐
  *     BIND frames valid and mutated)                 │
  *   stranger fuzzer (no credentials, random keys)  ──┼──> target (secure, own process)
- *   raw TCP garbage at the CURVE handshake (ROUTER, XPUB) ┘        ^
+ *   raw TCP garbage at the CURVE handshake (ROUTER, XPUB) ┤        ^
+ *   a joined publisher: mutated events and packed frames ┘ (to its SUB)
  *   a real member node: request every few ms, all must succeed ────┘
  */
 import { fork } from 'node:child_process';
@@ -24,6 +25,7 @@ import {
 } from '../transport/index.js';
 // The protobuf types as a foreign peer uses them (the fuzzer speaks the wire by hand).
 import { pb } from '../test/helpers/raw-peer.js';
+import { fuzzPublisher } from './fuzz-publisher.js';
 import { fullCredentials } from './lib/trust.js';
 const { values } = parseArgs({ options: { frames: { type: 'string', default: '1000000' }, seconds: { type: 'string', default: '300' }, json: { type: 'boolean', default: false } } });
 const TARGET_FRAMES = Number(values.frames);
@@ -40,7 +42,7 @@ let crashed: string | undefined;
 target.on('exit', (code, signal) => { crashed = `target exited (code ${code}, signal ${signal})`; });
 const ready = await new Promise<{ endpoint: string; pubPort: number; publicKey: string }>((resolve) => target.once('message', resolve as never));
 const serverKey = z85Encode(Buffer.from(ready.publicKey, 'hex'));
-const stats = (): Promise<{ stats: NodeStats; rssBytes: number }> => new Promise((resolve) => {
+const stats = (): Promise<{ stats: NodeStats; rssBytes: number; fuzzEvents: number }> => new Promise((resolve) => {
   target.once('message', resolve as never);
   target.send({ type: 'stats' });
 });
@@ -152,6 +154,15 @@ async function strangers(n: number): Promise<void> {
   }
 }
 
+// The third fuzzer: a member that publishes, joined so that the target's SUB reads it.
+const pubCreds = credentials('fuzzpub');
+const publisher = await fuzzPublisher({
+  creds: pubCreds, topic: 'fuzzsub.',
+  target: { endpoint: ready.endpoint, serverKey, macKey: macKey(pubCreds.keys.secretKey, pubCreds.keys.publicKey, serverKey) },
+});
+await Promise.race([publisher.joined, new Promise((_, reject) => setTimeout(() => reject(new Error('the fuzz publisher did not join within 10 s')), 10_000))]);
+let subFrames = 0;
+
 let frames = 0;
 const started = Date.now();
 const baseline = await stats();
@@ -159,6 +170,11 @@ while (frames < TARGET_FRAMES && Date.now() < DEADLINE_MS && crashed === undefin
   if (Math.random() < 0.02) {
     await dealer.send([fuzzedSingle()]);
     frames++;
+  }
+  for (let i = 0; i < 3; i++) {
+    const n = await publisher.storm(mutate);
+    subFrames += n;
+    frames += n;
   }
   const batch: Buffer[] = [];
   const pairs = 1 + Math.floor(Math.random() * 200);
@@ -192,7 +208,7 @@ if (crashed === undefined) {
 }
 const end = crashed === undefined ? await stats() : undefined;
 const result = {
-  frames, oneFrame, seconds: Math.round((Date.now() - started) / 100) / 10, handshakeGarbage,
+  frames, oneFrame, subFrames, fuzzEventsDelivered: end?.fuzzEvents ?? null, seconds: Math.round((Date.now() - started) / 100) / 10, handshakeGarbage,
   duringStorm: { ok: calls, failed: failures }, afterStorm: { ok: after, of: 200 }, lastError,
   crashed: crashed ?? null, dropped: end?.stats.dropped, rssMb: end === undefined ? null : { before: Math.round(baseline.rssBytes / 2 ** 20), after: Math.round(end.rssBytes / 2 ** 20) },
 };
@@ -200,6 +216,7 @@ const result = {
 // out another (the bounds issue); what must hold is no crash and service afterwards.
 const ok = crashed === undefined && after === 200;
 dealer.close();
+publisher.close();
 await member.close();
 target.removeAllListeners('exit');
 target.kill('SIGTERM');

@@ -19,9 +19,12 @@ const node = createNode({
 node.handle('echo', (p) => p);
 node.handleReliable('note', () => undefined);
 await node.start();
+// Events from the fuzzer's own publisher, once it has joined (bench/fuzz-publisher.ts).
+let fuzzEvents = 0;
+await node.subscribe('fuzzsub.', () => { fuzzEvents++; });
 const ticker = setInterval(() => { try { node.publish('fuzz.tick', Buffer.from('t')); } catch { /* queue full: fine */ } }, 20);
 process.on('message', (m: { type: string }) => {
-  if (m.type === 'stats') process.send?.({ type: 'stats', stats: node.stats(), rssBytes: process.memoryUsage().rss });
+  if (m.type === 'stats') process.send?.({ type: 'stats', stats: node.stats(), rssBytes: process.memoryUsage().rss, fuzzEvents });
 });
 process.on('SIGTERM', () => {
   clearInterval(ticker);
