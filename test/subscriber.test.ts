@@ -79,4 +79,46 @@ describe('event subscriber', () => {
       xpub.close();
     }
   });
+
+  it('subscriber - a publisher that goes away and comes back on its port is reconnected by libzmq, resynced, and not rebuilt', async () => {
+    let xpub = new zmq.XPublisher({ linger: 0 });
+    await xpub.bind('tcp://127.0.0.1:0');
+    const endpoint = xpub.lastEndpoint!;
+    let syncs = 0;
+    const serve = (x: zmq.XPublisher): void => {
+      void (async () => {
+        for await (const [msg] of x) {
+          if (msg![0] !== 1) continue;
+          const topic = msg!.subarray(1).toString();
+          if (!topic.startsWith('$sync/pub/')) continue;
+          syncs++;
+          await x.send([topic, ...envelope({ kind: pb.Kind.SYNC, senderNode: 'pub', subject: topic, payload: encodeSyncMark(topic.slice('$sync/pub/'.length)) })]);
+        }
+      })().catch(() => undefined);
+    };
+    serve(xpub);
+    const counters = new Counters();
+    const drop = (): void => undefined;
+    let rebuilt = 0;
+    const s = new EventSubscriber({
+      openSocket: () => new zmq.Subscriber({ linger: 0, reconnectInterval: 50, reconnectMaxInterval: 100 }),
+      nodeId: 'me', inbound: inbound({ maxPayloadBytes: 1_024, counters, drop }), drop, log: silentLogger(), delivered: () => undefined,
+      rebuildAfterMs: 300, resyncTimeoutMs: 2_000, rebuilt: () => { rebuilt++; },
+    });
+    try {
+      await s.connect('pub', endpoint, 2_000);
+      const before = syncs;
+      xpub.close();
+      // Down for longer than rebuildAfterMs: libzmq keeps retrying, which is not giving up.
+      await new Promise((r) => setTimeout(r, 800));
+      xpub = new zmq.XPublisher({ linger: 0 });
+      await xpub.bind(endpoint);
+      serve(xpub);
+      await vi.waitFor(() => expect(syncs).toBeGreaterThan(before), { timeout: 5_000 });
+      expect(rebuilt).toBe(0);
+    } finally {
+      s.close();
+      xpub.close();
+    }
+  });
 });

@@ -10,36 +10,42 @@
 /** Links that are not up yet and came from hellos or discovery (static peers are the
  *  operator's and do not count). Each holds a DEALER, so a descriptor. */
 export const MAX_PENDING_LINKS = 64;
-/** A link from a hello or a record that has not come up in this long is dropped; the
- *  next hello or record proposes it again. */
-export const PENDING_LINK_TTL_MS = 10_000;
+/** A link from a hello or a record that got no answer at all in this long is dropped;
+ *  the next hello or record proposes it again. */
+export const PENDING_LINK_TTL_MS = 30_000;
 /** First wait before opening a link's DEALER again after opening it failed (for
  *  example EMFILE); doubles up to the socket's reconnect maximum. */
 export const LINK_REOPEN_MIN_MS = 100;
 
 /** Distinct subscriptions one XPUB holds, all subscribers together (ZeroMQ does not
- *  tell which connection sent one), and their bytes. Past either, the publisher
- *  rebuilds its socket: every subscriber reconnects and subscribes again, and the
- *  flood's memory is given back. */
-export const MAX_SUBSCRIPTIONS = 2_000;
-export const MAX_SUBSCRIPTION_BYTES_TOTAL = 256 * 1024;
+ *  tell which connection sent one). Past it the publisher closes its socket, with the
+ *  flood's memory, and binds a new one: every subscriber reconnects and subscribes
+ *  again. Each is at most MAX_SUBSCRIPTION_FRAME_BYTES, so this also bounds their
+ *  bytes (2 MiB). A mesh whose subscribers need more distinct prefixes at one
+ *  publisher than this is not what zmesh is built for. */
+export const MAX_SUBSCRIPTIONS = 4_096;
 /** Largest subscription frame an XPUB reads (0x00/0x01, then the prefix): a topic of
  *  256 bytes or a sync topic ("$sync/" + node id of at most 64 bytes + "/" + token of
  *  at most 64). libzmq drops the connection of a peer that sends a bigger frame. */
 export const MAX_SUBSCRIPTION_FRAME_BYTES = 1 + 512;
-/** Rebuilds of the XPUB at most this often; a flood in between is refused above. */
-export const PUB_REBUILD_MIN_INTERVAL_MS = 1_000;
+/** How long a closed XPUB stays closed before a new one is bound: doubling, while
+ *  floods follow each other, from the first to the second. */
+export const PUB_REBIND_MIN_MS = 100;
+export const PUB_REBIND_MAX_MS = 30_000;
 
 /** A SUB that reported a disconnect, and neither reconnected nor retried in this
  *  long, was given up by libzmq (after a protocol error it does not reconnect): it is
  *  replaced by a new socket. */
 export const SUB_REBUILD_AFTER_MS = 2_000;
 
-/** `$replay`: bytes of event payloads in one answer (its event count is
- *  MAX_REPLAY_EVENTS), and answers per second per asker, with a burst. */
+/** `$replay`: bytes of events in one answer (its event count is MAX_REPLAY_EVENTS),
+ *  and bytes of answers per second per asker, with a burst. Each answer costs at least
+ *  REPLAY_MIN_COST_BYTES, so that a flood of empty ones is bounded too. A catching-up
+ *  subscriber gets its backlog at this rate; one that polls idle costs almost nothing. */
 export const MAX_REPLAY_BYTES = 512 * 1024;
-export const REPLAYS_PER_SECOND = 20;
-export const REPLAY_BURST = 40;
+export const REPLAY_BYTES_PER_SECOND = 32 * 1024 * 1024;
+export const REPLAY_BURST_BYTES = 32 * 1024 * 1024;
+export const REPLAY_MIN_COST_BYTES = 4 * 1024;
 /** Askers whose replay budget is remembered; the least recent are forgotten. */
 export const MAX_REPLAY_ASKERS = 4_096;
 

@@ -37,6 +37,7 @@ import { createAudit, type Audit } from './security/audit.js';
 import { keyFingerprint, keyText } from './security/keys.js';
 import { TrustPolicy, ZAP_DOMAIN_PUB, ZAP_DOMAIN_ROUTER } from './security/policy.js';
 import { SUB_REBUILD_AFTER_MS } from './bounds.js';
+import { PubSocket } from './pubsub/pub-socket.js';
 import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type { Clock, Discovery, NodeComponents } from './types.js';
@@ -48,10 +49,9 @@ export interface NodeParts {
   counters: Counters;
   bus: EventBus;
   pending: PendingRequests;
-  /** The XPUB may be replaced (a subscription flood); read it from here each time. */
-  sockets: { router: zmq.Router; xpub: zmq.XPublisher };
-  /** A new XPUB with this node's settings, not bound. */
-  makePublisherSocket(): zmq.XPublisher;
+  sockets: { router: zmq.Router };
+  /** The XPUB, which a subscription flood gets replaced (pubsub/pub-socket.ts). */
+  pubSocket: PubSocket;
   queues: { router: SendQueue; pub: SendQueue };
   server: RequestServer;
   client: RequestClient;
@@ -62,8 +62,6 @@ export interface NodeParts {
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
   sources: Array<[string, Discovery]>;
-  /** Lifecycle actions the parts ask of the node, bound by it after compose(). */
-  hooks: { publisherFlooded(distinct: number, bytes: number): void };
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
 }
@@ -105,12 +103,18 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     };
 
   // socket/
-  const makePublisherSocket = (): zmq.XPublisher => createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB);
-  const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER), xpub: makePublisherSocket() };
+  const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER) };
+  let publisher: Publisher | undefined;
+  const pubSocket = new PubSocket({
+    make: () => createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB),
+    onMessage: (f) => publisher!.onSubscription(f),
+    onReplaced: () => publisher!.reset(),
+    log, bounds: counters.bounds, clock,
+  });
   const queues = {
     router: sendQueue('router', opts.sendQueueLimit, (f) => sockets.router.send(f), report),
     pub: sendQueue('publisher', opts.sendQueueLimit, async (batch) => {
-      for (const message of toWire(batch)) await sockets.xpub.send(message);
+      for (const message of toWire(batch)) await pubSocket.send(message);
     }, report),
   };
 
@@ -119,8 +123,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
     ...(trust === undefined ? {} : { guard: new Guard(trust.policy, trust.audit, drop) }),
   });
-  const hooks: NodeParts['hooks'] = { publisherFlooded: () => undefined };
-  const publisher = new Publisher({ builder, queue: queues.pub, counters, drop, flooded: (n, bytes) => hooks.publisherFlooded(n, bytes) });
+  publisher = new Publisher({ builder, queue: queues.pub, counters, drop, topics: () => pubSocket.topics(), flooded: (n) => pubSocket.flooded(n) });
   const subscriber = new EventSubscriber({
     openSocket: (serverKey) => createSubscriber(opts.sockets, curve, serverKey), nodeId: opts.nodeId, inbound: decode, drop, log,
     delivered: () => { counters.events.delivered++; },
@@ -199,5 +202,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust, hooks, makePublisherSocket };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust, pubSocket };
 }

@@ -12,8 +12,6 @@
  *   subscribe() -> EventSubscriber [SUB] <- every live peer's PUB
  *   send()/publishReliable()/subscribeDurable() -> ReliableLayer (store/) -> the above
  */
-import type * as zmq from 'zeromq';
-import { PUB_REBUILD_MIN_INTERVAL_MS } from './bounds.js';
 import { compose, type NodeParts } from './compose.js';
 import { PROTOCOL_VERSION } from './codec/envelope.js';
 import type { HelloInit } from './codec/control.js';
@@ -35,9 +33,6 @@ import type {
 
 /** Peer table timer: liveness is judged at this granularity. */
 const TICK_MS = 50;
-/** Binding a replaced PUB socket on its port: tries, and the wait between them. */
-const PUB_REBIND_ATTEMPTS = 40;
-const PUB_REBIND_WAIT_MS = 50;
 /** Certificates are checked for expiry and revocation every this many ticks (1 s). */
 const TRUST_TICKS = 20;
 
@@ -61,7 +56,6 @@ class Node implements MeshNode {
   private markClosed!: () => void;
   private bound: NodeEndpoints | undefined;
   private ticker: NodeJS.Timeout | undefined;
-  private lastPubRebuildMs = -Infinity;
   private zap: ZapHandler | undefined;
   private readonly lifetime = new AbortController();
   private readonly startedMs = Date.now();
@@ -73,7 +67,6 @@ class Node implements MeshNode {
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
     this.p = compose(opts, components, () => this.localHello());
-    this.p.hooks.publisherFlooded = (distinct, bytes) => { void this.replacePublisher(distinct, bytes); };
   }
 
   get publicKey(): string | undefined {
@@ -104,14 +97,12 @@ class Node implements MeshNode {
       // The ZAP handler must serve before the first CURVE handshake can happen.
       this.zap = await startZap(trust.context, (r) => trust.policy.zapAllows(r.domain, r.clientKey, r.address), (err) => this.p.log.error({ err }, 'ZAP handler failed'));
     }
-    const { router, xpub } = this.p.sockets;
+    const { router } = this.p.sockets;
     await bindOrFail(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
-    await bindOrFail(xpub, `tcp://${this.opts.host}:${this.opts.pubPort}`, 'PUB');
-    const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(xpub.lastEndpoint) };
-    this.bound = { router: router.lastEndpoint!, pub: xpub.lastEndpoint!, ...ports };
-    const onError = (what: string) => (err: unknown) => this.p.log.error({ err }, `${what} receive failed`);
-    void readLoop(router, (f) => this.p.server.onMessage(f), onError('router'));
-    this.readPublisher(xpub);
+    const pub = await this.p.pubSocket.bind(`tcp://${this.opts.host}:${this.opts.pubPort}`);
+    const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(pub) };
+    this.bound = { router: router.lastEndpoint!, pub, ...ports };
+    void readLoop(router, (f) => this.p.server.onMessage(f), (err) => this.p.log.error({ err }, 'router receive failed'));
     // A timer callback must never take the process down: log and keep ticking.
     let ticks = 0;
     this.ticker = setInterval(() => {
@@ -130,46 +121,6 @@ class Node implements MeshNode {
     for (const [, source] of this.p.sources) await source.start(local, sink, this.lifetime.signal);
     this.state = 'running';
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
-  }
-
-  private readPublisher(xpub: zmq.XPublisher): void {
-    void readLoop(xpub, (f) => this.p.publisher.onSubscription(f), (err) => this.p.log.error({ err }, 'xpub receive failed'));
-  }
-
-  /**
-   * A subscription flood (publisher.ts): the XPUB holds more than bounds.ts allows, and
-   * ZeroMQ cannot say which connection sent it. So the socket goes, with the flood's
-   * memory, and a new one is bound on the same port. Every subscriber reconnects and
-   * subscribes again by itself (and resyncs); events published meanwhile are lost to
-   * fast subscribers, and durable ones replay them. At most one rebuild per
-   * PUB_REBUILD_MIN_INTERVAL_MS: a flood in between is simply not answered.
-   */
-  private async replacePublisher(distinct: number, bytes: number): Promise<void> {
-    if (this.state !== 'running' || this.bound === undefined) return;
-    const wait = this.lastPubRebuildMs + PUB_REBUILD_MIN_INTERVAL_MS - this.p.clock.monotonic();
-    this.p.log.warn({ distinct, bytes, rebuildInMs: Math.max(wait, 0) }, 'subscription flood: replacing the PUB socket');
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    if (this.state !== 'running') return;
-    this.lastPubRebuildMs = this.p.clock.monotonic();
-    closeQuietly(this.p.sockets.xpub, 0);
-    const fresh = this.p.makePublisherSocket();
-    this.p.sockets.xpub = fresh;
-    this.p.publisher.reset();
-    // libzmq closes the old listener on its I/O thread: the port may be busy a moment.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await bindOrFail(fresh, this.bound.pub, 'PUB');
-        break;
-      } catch (err) {
-        if (attempt >= PUB_REBIND_ATTEMPTS || this.state !== 'running') {
-          this.p.log.error({ err, endpoint: this.bound.pub }, 'cannot bind the PUB socket again: events stop until restart');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, PUB_REBIND_WAIT_MS));
-      }
-    }
-    this.p.counters.bounds.publisherRebuilds++;
-    this.readPublisher(fresh);
   }
 
   handle(method: string, handler: Handler): void {
@@ -306,7 +257,8 @@ class Node implements MeshNode {
     this.p.subscriber.close();
     this.p.pending.rejectAll(() => new ClosedError('node closed before the reply arrived'));
     this.p.reliable?.close();
-    for (const sock of Object.values(this.p.sockets)) closeQuietly(sock, lingerMs);
+    closeQuietly(this.p.sockets.router, lingerMs);
+    this.p.pubSocket.close(lingerMs);
     this.zap?.close();
     void this.p.trust?.audit.close();
     this.p.log.info('node closed');

@@ -63,10 +63,11 @@ export interface SocketSettings {
    *  libzmq. Peers learn our limit from the hello and never send such a frame. */
   maxMessageSize: number;
   /** ZMQ_MAXMSGSIZE of DEALERs and SUBs, which read what peers send at *their* limits:
-   *  the largest frame any peer may send (MAX_PAYLOAD_BYTES), so that a peer with a
-   *  larger limit than ours never makes libzmq end the connection for good (it does
-   *  not reconnect after that protocol error). What exceeds our own limit is dropped
-   *  by us instead, and counted (`oversized`). */
+   *  twice the larger of MAX_PAYLOAD_BYTES (the default limit) and our own, so that a
+   *  peer with a larger limit than ours never makes libzmq end the connection for good
+   *  (it does not reconnect after that protocol error). What exceeds our own limit is
+   *  dropped by us instead, and counted (`oversized`). Nodes configured above 1 MiB
+   *  should agree on their limit; a SUB cut off anyway is rebuilt (subscriber.ts). */
   peerFrameCeiling: number;
   /** ZMQ_SNDHWM and ZMQ_RCVHWM, in messages (a coalesced batch counts once). */
   highWaterMark: number;
@@ -336,7 +337,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     mdns: discovery === 'static' ? undefined : mdns,
     sockets: {
       maxMessageSize: maxFrameBytes * ZMQ_MAXMSGSIZE_FACTOR,
-      peerFrameCeiling: Math.max(MAX_PAYLOAD_BYTES, MAX_HEADER_BYTES) * ZMQ_MAXMSGSIZE_FACTOR,
+      peerFrameCeiling: Math.max(MAX_PAYLOAD_BYTES, maxFrameBytes) * ZMQ_MAXMSGSIZE_FACTOR,
       highWaterMark: SOCKET_HWM,
       lingerMs: CLOSE_LINGER_MS,
       reconnectIntervalMs: RECONNECT_INTERVAL_MS,

@@ -13,8 +13,18 @@ export class KeyedBudget {
     private readonly nowMs: () => number,
   ) {}
 
-  /** Spends one token of `key`'s bucket; false (and nothing spent) when it is empty. */
-  take(key: string): boolean {
+  /** Whether `key` has budget left now (its bucket is above zero). */
+  allows(key: string): boolean {
+    return this.bucket(key).tokens > 0;
+  }
+
+  /** Spends `cost` of `key`'s budget. It may go below zero (a cost known only after
+   *  the work): then `allows` is false until the debt is paid back by time. */
+  spend(key: string, cost: number): void {
+    this.bucket(key).tokens -= cost;
+  }
+
+  private bucket(key: string): { tokens: number; atMs: number } {
     const now = this.nowMs();
     const b = this.buckets.get(key) ?? { tokens: this.burst, atMs: now };
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.atMs) * this.perSecond) / 1000);
@@ -23,8 +33,6 @@ export class KeyedBudget {
     this.buckets.delete(key);
     this.buckets.set(key, b);
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return b;
   }
 }

@@ -77,6 +77,8 @@ export interface ReplayRequest {
   prefix: string;
   max: number;
   subscriber: string;
+  /** Largest answer the asker takes, in bytes of events; 0 = the publisher's cap. */
+  maxBytes: number;
 }
 
 export interface ReplayedEvent {
@@ -94,6 +96,8 @@ export interface ReplayReply {
   stream: string;
   head: number;
   events: ReplayedEvent[];
+  /** The page was cut short by size: more follow. */
+  more: boolean;
 }
 
 export interface DurableAck {
@@ -111,7 +115,7 @@ export function decodeReplayRequest(payload: Uint8Array): ReplayRequest | undefi
     const r = pb.ReplayRequest.decode(payload);
     const known: Record<string, number> = {};
     for (const [k, v] of Object.entries(r.known ?? {})) known[k] = toNumber(v);
-    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber };
+    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes };
   } catch {
     return undefined;
   }
@@ -131,6 +135,7 @@ export function decodeReplayReply(payload: Uint8Array): ReplayReply | undefined 
         seq: toNumber(e.seq), topic: e.topic, payload: e.payload, headers: e.headers ?? {},
         timestampMs: toNumber(e.timestampMs), id: e.id, node: e.node, service: e.service,
       })),
+      more: r.more,
     };
   } catch {
     return undefined;

@@ -133,6 +133,11 @@ export class PeerLink implements Conduit {
     return this.state === 'up' || this.state === 'suspect';
   }
 
+  /** A WELCOME came and the event sync with the peer is under way. */
+  get isHandshaking(): boolean {
+    return this.handshaking;
+  }
+
   info(outstanding: number): PeerInfo | undefined {
     if (this.peer === undefined) return undefined;
     return {

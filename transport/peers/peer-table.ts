@@ -11,9 +11,12 @@
  * used only when no instance is up.
  *
  * Bounds (bounds.ts): candidates from hellos and discovery cost a DEALER each, so at
- * most MAX_PENDING_LINKS of them wait to come up at once, one per node id a hello
- * claims, and each for at most PENDING_LINK_TTL_MS. Static peers are the operator's
- * and are not bounded.
+ * most MAX_PENDING_LINKS of them wait to come up at once, and one per node id a hello
+ * claims (a newer hello replaces an older claim that got no answer yet; records,
+ * which anyone can forge, never replace one). A link that got no answer at all in
+ * PENDING_LINK_TTL_MS is dropped: its endpoint is dead or made up, and a live peer
+ * proposes itself again (mDNS re-announces, a restarted node says HELLO). Static
+ * peers are the operator's and are not bounded.
  */
 import type { Logger } from 'pino';
 import { MAX_PENDING_LINKS, PENDING_LINK_TTL_MS } from '../bounds.js';
@@ -120,16 +123,16 @@ export class PeerTable implements Routes {
     }
     const link = new PeerLink(endpoint, c.persistent === true, c.source, this.linkParts, serverKey);
     this.links.set(endpoint, link);
-    if (c.persistent !== true && c.nodeId !== undefined) this.claims.set(c.nodeId, link);
+    if (c.persistent !== true && c.source === 'hello' && c.nodeId !== undefined) this.claims.set(c.nodeId, link);
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
   }
 
   /** Room for one more pending link from a hello or discovery? A node id claims one
    *  pending link at a time: a newer claim replaces the older one. */
   private admitPending(c: Candidate, endpoint: string): boolean {
-    if (c.nodeId !== undefined) {
+    if (c.source === 'hello' && c.nodeId !== undefined) {
       const claimed = this.claims.get(c.nodeId);
-      if (claimed !== undefined && claimed.endpoint !== endpoint && !claimed.isUp) this.remove(claimed);
+      if (claimed !== undefined && claimed.endpoint !== endpoint && unanswered(claimed)) this.remove(claimed);
     }
     let pending = 0;
     for (const l of this.links.values()) if (!l.persistent && !l.isUp) pending++;
@@ -212,7 +215,7 @@ export class PeerTable implements Routes {
 
   tick(now: number): void {
     for (const link of [...this.links.values()]) {
-      if (!link.persistent && !link.isUp && now - link.connectingSinceMs > PENDING_LINK_TTL_MS) {
+      if (!link.persistent && unanswered(link) && now - link.connectingSinceMs > PENDING_LINK_TTL_MS) {
         this.d.bounds.pendingExpired++;
         this.d.log.debug({ endpoint: link.endpoint }, 'pending peer link expired');
         this.remove(link);
@@ -259,7 +262,15 @@ export class PeerTable implements Routes {
       this.d.peerGone(hello.nodeId, 'handshake not completed');
       throw err;
     }
-    if (!this.links.has(link.endpoint)) return; // removed or closed meanwhile
+    if (this.links.get(link.endpoint) !== link) {
+      // Removed (or replaced) meanwhile: it must not come up as a link nobody holds.
+      // What its handshake set up goes too, unless another link owns the node now.
+      if (this.owners.get(hello.nodeId) === link) {
+        this.owners.delete(hello.nodeId);
+        this.d.peerGone(hello.nodeId, 'link removed during its handshake');
+      }
+      return;
+    }
     link.markUp(pubEndpoint, this.d.link.clock.monotonic());
     this.reindex(hello.service);
     this.d.log.info({ peer: hello.nodeId, service: hello.service, endpoint: link.endpoint }, 'peer up');
@@ -289,4 +300,9 @@ export class PeerTable implements Routes {
     if (list.length === 0) this.services.delete(service);
     else this.services.set(service, list);
   }
+}
+
+/** A link that is not up and never got a WELCOME: nothing has answered at its endpoint. */
+function unanswered(link: PeerLink): boolean {
+  return !link.isUp && !link.isHandshaking && link.peer === undefined;
 }

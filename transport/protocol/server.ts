@@ -121,7 +121,9 @@ export class RequestServer {
   private listener: ServerListener = { onHello: () => undefined, onBye: () => undefined };
   /** Caller node id -> handlers of its running here (entries leave at zero). */
   private readonly runningBy = new Map<string, number>();
-  /** Caller node id -> the largest payload it takes, from its HELLO (bounded). */
+  /** Connection (routing id, hex) -> the largest payload its caller takes, from the
+   *  HELLO it sent on that connection (bounded): a HELLO on another connection, forged
+   *  or not, cannot change what this one is sent. */
   private readonly callerLimits = new Map<string, number>();
 
   constructor(private readonly d: ServerParts) {}
@@ -228,8 +230,9 @@ export class RequestServer {
       }
     }
     if (hello.maxPayloadBytes > 0) {
-      this.callerLimits.delete(hello.nodeId);
-      this.callerLimits.set(hello.nodeId, hello.maxPayloadBytes);
+      const connection = identity.toString('hex');
+      this.callerLimits.delete(connection);
+      this.callerLimits.set(connection, hello.maxPayloadBytes);
       if (this.callerLimits.size > MAX_KNOWN_CALLERS) this.callerLimits.delete(this.callerLimits.keys().next().value!);
     }
     this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
@@ -275,15 +278,15 @@ export class RequestServer {
       if (this.running === 0) this.wakeIdle();
     };
     const onReply = (reply: Uint8Array | void): void => {
-      settle(true);
-      if (!isRequest) return;
       const body = reply ?? EMPTY;
-      const limit = this.callerLimits.get(env.senderNode) ?? 0;
+      const limit = isRequest ? this.callerLimits.get(identity.toString('hex')) ?? 0 : 0;
       if (limit > 0 && body.byteLength > limit) {
+        settle(false);
         this.d.counters.bounds.tooLargeForPeer++;
         return fail(new MessageTooLargeError(`reply of ${body.byteLength} bytes exceeds the caller's limit of ${limit} bytes`));
       }
-      this.answer(identity, Kind.REPLY, env.id, body);
+      settle(true);
+      if (isRequest) this.answer(identity, Kind.REPLY, env.id, body);
     };
     const onError = (err: unknown): void => {
       settle(false);

@@ -18,17 +18,16 @@
  *
  * Bounds (bounds.ts). libzmq stores every subscription in its XPUB and does not say
  * which connection sent it, so no per-connection quota can be kept here. What can:
- * libzmq tells us (non-verbose XPUB) exactly when a prefix is first subscribed and
- * when its last subscriber leaves, so we know how many distinct subscriptions the
- * socket holds and their bytes. Past MAX_SUBSCRIPTIONS or MAX_SUBSCRIPTION_BYTES_TOTAL
- * the node replaces its XPUB (`flooded`): every subscriber's SUB reconnects and
- * subscribes again, and the memory of the flood goes with the old socket. Each frame
- * is also capped (MAX_SUBSCRIPTION_FRAME_BYTES, in libzmq, before it is stored).
+ * after each subscription message we ask libzmq how many distinct subscriptions the
+ * socket holds (ZMQ_TOPICS_COUNT; without the draft API, we count its first-subscribe
+ * and last-unsubscribe notices, which a subscriber can skew). Past MAX_SUBSCRIPTIONS
+ * the node closes the socket (`flooded`, pub-socket.ts). Each frame is also capped
+ * (MAX_SUBSCRIPTION_FRAME_BYTES, in libzmq, before it is stored).
  */
 import { Kind } from '../codec/envelope.js';
 import { encodeSyncMark } from '../codec/control.js';
 import { packPairs } from '../codec/packed.js';
-import { MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_BYTES_TOTAL } from '../bounds.js';
+import { MAX_SUBSCRIPTIONS } from '../bounds.js';
 import { MAX_PACKED_BYTES, PACK_LENGTH_BYTES } from '../limits.js';
 import type { EnvelopeBuilder } from '../protocol/envelopes.js';
 import type { DropFn } from '../protocol/drops.js';
@@ -78,17 +77,20 @@ export interface PublisherParts {
   queue: SendQueue;
   counters: Counters;
   drop: DropFn;
+  /** Distinct subscriptions the XPUB holds, if libzmq can say. */
+  topics(): number | undefined;
   /** The XPUB holds more subscriptions than bounds.ts allows: replace it. Called once
    *  until `reset()`. */
-  flooded(distinct: number, bytes: number): void;
+  flooded(distinct: number): void;
 }
 
 export class Publisher {
-  /** Distinct subscriptions the XPUB holds (latin1 keys keep bytes exact), and bytes. */
+  /** Without ZMQ_TOPICS_COUNT: distinct subscriptions from libzmq's notices (latin1
+   *  keys keep bytes exact). */
   private readonly held = new Set<string>();
-  private heldBytes = 0;
   private overflowing = false;
   private readonly flooded: PublisherParts['flooded'];
+  private readonly topics: PublisherParts['topics'];
   private readonly syncPrefix: string;
   private readonly builder: EnvelopeBuilder;
   private readonly queue: SendQueue;
@@ -96,7 +98,7 @@ export class Publisher {
   private readonly drop: DropFn;
 
   constructor(p: PublisherParts) {
-    ({ builder: this.builder, queue: this.queue, counters: this.counters, drop: this.drop, flooded: this.flooded } = p);
+    ({ builder: this.builder, queue: this.queue, counters: this.counters, drop: this.drop, flooded: this.flooded, topics: this.topics } = p);
     this.syncPrefix = syncTopic(p.builder.nodeId, '');
   }
 
@@ -131,32 +133,24 @@ export class Publisher {
   /** The XPUB was replaced: it holds nothing yet. */
   reset(): void {
     this.held.clear();
-    this.heldBytes = 0;
     this.overflowing = false;
   }
 
-  /** Distinct subscriptions held now (for tests and stats). */
-  get subscriptions(): number {
-    return this.held.size;
-  }
-
-  /** Keeps count of what the XPUB holds; false once past the bounds (the socket is
-   *  about to be replaced, so nothing more is answered on it). */
+  /** False once past the bounds: the socket is being replaced, so nothing more is
+   *  answered on it. */
   private track(msg: Buffer): boolean {
     if (this.overflowing) return false;
-    const key = msg.toString('latin1', 1);
-    if (msg[0] === 1) {
-      if (!this.held.has(key)) {
-        this.held.add(key);
-        this.heldBytes += msg.length - 1;
-      }
-    } else if (this.held.delete(key)) {
-      this.heldBytes -= msg.length - 1;
+    let distinct = this.topics();
+    if (distinct === undefined) {
+      const key = msg.toString('latin1', 1);
+      if (msg[0] === 1) this.held.add(key);
+      else if (msg[0] === 0) this.held.delete(key);
+      distinct = this.held.size;
     }
-    if (this.held.size <= MAX_SUBSCRIPTIONS && this.heldBytes <= MAX_SUBSCRIPTION_BYTES_TOTAL) return true;
+    if (distinct <= MAX_SUBSCRIPTIONS) return true;
     this.overflowing = true;
     this.counters.bounds.subscriptionFloods++;
-    this.flooded(this.held.size, this.heldBytes);
+    this.flooded(distinct);
     return false;
   }
 }

@@ -21,13 +21,14 @@
  */
 import type { Logger } from 'pino';
 import type * as zmq from 'zeromq';
-import { ClosedError, TimeoutError } from '../errors.js';
+import { ClosedError, TimeoutError, errorMessage } from '../errors.js';
 import { Kind, SYNC_TOPIC_PREFIX, headersOf, type Envelope } from '../codec/envelope.js';
 import { decodeSyncMark } from '../codec/control.js';
 import { unpackPairs } from '../codec/packed.js';
 import { MAX_BATCH_MESSAGES } from '../limits.js';
 import type { DropFn } from '../protocol/drops.js';
 import type { Inbound } from '../protocol/inbound.js';
+import { RateLimitedLog } from '../log.js';
 import { readLoop } from '../socket/read-loop.js';
 import { closeQuietly } from '../socket/sockets.js';
 import type { EventListener, MeshEvent } from '../types.js';
@@ -64,6 +65,8 @@ interface Publisher {
 
 interface SyncWaiter {
   publisherId: string;
+  /** Its $sync topic: a socket that replaces the publisher's must subscribe it too. */
+  topic: string;
   settle(ok: boolean): void;
 }
 
@@ -73,8 +76,11 @@ export class EventSubscriber {
   private readonly waiters = new Map<string, SyncWaiter>();
   private tokens = 0;
   private closed = false;
+  private readonly limited: RateLimitedLog;
 
-  constructor(private readonly p: SubscriberParts) {}
+  constructor(private readonly p: SubscriberParts) {
+    this.limited = new RateLimitedLog(p.log);
+  }
 
   /** Connects to a publisher and resolves once our subscriptions are in effect there.
    *  Rejects with TIMEOUT (the caller retries) or CLOSED. */
@@ -108,15 +114,30 @@ export class EventSubscriber {
     const pub = this.publishers.get(publisherId);
     if (pub === undefined || pub.sock !== sock || this.closed || pub.watchdog !== undefined) return;
     pub.dropped = true;
+    this.armWatchdog(publisherId, pub);
+  }
+
+  private armWatchdog(publisherId: string, pub: Publisher): void {
     pub.watchdog = setTimeout(() => {
       pub.watchdog = undefined;
       if (this.publishers.get(publisherId) !== pub || this.closed) return;
       // No reconnect came: libzmq gave this connection up. Start over with a new socket.
+      let sock: zmq.Subscriber;
+      try {
+        sock = this.open(publisherId, pub.endpoint, pub.serverKey);
+      } catch (err) {
+        // Out of descriptors, say: keep the old one and try again later.
+        this.limited.warn(`rebuild:${publisherId}`, { publisherId, err: errorMessage(err) }, 'cannot open a SUB socket again yet; retrying');
+        this.armWatchdog(publisherId, pub);
+        return;
+      }
       closeQuietly(pub.sock, 0);
-      pub.sock = this.open(publisherId, pub.endpoint, pub.serverKey);
+      pub.sock = sock;
       pub.dropped = true;
+      // Syncs still waiting were subscribed on the old socket: subscribe them here.
+      for (const w of this.waiters.values()) if (w.publisherId === publisherId) sock.subscribe(w.topic);
       this.p.rebuilt();
-      this.p.log.warn({ publisherId, endpoint: pub.endpoint }, 'SUB connection was given up; opened it again');
+      this.limited.warn(`rebuilt:${publisherId}`, { publisherId, endpoint: pub.endpoint }, 'SUB connection was given up; opened it again');
     }, this.p.rebuildAfterMs);
   }
 
@@ -194,8 +215,9 @@ export class EventSubscriber {
   /** True once `publisherId` answered; false if it timed out or went away. */
   private sync(publisherId: string, timeoutMs: number): Promise<boolean> {
     if (this.closed) return Promise.reject(new ClosedError('subscriber is closed'));
-    const sock = this.publishers.get(publisherId)?.sock;
-    if (sock === undefined) return Promise.resolve(false);
+    const pub = this.publishers.get(publisherId);
+    if (pub === undefined) return Promise.resolve(false);
+    const sock = pub.sock;
     const token = `${this.p.nodeId}.${++this.tokens}`;
     const topic = syncTopic(publisherId, token);
     return new Promise<boolean>((resolve) => {
@@ -205,9 +227,11 @@ export class EventSubscriber {
       }, timeoutMs);
       const waiter: SyncWaiter = {
         publisherId,
+        topic,
         settle: (ok) => {
           clearTimeout(timer);
-          if (!sock.closed) sock.unsubscribe(topic);
+          // The socket that holds the topic now: it may have been replaced meanwhile.
+          if (!pub.sock.closed) pub.sock.unsubscribe(topic);
           resolve(ok);
         },
       };

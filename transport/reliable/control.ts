@@ -12,7 +12,7 @@ import {
   type ReplayReply, type ReplayRequest,
 } from '../codec/control.js';
 import type { RequestClient } from '../protocol/client.js';
-import type { EventLog } from './event-log.js';
+import type { EventLog, LoggedEvent } from './event-log.js';
 
 export const REPLAY_METHOD = '$replay';
 export const ACK_METHOD = '$ack';
@@ -26,13 +26,21 @@ export interface Publishing {
   events: Pick<EventLog, 'acknowledge' | 'range' | 'head'>;
 }
 
-/** The events of `events` (in order) that fit one answer: at most MAX_REPLAY_BYTES
- *  of payloads, and always at least one, so that a replay always moves on. */
-function fitting<T extends { payload: Uint8Array }>(events: T[]): T[] {
+/** Bytes an event takes in a ReplayReply, near enough: its payload, topic, id and
+ *  headers, and the fields around them. */
+function sizeOf(e: LoggedEvent): number {
+  let headers = 0;
+  for (const [k, v] of Object.entries(e.headers ?? {})) headers += k.length * 3 + v.length * 3 + 8;
+  return e.payload.byteLength + e.topic.length * 3 + e.id.byteLength + headers + 64;
+}
+
+/** The events of `events` (in order) that fit in `maxBytes`, always at least one so
+ *  that a replay moves on; and whether the page was cut short. */
+function fitting(events: LoggedEvent[], maxBytes: number): { page: LoggedEvent[]; more: boolean } {
   let bytes = 0;
   let n = 0;
-  while (n < events.length && (n === 0 || bytes + events[n]!.payload.byteLength <= MAX_REPLAY_BYTES)) bytes += events[n++]!.payload.byteLength;
-  return n === events.length ? events : events.slice(0, n);
+  while (n < events.length && (n === 0 || bytes + sizeOf(events[n]!) <= maxBytes)) bytes += sizeOf(events[n++]!);
+  return n === events.length ? { page: events, more: false } : { page: events.slice(0, n), more: true };
 }
 
 /** Who asks, in a secure mesh: where its acknowledgements are kept (its key
@@ -54,11 +62,13 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   if (req.subscriber !== '' && last > 0) p.events.acknowledge(asker.scope, req.subscriber, last);
   // Events under the prefix that the asker may not read are left out, not refused:
   // its rules may be narrower than the prefix it asked for.
-  const events = fitting(p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS)))
-    .filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
+  const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_REPLAY_BYTES) : MAX_REPLAY_BYTES;
+  const { page, more } = fitting(p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS)), maxBytes);
+  const events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
   return encodeReplayReply({
     stream: p.storeId,
     head: p.events.head(),
+    more,
     events: events.map((e) => ({
       seq: e.seq, topic: e.topic, payload: e.payload, headers: e.headers ?? {}, timestampMs: e.createdMs,
       id: e.id, node: p.nodeId, service: p.service,

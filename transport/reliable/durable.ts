@@ -11,6 +11,8 @@
  * Progress is acknowledged to publishers (`$ack`), which lets them prune.
  */
 import type { Logger } from 'pino';
+import { ErrorCode } from '../errors.js';
+import { RateLimitedLog } from '../log.js';
 import type { ReplayReply, ReplayRequest } from '../codec/control.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseDecimal } from '../codec/stream-headers.js';
 import type { Db } from '../store/open.js';
@@ -68,6 +70,7 @@ const rawOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 
 export class DurableSubscription {
   private readonly streams = new Map<string, StreamState>();
+  private readonly limited: RateLimitedLog;
   private readonly load;
   private readonly save;
   private readonly catchingUpWith = new Set<string>();
@@ -75,6 +78,7 @@ export class DurableSubscription {
   private closed = false;
 
   constructor(private readonly d: DurableDeps) {
+    this.limited = new RateLimitedLog(d.log);
     this.load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
     this.save = d.db.prepare('INSERT INTO zmesh_durable (name, stream, last_seq) VALUES (?, ?, ?) ON CONFLICT (name, stream) DO UPDATE SET last_seq = excluded.last_seq');
     for (const r of this.load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
@@ -158,7 +162,7 @@ export class DurableSubscription {
         for (;;) {
           // Only this publisher's progress, by its own stream ids.
           const known = Object.fromEntries([...this.streams.values()].filter((v) => v.key.startsWith(scope)).map((v) => [v.raw, v.last]));
-          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name });
+          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0 });
           if (this.closed) return;
           stream = reply.stream;
           const s = this.state(scope, stream);
@@ -172,7 +176,8 @@ export class DurableSubscription {
               id: r.id, seq: r.seq, stream, timestampMs: r.timestampMs, headers: r.headers,
             });
           }
-          if (reply.events.length < REPLAY_BATCH) break;
+          // A page cut short by size says so; otherwise a short page means caught up.
+          if (reply.events.length < REPLAY_BATCH && !reply.more) break;
         }
         const s = this.state(scope, stream!);
         // Live events that arrived meanwhile: apply what continues the stream; a hole
@@ -191,7 +196,9 @@ export class DurableSubscription {
       }
     } catch (err) {
       // A peer without reliable events (no store) or one that went away: nothing to do.
-      this.d.log.debug({ err, nodeId }, 'replay failed');
+      // An event larger than we take can never be replayed to us: that an operator must see.
+      if ((err as { code?: string }).code === ErrorCode.MESSAGE_TOO_LARGE) this.limited.warn(`large:${nodeId}`, { err, nodeId }, 'replay refused: an event is larger than this node takes (maxPayloadBytes)');
+      else this.d.log.debug({ err, nodeId }, 'replay failed');
       if (stream !== undefined) this.state(scope, stream).catchingUp = false;
     } finally {
       this.catchingUpWith.delete(nodeId);

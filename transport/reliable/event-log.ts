@@ -11,7 +11,9 @@
  * Durable-subscriber names come from peers, so they are bounded (bounds.ts): at most
  * MAX_DURABLE_NAMES_PER_ASKER per asker scope (a key fingerprint; the insecure scope
  * "" has only the total bound) and MAX_DURABLE_NAMES in all. An acknowledgement for a
- * new name past either is ignored and counted. A name not heard from for longer than
+ * new name past either is ignored and counted, and for the retention age after that
+ * acknowledgements prune nothing (the refused subscriber may still be reading; age and
+ * count still prune). A name not heard from for longer than
  * the retention age is forgotten at the next prune: it no longer holds pruning back,
  * and the events it would have wanted are gone by age anyway.
  */
@@ -46,6 +48,9 @@ export class EventLog {
   /** Every durable-subscriber name with an acknowledgement row, and names per scope. */
   private readonly names = new Set<string>();
   private readonly perScope = new Map<string, number>();
+  /** When a name was last refused: while a refused subscriber may still be reading,
+   *  acknowledgements alone do not prune (only retention does). */
+  private lastRefusalMs = -Infinity;
   private readonly group: GroupCommit<{ topic: string; id: Buffer; payload: Uint8Array; headers: Record<string, string> | undefined }, LoggedEvent>;
 
   constructor(
@@ -108,6 +113,7 @@ export class EventLog {
     if (!this.names.has(key)) {
       if (this.names.size >= MAX_DURABLE_NAMES || (scope !== '' && (this.perScope.get(scope) ?? 0) >= MAX_DURABLE_NAMES_PER_ASKER)) {
         this.bounds.durableNamesRefused++;
+        this.lastRefusalMs = Date.now();
         return false;
       }
       this.remember(key);
@@ -143,7 +149,7 @@ export class EventLog {
       for (const name of expired) this.forget(name);
       this.bounds.durableNamesExpired += expired.length;
       const acked = this.stmts.minAck.get() as number | null;
-      if (acked !== null) n += this.stmts.pruneAcked.run(acked).changes;
+      if (acked !== null && Date.now() - this.lastRefusalMs >= this.retention.maxAgeMs) n += this.stmts.pruneAcked.run(acked).changes;
       n += this.stmts.pruneOld.run(Date.now() - this.retention.maxAgeMs).changes;
       n += this.stmts.pruneCount.run(this.retention.maxEvents).changes;
       return n;

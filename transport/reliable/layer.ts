@@ -15,7 +15,7 @@
  *   subscribeDurable() -> DurableSubscription <- live events + `$replay` catch-up
  */
 import type { Logger } from 'pino';
-import { MAX_REPLAY_ASKERS, REPLAYS_PER_SECOND, REPLAY_BURST } from '../bounds.js';
+import { MAX_REPLAY_ASKERS, REPLAY_BURST_BYTES, REPLAY_BYTES_PER_SECOND, REPLAY_MIN_COST_BYTES } from '../bounds.js';
 import { BadMessageError, ClosedError, QueueFullError, UnknownMethodError } from '../errors.js';
 import { headersOf, type Envelope } from '../codec/envelope.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseStreamPosition } from '../codec/stream-headers.js';
@@ -82,18 +82,21 @@ export class ReliableLayer {
   private readonly handlers = new Map<string, ReliableHandler>();
   private readonly durables = new Set<DurableSubscription>();
   private open: Open | undefined;
-  /** `$replay` answers per asker (bounds.ts): each can cost a page of the log. */
+  /** `$replay` bytes per asker (bounds.ts): each answer can cost a page of the log. */
   private readonly replays: KeyedBudget;
 
   constructor(private readonly p: ReliableParts) {
-    this.replays = new KeyedBudget(REPLAYS_PER_SECOND, REPLAY_BURST, MAX_REPLAY_ASKERS, () => p.clock.monotonic());
+    this.replays = new KeyedBudget(REPLAY_BYTES_PER_SECOND, REPLAY_BURST_BYTES, MAX_REPLAY_ASKERS, () => p.clock.monotonic());
     p.server.receiveStreams((env, caller, answer) => this.receive(env, caller, answer));
     p.server.handle(REPLAY_METHOD, (body, ctx) => {
-      if (!this.replays.take(ctx.caller.fingerprint ?? ctx.caller.node)) {
+      const key = ctx.caller.fingerprint ?? ctx.caller.node;
+      if (!this.replays.allows(key)) {
         p.bounds.replaysLimited++;
-        throw new QueueFullError(`more than ${REPLAYS_PER_SECOND} $replay requests a second from ${ctx.caller.node}: retry later`);
+        throw new QueueFullError(`${ctx.caller.node} asked for more than ${REPLAY_BYTES_PER_SECOND >> 20} MiB of replays a second: retry later`);
       }
-      return answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      const reply = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      this.replays.spend(key, Math.max(reply.byteLength, REPLAY_MIN_COST_BYTES));
+      return reply;
     });
     p.server.handle(ACK_METHOD, (body, ctx) => { takeAck(this.store().publishing, body, this.asker(ctx.caller)); });
     p.bus.on('peer:up', ({ peer }) => this.onPeerUp(peer.nodeId));
@@ -170,7 +173,8 @@ export class ReliableLayer {
       prefix,
       handler,
       tx: () => this.transaction(),
-      replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, subscriber }),
+      // Pages no larger than we take (less room for the reply's own fields).
+      replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, subscriber, maxBytes: Math.max(1_024, this.p.maxPayloadBytes - 1_024) }),
       ack: (nodeId, stream, seq) => {
         try {
           sendAck(this.p.client, nodeId, stream, subscriber, seq);

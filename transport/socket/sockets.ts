@@ -37,6 +37,7 @@ const ZMQ_ROUTER_NOTIFY = 97;
 const ZMQ_NOTIFY_CONNECT = 1;
 const ZMQ_NOTIFY_DISCONNECT = 2;
 const ZMQ_HELLO_MSG = 110;
+const ZMQ_TOPICS_COUNT = 116;
 
 /** A ROUTER that receives [routing id, empty frame] when a connection with that id
  *  comes up or goes away, in order with that connection's messages. */
@@ -45,6 +46,20 @@ class NotifyingRouter extends zmq.Router {
     super(options);
     this.setInt32Option(ZMQ_ROUTER_NOTIFY, ZMQ_NOTIFY_CONNECT | ZMQ_NOTIFY_DISCONNECT);
   }
+}
+
+/** An XPUB that can say how many distinct subscriptions libzmq holds in it: the one
+ *  count no subscriber can skew (an unsubscribe it never subscribed is still reported
+ *  to the application, so counting notifications can be fooled). */
+class CountingXPublisher extends zmq.XPublisher {
+  get topicCount(): number {
+    return this.getInt32Option(ZMQ_TOPICS_COUNT);
+  }
+}
+
+/** Distinct subscriptions `sock` holds, when libzmq can say (draft API). */
+export function topicCount(sock: zmq.XPublisher): number | undefined {
+  return sock instanceof CountingXPublisher && !sock.closed ? sock.topicCount : undefined;
 }
 
 /** A DEALER that libzmq makes send `hello` (one frame) first on every connection it
@@ -90,9 +105,10 @@ export function createRouter(s: SocketSettings, sec?: SocketSecurity, zapDomain 
  *  are subscriptions, so libzmq drops a connection that sends a bigger frame before
  *  storing it (bounds.ts). */
 export function createPublisher(s: SocketSettings, sec?: SocketSecurity, zapDomain = 'zmesh-pub'): zmq.XPublisher {
-  return new zmq.XPublisher({
+  const options = {
     ...common(s, sec), maxMessageSize: MAX_SUBSCRIPTION_FRAME_BYTES, receiveHighWaterMark: SUBSCRIPTION_HWM, ...server(sec, zapDomain),
-  });
+  };
+  return zmq.capability.draft === true ? new CountingXPublisher(options) : new zmq.XPublisher(options);
 }
 
 /** Our link to one peer's ROUTER. `immediate` keeps messages off connections that
