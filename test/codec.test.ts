@@ -33,6 +33,7 @@ describe('codec', () => {
     ['event without topic', encodeEnvelope({ ...base, kind: Kind.EVENT }), 'invalid'],
     ['subject too long', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: 'x'.repeat(300) }), 'invalid'],
     ['subject over 256 UTF-8 bytes in 100 characters', encodeEnvelope({ ...base, kind: Kind.EVENT, subject: '€'.repeat(100) }), 'invalid'],
+    ['subject of 256 characters and 768 bytes', encodeEnvelope({ ...base, kind: Kind.REQUEST, service: 'svc', subject: '€'.repeat(256) }), 'invalid'],
     ['ack without correlation', encodeEnvelope({ ...base, kind: Kind.ACK }), 'invalid'],
     ['sync without topic', encodeEnvelope({ ...base, kind: Kind.SYNC }), 'invalid'],
     ['command without service', encodeEnvelope({ ...base, kind: Kind.COMMAND, subject: 'm' }), 'invalid'],

@@ -110,4 +110,14 @@ describe('options', () => {
     expect(() => mdnsDiscovery({ interface: 'eth0' })).toThrow(/interface must be an IPv4 address/);
     expect(() => staticDiscovery({ peers: ['tcp://h:70000'] })).toThrow(InvalidArgumentError);
   });
+
+  it('options - a peer host must be an IPv4 address or a host name of at most 253 bytes', () => {
+    for (const host of ['10.0.0.7', 'peer.example', 'order-1.mesh.internal', 'db_1']) {
+      expect(resolveOptions({ service: 'svc', insecure: true, peers: [`tcp://${host}:5555`] }).peers).toEqual([`tcp://${host}:5555`]);
+    }
+    for (const host of ['€.example', '999.0.0.1', 'a..b', '-a', 'a b', 'a.', Array(5).fill('a'.repeat(60)).join('.')]) {
+      expect(() => resolveOptions({ service: 'svc', insecure: true, peers: [`tcp://${host}:5555`] }), host).toThrow(/peers\[0\] must be endpoints tcp:\/\/HOST:PORT/);
+      expect(() => staticDiscovery({ peers: [`tcp://${host}:5555`] }), host).toThrow(InvalidArgumentError);
+    }
+  });
 });

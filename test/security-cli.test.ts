@@ -152,7 +152,7 @@ describe('security cli', () => {
       [['cert', 'issue', '--authority', 'refuse-auth', '--mesh', 'm', '--service', 's', '--key', 'no-such.pub', '--out', 'x.cert'], /^zmesh: --key "no-such.pub" is neither a key file nor a 40-character Z85 public key\n$/],
       [['cert', 'issue', '--authority', 'refuse-auth', '--mesh', 'm', '--service', 's', '--key', 'refuse-auth/authority.pub', '--out', 'x.cert'], /is not JSON: not a zmesh key file \(ZMESH_ERR_SECURITY\)\n$/],
       [['cert', 'show', 'refuse.key.pub'], /^zmesh: not a zmesh certificate: it does not decode \(ZMESH_ERR_SECURITY\)\n$/],
-      [['cert', 'show', 'missing.cert'], /^zmesh: ENOENT: no such file or directory/],
+      [['cert', 'show', 'missing.cert'], /^zmesh: cannot read missing\.cert: ENOENT: no such file or directory, .+ \(ZMESH_ERR_SECURITY\)\n$/],
       [['cert', 'revoke', '--authority', 'refuse-auth', '--serial', '1'], /never issued by this authority \(last issued: 0\) \(ZMESH_ERR_INVALID_ARGUMENT\)\n$/],
     ];
     for (const [args, says] of cases) {
@@ -163,6 +163,26 @@ describe('security cli', () => {
     expect(existsSync(join(dir, 'x.cert'))).toBe(false);
     // No serial was spent on the refused issues.
     expect(existsSync(join(dir, 'refuse-auth', 'serial'))).toBe(false);
+  });
+
+  it('security - paths that used to hang or fail raw (under /proc, below a file, a device) exit 1 at once with the code', () => {
+    // SIGKILL at the deadline: Node's recursive mkdir spun at full CPU on /proc/x, and
+    // cert show read /dev/zero forever; a hang must fail the test, not stall it.
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL', cwd: dir });
+    const cases: Array<[string[], RegExp]> = [
+      [['keygen', '--out', '/proc/x/node.key'], /^zmesh: cannot create directory \/proc\/x: ENOENT: .+ \(ZMESH_ERR_SECURITY\)\n$/],
+      [['authority', 'init', '--dir', '/proc/x/authority'], /^zmesh: cannot create directory \/proc\/x: ENOENT: .+ \(ZMESH_ERR_SECURITY\)\n$/],
+      [['keygen', '--out', '/dev/null/node.key'], /^zmesh: \/dev\/null is not a directory \(ZMESH_ERR_SECURITY\)\n$/],
+      [['authority', 'init', '--dir', '/dev/null'], /^zmesh: cannot create directory \/dev\/null: it exists and is not a directory \(ZMESH_ERR_SECURITY\)\n$/],
+      [['cert', 'show', '/dev/zero'], /^zmesh: \/dev\/zero is not a regular file \(ZMESH_ERR_SECURITY\)\n$/],
+      [['cert', 'show', dir], /^zmesh: .+ is not a regular file \(ZMESH_ERR_SECURITY\)\n$/],
+    ];
+    for (const [args, says] of cases) {
+      const r = run(...args);
+      expect(r.signal, `${args.join(' ')} was killed at the deadline`).toBeNull();
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(says);
+    }
   });
 
   it('security - an authority key readable by others is refused with a chmod hint', () => {

@@ -9,9 +9,9 @@
  * Foundation module: imports errors, names and limits only, so that every layer may
  * use definitions.
  */
-import { BadMessageError, InvalidArgumentError, errorMessage } from './errors.js';
-import { MAX_SUBJECT_BYTES } from './limits.js';
-import { isServiceName } from './names.js';
+import { BadMessageError, InvalidArgumentError, MessageTooLargeError, errorMessage } from './errors.js';
+import { MAX_HEADERS_BYTES, MAX_SUBJECT_BYTES } from './limits.js';
+import { headersBytes, isServiceName, isSubject } from './names.js';
 
 export interface Codec<T> {
   encode(value: T): Uint8Array;
@@ -77,11 +77,27 @@ export interface ServiceDef {
 /** Method names starting with "$" are zmesh's own ($replay, $ack). */
 export const RESERVED_PREFIX = '$';
 
+/** Throws INVALID_ARGUMENT unless `subject` (a method name or topic) fits the
+ *  envelope: 1..MAX_SUBJECT_BYTES bytes of UTF-8. The receiver would drop it. */
+export function checkSubject(subject: unknown, what = 'method'): asserts subject is string {
+  if (!isSubject(subject)) {
+    const size = typeof subject === 'string' ? `${Buffer.byteLength(subject, 'utf8')} bytes` : typeof subject;
+    throw new InvalidArgumentError(`${what} must be 1..${MAX_SUBJECT_BYTES} bytes of UTF-8, got ${size}`);
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless `headers` maps strings to strings, and
+ *  MESSAGE_TOO_LARGE when they encode to more than MAX_HEADERS_BYTES: past that the
+ *  header frame may exceed what every receiver accepts, and it would be dropped. */
+export function checkHeaders(headers: unknown): void {
+  const bytes = headersBytes(headers);
+  if (bytes === undefined) throw new InvalidArgumentError('headers must be an object mapping strings to strings');
+  if (bytes > MAX_HEADERS_BYTES) throw new MessageTooLargeError(`headers of ${bytes} bytes exceed ${MAX_HEADERS_BYTES} bytes (keys and values in UTF-8)`);
+}
+
 /** Throws INVALID_ARGUMENT unless `method` is a usable application method name. */
 export function checkMethodName(method: unknown, what = 'method'): asserts method is string {
-  if (typeof method !== 'string' || method === '' || Buffer.byteLength(method) > MAX_SUBJECT_BYTES) {
-    throw new InvalidArgumentError(`${what} must be 1..${MAX_SUBJECT_BYTES} bytes, got ${JSON.stringify(method)}`);
-  }
+  checkSubject(method, what);
   if (method.startsWith(RESERVED_PREFIX)) {
     throw new InvalidArgumentError(`${what} "${method}" starts with "${RESERVED_PREFIX}", which is reserved for zmesh`);
   }
@@ -107,6 +123,7 @@ export function defineEvent<T>(def: { topic: string; codec: Codec<T>; family?: b
   if (typeof def.topic !== 'string' || def.topic === '' || def.topic.startsWith('$')) {
     throw new InvalidArgumentError(`event topic must be non-empty and not start with "$", got ${JSON.stringify(def.topic)}`);
   }
+  checkSubject(def.topic, 'event topic');
   return Object.freeze({ kind: 'event', topic: def.topic, family: def.family === true, codec: def.codec });
 }
 
@@ -162,19 +179,27 @@ export interface PublishOptions {
 }
 
 /** The arguments of send(service, method, payload, options) or send(def, value,
- *  options), as one shape. */
+ *  options), as one shape. Throws INVALID_ARGUMENT for a service or method name the
+ *  receiver would refuse, and MESSAGE_TOO_LARGE for headers (checkHeaders): a
+ *  reliable command is stored before it is sent, so it must be sendable. */
 export function commandArgs(a: string | CommandDef<unknown>, b: unknown, c?: unknown, d?: unknown):
   { service: string; method: string; payload: Uint8Array; headers: Record<string, string> | undefined } {
-  if (typeof a === 'string') {
-    return { service: a, method: b as string, payload: c as Uint8Array, headers: (d as { headers?: Record<string, string> } | undefined)?.headers };
-  }
-  return { service: a.service, method: a.method, payload: a.codec.encode(b), headers: (c as { headers?: Record<string, string> } | undefined)?.headers };
+  const args = typeof a === 'string'
+    ? { service: a, method: b as string, payload: c as Uint8Array, headers: (d as { headers?: Record<string, string> } | undefined)?.headers }
+    : { service: a.service, method: a.method, payload: a.codec.encode(b), headers: (c as { headers?: Record<string, string> } | undefined)?.headers };
+  checkService(args.service);
+  checkMethodName(args.method);
+  checkHeaders(args.headers);
+  return args;
 }
 
-/** The arguments of publish(topic, payload, options) or publish(def, value, options). */
+/** The arguments of publish(topic, payload, options) or publish(def, value, options).
+ *  Throws MESSAGE_TOO_LARGE for headers (checkHeaders); the topic is the caller's to
+ *  check. */
 export function eventArgs(a: string | EventDef<unknown>, b: unknown, c?: unknown):
   { topic: string; payload: Uint8Array; headers: Record<string, string> | undefined } {
   const o = c as PublishOptions | undefined;
+  checkHeaders(o?.headers);
   if (typeof a === 'string') return { topic: a, payload: b as Uint8Array, headers: o?.headers };
   return { topic: topicOf(a, o?.suffix), payload: a.codec.encode(b), headers: o?.headers };
 }

@@ -38,7 +38,8 @@ export type { Codec, ProtoType, MethodDef, CommandDef, EventDef, ServiceDef, Pub
 export { call, serve, serveReliable, subscribeDurable, on, commonPrefix } from './typed.js';
 export type { TypedHandler, TypedReliableHandler, DurableOn } from './typed.js';
 export { PROTOCOL_VERSION } from './codec/envelope.js';
-export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, parseEndpoint, parsePeer } from './names.js';
+export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, isHost, isSubject, parseEndpoint, parsePeer } from './names.js';
+export { MAX_SUBJECT_BYTES, MAX_HEADERS_BYTES } from './limits.js';
 export { systemClock } from './clock.js';
 export { mdnsDiscovery, MDNS_SERVICE_TYPE } from './discovery/mdns.js';
 export { staticDiscovery } from './discovery/static.js';

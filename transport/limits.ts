@@ -12,6 +12,12 @@ export const MAX_ID_BYTES = 64;
 export const MAX_SUBJECT_BYTES = 256;
 /** Largest header frame; header maps beyond this are refused before decoding. */
 export const MAX_HEADER_BYTES = 16 * 1024;
+/** Largest application `headers` map a sender accepts, as encoded (keys and values in
+ *  UTF-8 bytes, with their protobuf framing; names.ts headersBytes). The rest of the
+ *  header frame is room for every other field at its largest (under 600 bytes), the
+ *  reliable class's own headers (under 200) and a secure node's MAC trailer (18): a
+ *  message within this limit always fits MAX_HEADER_BYTES at the receiver. */
+export const MAX_HEADERS_BYTES = 15 * 1024;
 /** Frames per zmesh message on the wire: header, body. */
 export const FRAMES_PER_MESSAGE = 2;
 /** zmesh messages one ZeroMQ message may carry, and the byte budget of one batch. */

@@ -15,7 +15,7 @@
 import { compose, type NodeParts } from './compose.js';
 import { PROTOCOL_VERSION } from './codec/envelope.js';
 import type { HelloInit } from './codec/control.js';
-import { checkMethodName, type CommandDef, type EventDef } from './defs.js';
+import { checkHeaders, checkMethodName, checkSubject, type CommandDef, type EventDef } from './defs.js';
 import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { validatePrefix } from './pubsub/topics.js';
@@ -134,14 +134,17 @@ class Node implements MeshNode {
 
   request(service: string, method: string, payload: Uint8Array, o: RequestOptions = {}): Promise<Uint8Array> {
     return attempt(() => {
-      this.checkSend(payload);
+      this.checkSend(payload, o.headers);
+      // Bytes only: "$" methods are zmesh's, and a caller may still ask them.
+      checkSubject(method);
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
       return this.p.client.request(service, method, payload, o);
     });
   }
 
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
-    this.checkSend(payload);
+    this.checkSend(payload, o.headers);
+    checkSubject(method);
     this.p.client.command(service, method, payload, o);
   }
 
@@ -170,7 +173,7 @@ class Node implements MeshNode {
   }
 
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
-    this.checkSend(payload);
+    this.checkSend(payload, o.headers);
     this.p.publisher.publish(topic, payload, o.headers);
   }
 
@@ -280,9 +283,12 @@ class Node implements MeshNode {
     return this.reliableClass();
   }
 
-  private checkSend(payload: Uint8Array): void {
+  /** What every fast-class send checks before anything is queued: a message the
+   *  receiver would drop fails here, with a typed error, instead. */
+  private checkSend(payload: Uint8Array, headers: Record<string, string> | undefined): void {
     this.assertRunning();
     checkPayloadSize(payload, this.opts.maxPayloadBytes);
+    checkHeaders(headers);
   }
 
   private localHello(): HelloInit {

@@ -293,6 +293,9 @@ export interface RequestOptions {
 }
 
 export interface SendOptions {
+  /** Application headers: lower-case keys, `zmesh-*` reserved, at most
+   *  MAX_HEADERS_BYTES (15 KiB) as encoded, counted in UTF-8 bytes (else
+   *  MESSAGE_TOO_LARGE before anything is sent or stored). */
   headers?: Record<string, string>;
 }
 
@@ -411,19 +414,21 @@ export interface MeshNode extends AsyncDisposable {
 
   /** Calls `method` on one live instance of `service` and resolves with its reply.
    *  Rejects with a ZmeshError: NO_ROUTE, TIMEOUT, PEER_DOWN, ABORTED, QUEUE_FULL,
-   *  MESSAGE_TOO_LARGE, CLOSED, or a code sent by the remote handler. */
+   *  MESSAGE_TOO_LARGE (payload or headers), INVALID_ARGUMENT (a method over 256 bytes
+   *  of UTF-8), CLOSED, or a code sent by the remote handler. */
   request(service: string, method: string, payload: Uint8Array, options?: RequestOptions): Promise<Uint8Array>;
 
   /** One-way command to one live instance of `service` (fast class: not persisted,
    *  no acknowledgement). Returns once queued to the socket; throws synchronously
-   *  with NO_ROUTE, QUEUE_FULL, MESSAGE_TOO_LARGE or CLOSED. */
+   *  with NO_ROUTE, QUEUE_FULL, MESSAGE_TOO_LARGE, INVALID_ARGUMENT or CLOSED. */
   command(service: string, method: string, payload: Uint8Array, options?: SendOptions): void;
 
   /** Reliable command: stored in the outbox, delivered in order to one live instance
    *  of `service`, retried until acknowledged, applied exactly once by its inbox.
    *  Resolves once the message is on disk (group commit: concurrent sends share one
-   *  fsync). Rejects OUTBOX_FULL, MESSAGE_TOO_LARGE, CLOSED, or INVALID_ARGUMENT
-   *  without a store. */
+   *  fsync). Rejects OUTBOX_FULL, MESSAGE_TOO_LARGE (payload or headers), CLOSED, or
+   *  INVALID_ARGUMENT without a store or for a service or method name that no
+   *  receiver would take (nothing is stored then). */
   send(service: string, method: string, payload: Uint8Array, options?: SendOptions): Promise<void>;
   /** The same, typed: the value is encoded with the command's codec. */
   send<T>(command: CommandDef<T>, value: T, options?: SendOptions): Promise<void>;

@@ -12,9 +12,11 @@
  *   --insecure            none of the above: no security at all, loudly
  */
 import type { Argv } from 'yargs';
-import { isEndpoint, type Permissions, type SecurityOptions } from 'zmesh';
+import { MAX_CERTIFICATE_BYTES, SecurityError, isEndpoint, type Permissions, type SecurityOptions } from 'zmesh';
 import { AUTHORITY_PUB_FILE, CERT_FILE, KEY_FILE, credentialFilesIn, loadSecurity, type CredentialFiles } from '../commerce/credentials.js';
 import { certIssueArgs } from '../commerce/permissions.js';
+import { checkPath } from './options.js';
+import { checkRegularFile } from './paths.js';
 
 export interface CredentialArgs {
   credentials?: string;
@@ -32,14 +34,15 @@ const IN_DIR = ['key', 'cert', 'authority'] as const;
 
 export function credentialOptions<T>(y: Argv<T>): Argv<T & CredentialArgs> {
   return y
-    .option('credentials', { type: 'string', describe: `directory holding ${KEY_FILE}, ${CERT_FILE} and ${AUTHORITY_PUB_FILE} (and revoked.list, when there is one)` })
-    .option('key', { type: 'string', describe: 'node key file (zmesh keygen); must be private to its owner (chmod 600)' })
-    .option('cert', { type: 'string', describe: 'certificate file (zmesh cert issue)' })
-    .option('authority', { type: 'string', array: true, describe: 'authority.pub to trust, or a directory holding one (repeatable)' })
-    .option('revocations', { type: 'string', describe: 'revocation list file (zmesh cert revoke), re-read when it changes (default with --credentials: DIR/revoked.list)' })
-    .option('audit', { type: 'string', describe: 'also append audit events to this file (JSON lines)' })
+    .option('credentials', { type: 'string', requiresArg: true, describe: `directory holding ${KEY_FILE}, ${CERT_FILE} and ${AUTHORITY_PUB_FILE} (and revoked.list, when there is one)` })
+    .option('key', { type: 'string', requiresArg: true, describe: 'node key file (zmesh keygen); must be private to its owner (chmod 600)' })
+    .option('cert', { type: 'string', requiresArg: true, describe: 'certificate file (zmesh cert issue)' })
+    .option('authority', { type: 'string', requiresArg: true, array: true, describe: 'authority.pub to trust, or a directory holding one (repeatable)' })
+    .option('revocations', { type: 'string', requiresArg: true, describe: 'revocation list file (zmesh cert revoke), re-read when it changes (default with --credentials: DIR/revoked.list)' })
+    .option('audit', { type: 'string', requiresArg: true, describe: 'also append audit events to this file (JSON lines)' })
     .option('insecure', { type: 'boolean', default: false, describe: 'run WITHOUT security: anyone who can reach the node can join, forge and read' })
     .check((a) => {
+      for (const k of ['credentials', ...IN_DIR, 'revocations', 'audit'] as const) checkPath(k, a[k]);
       const named = IN_DIR.filter((k) => a[k] !== undefined);
       const given = [...(a.credentials === undefined ? [] : ['credentials']), ...named, ...(['revocations', 'audit'] as const).filter((k) => a[k] !== undefined)];
       if (a.insecure && given.length > 0) throw new Error(`--insecure contradicts --${given[0]!}: choose credentials or no security`);
@@ -78,6 +81,9 @@ export function resolveTrust(args: CredentialArgs, howTo: () => string): Trust {
   if (args.insecure) return { insecure: true };
   const files = filesOf(args);
   if (files === undefined) throw new Error(howTo());
+  // The key and authority files are read by zmesh, which takes regular files only; the
+  // certificate is read here, in nodes/, so it is checked here.
+  checkRegularFile(files.certificate, MAX_CERTIFICATE_BYTES, (message) => new SecurityError('certificate', message));
   return { security: loadSecurity(files) };
 }
 

@@ -44,6 +44,8 @@ await yargs(hideBin(process.argv))
   .command(authorityCommand)
   .command(certCommand)
   .demandCommand(1, 'name a command; see zmesh --help')
+  // Said as the option is written: options.ts explains why every value is required.
+  .updateStrings({ 'Not enough arguments following: %s': '--%s needs a value' })
   .strict()
   .version(pkg.version)
   .help()

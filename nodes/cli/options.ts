@@ -2,6 +2,10 @@
  * Options and checks shared by the commands. Mesh names and endpoints are checked
  * with zmesh's own validators, so the CLI refuses exactly what a node would, at
  * parse time and with exit 2 rather than later as a failed start.
+ *
+ * Every option that takes a value is declared `requiresArg`: yargs would otherwise
+ * read a bare "--data" as "" (the current directory), a bare "--timeout" as its
+ * default and a bare "--peer" as no peer at all, and run on as if nothing were wrong.
  */
 import { isIPv4 } from 'node:net';
 import type { Argv } from 'yargs';
@@ -19,10 +23,10 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
   return y
-    .option('mesh', { type: 'string', default: 'default', describe: 'mesh name; nodes of other meshes are ignored' })
-    .option('interface', { type: 'string', describe: 'IPv4 address to bind, advertise and run mDNS on' })
-    .option('peer', { type: 'string', array: true, describe: 'static peer: its ROUTER endpoint and public key, tcp://10.0.0.7:5555#<64 hex> (repeatable); with peers, mDNS is off' })
-    .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'log level (logs go to stderr)' })
+    .option('mesh', { type: 'string', requiresArg: true, default: 'default', describe: 'mesh name; nodes of other meshes are ignored' })
+    .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on' })
+    .option('peer', { type: 'string', array: true, requiresArg: true, describe: 'static peer: its ROUTER endpoint and public key, tcp://10.0.0.7:5555#<64 hex> (repeatable); with peers, mDNS is off' })
+    .option('log-level', { type: 'string', requiresArg: true, default: 'warn', choices: LOG_LEVELS, describe: 'log level (logs go to stderr)' })
     .check((a) => {
       checkMesh(a.mesh);
       checkInterface(a.interface);
@@ -50,6 +54,15 @@ export function checkMesh(mesh: string, orAll = false): void {
 /** --interface: binding and mDNS are IPv4 only, so a name like eth0 is refused too. */
 export function checkInterface(address: string | undefined): void {
   if (address !== undefined && !isIPv4(address)) throw new Error(`--interface must be an IPv4 address, got ${JSON.stringify(address)}`);
+}
+
+/** A file or directory option: "" would mean the current directory, and a NUL byte
+ *  makes every file call throw. `values` may be one path or a repeated option's. */
+export function checkPath(option: string, values: string | readonly string[] | undefined): void {
+  for (const v of typeof values === 'string' ? [values] : values ?? []) {
+    if (v === '') throw new Error(`--${option} needs a path, got ""`);
+    if (v.includes('\0')) throw new Error(`--${option} must not contain a NUL byte`);
+  }
 }
 
 export function stderrLogger(level: string): Logger {

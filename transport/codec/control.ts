@@ -4,7 +4,8 @@
  * bodies come from peers.
  */
 import { zmesh } from '../gen/mesh.js';
-import { MESH_RE, NODE_ID_RE, SERVICE_RE } from '../names.js';
+import { MAX_SUBJECT_BYTES } from '../limits.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE, isSubject, utf8Over } from '../names.js';
 import { toNumber } from './numbers.js';
 
 const pb = zmesh.v1;
@@ -113,6 +114,8 @@ export function encodeReplayRequest(r: ReplayRequest): Buffer {
 export function decodeReplayRequest(payload: Uint8Array): ReplayRequest | undefined {
   try {
     const r = pb.ReplayRequest.decode(payload);
+    // A prefix no topic can start with is a bad request, not an empty answer.
+    if (utf8Over(r.prefix, MAX_SUBJECT_BYTES)) return undefined;
     const known: Record<string, number> = {};
     for (const [k, v] of Object.entries(r.known ?? {})) known[k] = toNumber(v);
     return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes };
@@ -128,10 +131,14 @@ export function encodeReplayReply(r: ReplayReply): Buffer {
 export function decodeReplayReply(payload: Uint8Array): ReplayReply | undefined {
   try {
     const r = pb.ReplayReply.decode(payload);
+    // Replayed events reach durable handlers without passing decodeMessage: the same
+    // rules for their topic and publisher, or the whole answer is refused.
+    const events = r.events as zmesh.v1.ReplayedEvent[];
+    if (!events.every((e) => isSubject(e.topic) && NODE_ID_RE.test(e.node) && SERVICE_RE.test(e.service))) return undefined;
     return {
       stream: r.stream,
       head: toNumber(r.head),
-      events: (r.events as zmesh.v1.ReplayedEvent[]).map((e) => ({
+      events: events.map((e) => ({
         seq: toNumber(e.seq), topic: e.topic, payload: e.payload, headers: e.headers ?? {},
         timestampMs: toNumber(e.timestampMs), id: e.id, node: e.node, service: e.service,
       })),

@@ -8,7 +8,7 @@
  */
 import { zmesh } from '../gen/mesh.js';
 import { FRAMES_PER_MESSAGE, MAX_HEADER_BYTES, MAX_ID_BYTES, MAX_SUBJECT_BYTES } from '../limits.js';
-import { NODE_ID_RE, SERVICE_RE } from '../names.js';
+import { NODE_ID_RE, SERVICE_RE, utf8Over } from '../names.js';
 import type { DropReason } from '../types.js';
 import { toNumber } from './numbers.js';
 
@@ -40,12 +40,9 @@ function fail(reason: DropReason, detail: string, env?: Envelope): Decoded {
   return env === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, env };
 }
 
-/** UTF-8 length without encoding when the UTF-16 length already settles it: a
- *  character is at most 3 UTF-8 bytes per UTF-16 unit. */
-export function utf8Over(s: string, maxBytes: number): boolean {
-  if (s.length * 3 <= maxBytes) return false;
-  return s.length > maxBytes || Buffer.byteLength(s) > maxBytes;
-}
+// The byte-limit helper lives with the naming rules; it is re-exported here for the
+// layers that already take it from the codec.
+export { utf8Over };
 
 /**
  * Decodes and validates one message (header and body frames). Never throws: hostile

@@ -12,10 +12,10 @@
  * Nodes need only authority.pub; authority.key belongs on the operator's machine.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecurityError } from '../errors.js';
-import { createExclusive, readPrivate, readPublic } from './files.js';
+import { createExclusive, makeDirectory, readPrivate, readPublic } from './files.js';
 
 export const AUTHORITY_KEY_FILE = 'authority.key';
 export const AUTHORITY_PUB_FILE = 'authority.pub';
@@ -33,11 +33,12 @@ export interface Authority {
 }
 
 /** Creates DIR (0700, and missing parents) with a new key pair. SecurityError 'key'
- *  when DIR already holds an authority.key or authority.pub: nothing is written then. */
+ *  when DIR already holds an authority.key or authority.pub: nothing is written then;
+ *  SecurityError 'config' when DIR cannot be a directory (a file, or /proc/x). */
 export function createAuthority(dir: string): { publicKey: Buffer } {
   // mkdir's mode goes through the umask; set it exactly, but only on a directory made
   // here: an operator's existing directory keeps the mode they gave it.
-  if (mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(dir, 0o700);
+  if (makeDirectory(dir, 0o700)) chmodSync(dir, 0o700);
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const raw = rawPublicKey(publicKey);
   const pub = join(dir, AUTHORITY_PUB_FILE);

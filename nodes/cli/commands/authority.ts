@@ -5,6 +5,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { AUTHORITY_KEY_FILE, AUTHORITY_PUB_FILE, createAuthority } from 'zmesh';
+import { checkPath } from '../options.js';
 import { guarded } from '../run.js';
 
 interface InitArgs {
@@ -16,10 +17,10 @@ const initCommand: CommandModule<object, InitArgs> = {
   command: 'init',
   describe: `create an authority: DIR/${AUTHORITY_KEY_FILE} (private, 0600) and DIR/${AUTHORITY_PUB_FILE}`,
   builder: (y: Argv) => y
-    .option('dir', { type: 'string', demandOption: true, describe: 'the authority directory (created 0700 if missing)' })
+    .option('dir', { type: 'string', requiresArg: true, demandOption: true, describe: 'the authority directory (created 0700 if missing)' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
     .check((a) => {
-      if (a.dir.length === 0) throw new Error('--dir needs a directory name');
+      checkPath('dir', a.dir);
       return true;
     }) as unknown as Argv<InitArgs>,
   handler: guarded((args: InitArgs) => {

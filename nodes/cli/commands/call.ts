@@ -6,6 +6,7 @@
  * shopper-facing and read-only requests and no reliable command.
  */
 import type { Argv, CommandModule } from 'yargs';
+import { MAX_SUBJECT_BYTES, isServiceName, isSubject } from 'zmesh';
 import { Registry } from '../registry.js';
 import { fromJson, toJson } from '../../commerce/codec.js';
 import { credentialOptions, type CredentialArgs } from '../credentials.js';
@@ -32,11 +33,14 @@ export const callCommand: CommandModule<object, Args> = {
     .positional('method', { type: 'string', demandOption: true, describe: 'method, e.g. GetProduct' })
     .positional('json', { type: 'string', describe: 'the request as a JSON object (default {})' })
     .option('raw', { type: 'boolean', default: false, describe: 'send the JSON text unencoded and print the reply as text (methods without a schema here)' })
-    .option('timeout', { type: 'number', default: 10, describe: 'seconds to wait for the reply' })
-    .option('wait', { type: 'number', default: 5, describe: 'seconds to wait for an instance of the service to be found' })))
+    .option('timeout', { type: 'number', requiresArg: true, default: 10, describe: 'seconds to wait for the reply' })
+    .option('wait', { type: 'number', requiresArg: true, default: 5, describe: 'seconds to wait for an instance of the service to be found' })))
     .check((a) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) throw new Error('--timeout must be a number of seconds between 0 and 600');
       if (!Number.isFinite(a.wait) || a.wait < 0 || a.wait > 600) throw new Error('--wait must be a number of seconds between 0 and 600');
+      // A name no node can have would only run into --wait; say so now.
+      if (!isServiceName(a.service)) throw new Error(`the service must be a service name ([a-z0-9][a-z0-9_-]{0,31}), got ${JSON.stringify(a.service)}`);
+      if (!isSubject(a.method)) throw new Error(`the method must be 1 to ${MAX_SUBJECT_BYTES} bytes of UTF-8, got ${Buffer.byteLength(a.method)} bytes`);
       if (!a.raw && !Registry.requestTypes.has(`${a.service}.${a.method}`)) {
         throw new Error(`no schema for ${a.service}.${a.method}; known methods: ${known()} (or use --raw)`);
       }

@@ -8,10 +8,10 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  isServiceName, issueCertificate, isoTime, keyBytes, loadAuthority, loadPublicKey, nextSerial, nodeIdFor, parseRules,
+  SecurityError, isServiceName, issueCertificate, isoTime, keyBytes, loadAuthority, loadPublicKey, nextSerial, nodeIdFor, parseRules,
   type Permissions, type RuleKind,
 } from 'zmesh';
-import { checkMesh } from '../options.js';
+import { checkMesh, checkPath } from '../options.js';
 import { guarded } from '../run.js';
 
 const HOUR_MS = 3_600_000;
@@ -68,25 +68,26 @@ export const certIssueCommand: CommandModule<object, Args> = {
   describe: 'sign a certificate for a node key',
   builder: (y: Argv) => {
     let b = y
-      .option('authority', { type: 'string', demandOption: true, describe: 'the authority directory (zmesh authority init)' })
-      .option('mesh', { type: 'string', demandOption: true, describe: 'the mesh the node belongs to' })
-      .option('service', { type: 'string', demandOption: true, describe: 'the service the node runs' })
-      .option('key', { type: 'string', demandOption: true, describe: "the node's public key: FILE.pub, its key file, or the Z85 key" })
-      .option('days', { type: 'number', describe: `validity in days (default ${DEFAULT_VALID_DAYS})`, conflicts: 'hours' })
-      .option('hours', { type: 'number', describe: 'validity in hours', conflicts: 'days' })
-      .option('out', { type: 'string', demandOption: true, describe: 'the certificate file to write' })
+      .option('authority', { type: 'string', requiresArg: true, demandOption: true, describe: 'the authority directory (zmesh authority init)' })
+      .option('mesh', { type: 'string', requiresArg: true, demandOption: true, describe: 'the mesh the node belongs to' })
+      .option('service', { type: 'string', requiresArg: true, demandOption: true, describe: 'the service the node runs' })
+      .option('key', { type: 'string', requiresArg: true, demandOption: true, describe: "the node's public key: FILE.pub, its key file, or the Z85 key" })
+      .option('days', { type: 'number', requiresArg: true, describe: `validity in days (default ${DEFAULT_VALID_DAYS})`, conflicts: 'hours' })
+      .option('hours', { type: 'number', requiresArg: true, describe: 'validity in hours', conflicts: 'days' })
+      .option('out', { type: 'string', requiresArg: true, demandOption: true, describe: 'the certificate file to write' })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON' });
     for (const [right, , describe] of RIGHTS) {
       b = b
-        .option(`allow-${right}`, { type: 'string', array: true, describe: `allow ${describe}; comma-separated, repeatable` })
-        .option(`deny-${right}`, { type: 'string', array: true, describe: `deny (wins over allow) ${describe}` });
+        .option(`allow-${right}`, { type: 'string', array: true, requiresArg: true, describe: `allow ${describe}; comma-separated, repeatable` })
+        .option(`deny-${right}`, { type: 'string', array: true, requiresArg: true, describe: `deny (wins over allow) ${describe}` });
     }
     return b.check((a) => {
       checkMesh(a.mesh);
       if (!isServiceName(a.service)) throw new Error(`--service must be a service name ([a-z0-9][a-z0-9_-]{0,31}), got ${JSON.stringify(a.service)}`);
       if (!validDuration(a.days, MAX_VALID_DAYS)) throw new Error(`--days must be a number above 0 and at most ${MAX_VALID_DAYS}`);
       if (!validDuration(a.hours, MAX_VALID_DAYS * 24)) throw new Error(`--hours must be a number above 0 and at most ${MAX_VALID_DAYS * 24}`);
-      if (a.out.length === 0) throw new Error('--out needs a file name');
+      checkPath('authority', a.authority);
+      checkPath('out', a.out);
       permissionsOf(a as unknown as Args); // bad rules are usage errors: exit 2
       return true;
     }) as unknown as Argv<Args>;
@@ -100,7 +101,11 @@ export const certIssueCommand: CommandModule<object, Args> = {
     // Everything that can be refused was checked above: a serial taken now is used.
     const serial = nextSerial(args.authority);
     const fields = { mesh: args.mesh, service: args.service, nodeKey, serial, notBeforeMs: nowMs - CLOCK_SKEW_MS, notAfterMs: nowMs + validMs, permissions };
-    writeFileSync(args.out, issueCertificate(authority, fields), { mode: 0o644 });
+    try {
+      writeFileSync(args.out, issueCertificate(authority, fields), { mode: 0o644 });
+    } catch (err) {
+      throw new SecurityError('config', `cannot write ${args.out}: ${(err as Error).message} (serial ${serial} is used up)`, { cause: err });
+    }
     const nodeId = nodeIdFor(args.service, nodeKey);
     if (args.json) {
       console.log(JSON.stringify({ file: args.out, nodeId, ...fields, authorityKey: authority.publicKey.toString('hex') }));

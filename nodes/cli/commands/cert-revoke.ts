@@ -6,6 +6,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { isoTime, loadAuthority, revokeSerials } from 'zmesh';
+import { checkPath } from '../options.js';
 import { guarded } from '../run.js';
 
 interface Args {
@@ -18,10 +19,11 @@ export const certRevokeCommand: CommandModule<object, Args> = {
   command: 'revoke',
   describe: "revoke certificates by serial (updates the authority's revoked.list)",
   builder: (y: Argv) => y
-    .option('authority', { type: 'string', demandOption: true, describe: 'the authority directory' })
-    .option('serial', { type: 'number', array: true, demandOption: true, describe: 'a serial to revoke (repeatable)' })
+    .option('authority', { type: 'string', requiresArg: true, demandOption: true, describe: 'the authority directory' })
+    .option('serial', { type: 'number', array: true, requiresArg: true, demandOption: true, describe: 'a serial to revoke (repeatable)' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
     .check((a) => {
+      checkPath('authority', a.authority);
       if (a.serial.length === 0 || a.serial.some((s) => !Number.isSafeInteger(s) || s < 1)) throw new Error('--serial takes positive whole numbers');
       return true;
     }) as unknown as Argv<Args>,

@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { isServiceName, isoTime, nodeIdFor, readCertificate, type CertificateInfo, type RuleSet } from 'zmesh';
+import { MAX_CERTIFICATE_BYTES, SecurityError, isServiceName, isoTime, nodeIdFor, readCertificate, type CertificateInfo, type RuleSet } from 'zmesh';
+import { checkRegularFile, type Fail } from '../paths.js';
 import { guarded } from '../run.js';
 
 interface Args {
@@ -43,7 +44,15 @@ export const certShowCommand: CommandModule<object, Args> = {
     .positional('file', { type: 'string', demandOption: true, describe: 'the certificate file' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' }) as unknown as Argv<Args>,
   handler: guarded((args: Args) => {
-    const info = readCertificate(readFileSync(args.file));
+    const fail: Fail = (message, cause) => new SecurityError('certificate', message, cause === undefined ? {} : { cause });
+    checkRegularFile(args.file, MAX_CERTIFICATE_BYTES, fail);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(args.file);
+    } catch (err) {
+      throw fail(`cannot read ${args.file}: ${(err as Error).message}`, err);
+    }
+    const info = readCertificate(bytes);
     const nowMs = Date.now();
     const { status, text } = statusOf(info, nowMs);
     // Decoded, not verified: a foreign issuer's bad service name is shown, not fatal.

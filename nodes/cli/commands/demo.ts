@@ -10,7 +10,8 @@ import { defaultStock, runDemo } from '../../demo/run.js';
 import { formatSummary } from '../../demo/summary.js';
 import type { Progress } from '../../demo/shoppers.js';
 import { insecureWarning } from '../credentials.js';
-import { checkInterface, LOG_LEVELS } from '../options.js';
+import { checkInterface, checkPath, LOG_LEVELS } from '../options.js';
+import { makeDataDirectory } from '../paths.js';
 import { EXIT_FAILED, guarded } from '../run.js';
 
 interface Args {
@@ -31,23 +32,26 @@ export const demoCommand: CommandModule<object, Args> = {
   command: 'demo',
   describe: 'run product, cart and order as processes and N concurrent shoppers; audit the result',
   builder: (y: Argv) => y
-    .option('orders', { type: 'number', default: 100, describe: `concurrent shoppers, one checkout each (1 to ${MAX_ORDERS})` })
-    .option('stock', { type: 'number', describe: 'stock of the scarce item (default: a quarter of --orders)' })
-    .option('concurrency', { type: 'number', describe: 'shoppers at once (default: all)' })
-    .option('data', { type: 'string', describe: 'keep the stores in this directory (default: a temporary one)' })
+    .option('orders', { type: 'number', requiresArg: true, default: 100, describe: `concurrent shoppers, one checkout each (1 to ${MAX_ORDERS})` })
+    .option('stock', { type: 'number', requiresArg: true, describe: 'stock of the scarce item (default: a quarter of --orders)' })
+    .option('concurrency', { type: 'number', requiresArg: true, describe: 'shoppers at once (default: all)' })
+    .option('data', { type: 'string', requiresArg: true, describe: 'keep the stores in this directory (default: a temporary one)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the summary as one JSON line (the last line of stdout)' })
     .option('static', { type: 'boolean', default: false, describe: 'skip mDNS: wire the nodes with static endpoints on 127.0.0.1' })
-    .option('interface', { type: 'string', describe: 'IPv4 address to bind, advertise and run mDNS on' })
+    .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on' })
     .option('insecure', { type: 'boolean', default: false, describe: 'run every node WITHOUT security (default: secure, with an authority of the demo\'s own)' })
-    .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr)' })
+    .option('log-level', { type: 'string', requiresArg: true, default: 'warn', choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr)' })
     .check((a) => {
       if (!Number.isSafeInteger(a.orders) || a.orders < 1 || a.orders > MAX_ORDERS) throw new Error(`--orders must be a whole number from 1 to ${MAX_ORDERS}`);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (a.concurrency !== undefined && (!Number.isSafeInteger(a.concurrency) || a.concurrency < 1)) throw new Error('--concurrency must be a whole number, 1 or more');
       checkInterface(a.interface);
+      checkPath('data', a.data);
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
+    // Before anything starts: the services would each fail on it, less clearly.
+    if (args.data !== undefined) makeDataDirectory(args.data);
     const stop = new AbortController();
     const onSignal = (): void => stop.abort();
     process.once('SIGINT', onSignal);

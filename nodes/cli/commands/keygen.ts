@@ -6,10 +6,11 @@
  * FILE is created (0700), so `--out product-credentials/node.key` starts the layout
  * that `zmesh node --credentials` reads.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { generateNodeKeys, isServiceName, keyFingerprint, nodeIdFor, saveNodeKeys } from 'zmesh';
+import { SecurityError, generateNodeKeys, isServiceName, keyFingerprint, nodeIdFor, saveNodeKeys } from 'zmesh';
+import { checkPath } from '../options.js';
+import { makeDirectory } from '../paths.js';
 import { guarded } from '../run.js';
 
 interface Args {
@@ -22,17 +23,17 @@ export const keygenCommand: CommandModule<object, Args> = {
   command: 'keygen',
   describe: 'create a node key pair (FILE, mode 0600, and FILE.pub)',
   builder: (y: Argv) => y
-    .option('out', { type: 'string', demandOption: true, describe: 'the secret key file to create; the public key goes to FILE.pub' })
-    .option('service', { type: 'string', describe: 'also print the node id this key gives a node of this service' })
+    .option('out', { type: 'string', requiresArg: true, demandOption: true, describe: 'the secret key file to create; the public key goes to FILE.pub' })
+    .option('service', { type: 'string', requiresArg: true, describe: 'also print the node id this key gives a node of this service' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
     .check((a) => {
-      if (a.out.length === 0) throw new Error('--out needs a file name');
+      checkPath('out', a.out);
       if (a.service !== undefined && !isServiceName(a.service)) throw new Error(`--service must be a service name ([a-z0-9][a-z0-9_-]{0,31}), got ${JSON.stringify(a.service)}`);
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded((args: Args) => {
     const keys = generateNodeKeys();
-    mkdirSync(dirname(args.out), { recursive: true, mode: 0o700 });
+    makeDirectory(dirname(args.out), 0o700, (message, cause) => new SecurityError('config', message, cause === undefined ? {} : { cause }));
     saveNodeKeys(args.out, keys);
     const fingerprint = keyFingerprint(keys.publicKey);
     const nodeIdRule = `<service>-${fingerprint}`;

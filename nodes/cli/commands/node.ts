@@ -15,7 +15,8 @@ import { STORE_FILE } from '../../commerce/service.js';
 import { SERVICES, type ServiceName } from '../../commerce/api.js';
 import { SERVICE_PERMISSIONS } from '../../commerce/permissions.js';
 import { credentialOptions, credentialsHowTo, insecureWarning, resolveTrust, type CredentialArgs } from '../credentials.js';
-import { meshOptions, stderrLogger, type MeshArgs } from '../options.js';
+import { checkPath, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
+import { makeDataDirectory } from '../paths.js';
 import { guarded } from '../run.js';
 
 interface Args extends MeshArgs, CredentialArgs {
@@ -32,12 +33,13 @@ export const nodeCommand: CommandModule<object, Args> = {
   describe: 'run one commerce service (product, cart or order) until SIGINT/SIGTERM',
   builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('service', { type: 'string', choices: SERVICES, demandOption: true, describe: 'the service to run' })
-    .option('data', { type: 'string', describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
+    .option('data', { type: 'string', requiresArg: true, describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
-    .option('discovery', { type: 'string', choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
-    .option('stock', { type: 'number', describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
-    .option('pending-timeout', { type: 'number', default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
+    .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
+    .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
+    .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
+      checkPath('data', a.data);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
       return true;
@@ -47,6 +49,8 @@ export const nodeCommand: CommandModule<object, Args> = {
     const trust = resolveTrust(args, () => credentialsHowTo(what, args.service, args.mesh, SERVICE_PERMISSIONS[args.service]));
     if ('insecure' in trust) console.error(insecureWarning(what));
     const dataDir = resolve(args.data ?? join('zmesh-data', args.service));
+    // Here, after the credentials were read: a node refused for those leaves nothing.
+    makeDataDirectory(dataDir);
     const peers = args.peer ?? [];
     // Signal handlers before the ready line: whoever reads it may signal at once, and a
     // SIGTERM that beat the handlers would kill the process instead of closing it.

@@ -1,13 +1,16 @@
 /**
  * `zmesh outbox <list|dead|retry> --data DIR`: the reliable commands a node's store
  * still holds (pending), the ones that gave up (dead), and requeueing dead ones. Works
- * while the node runs; the store is <DIR>/zmesh.db unless --store names a file.
+ * while the node runs; the store is <DIR>/zmesh.db unless --store names a file. Where
+ * there is no store it says so and exits 1 (ZMESH_ERR_STORE): opening one would make
+ * an empty store there, and an admin command never creates one.
  */
-import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { openStoreAdmin, type OutboxEntry } from 'zmesh';
 import { STORE_FILE } from '../../commerce/service.js';
 import { table } from '../format.js';
+import { checkPath } from '../options.js';
+import { existingStore } from '../paths.js';
 import { guarded } from '../run.js';
 
 interface Args {
@@ -34,21 +37,23 @@ export const outboxCommand: CommandModule<object, Args> = {
   describe: 'pending and dead-lettered reliable commands of a node store',
   builder: (y: Argv) => y
     .positional('action', { choices: ['list', 'dead', 'retry'] as const, describe: 'list pending, list dead letters, or requeue dead letters' })
-    .option('data', { type: 'string', describe: `the node's data directory (store: <DIR>/${STORE_FILE})` })
-    .option('store', { type: 'string', describe: 'the store file itself, instead of --data' })
+    .option('data', { type: 'string', requiresArg: true, describe: `the node's data directory (store: <DIR>/${STORE_FILE})` })
+    .option('store', { type: 'string', requiresArg: true, describe: 'the store file itself, instead of --data' })
     .option('json', { type: 'boolean', default: false, describe: 'print JSON' })
-    .option('limit', { type: 'number', default: 100, describe: 'most rows to list' })
-    .option('seq', { type: 'number', array: true, describe: 'retry: these dead letters (by SEQ)' })
+    .option('limit', { type: 'number', requiresArg: true, default: 100, describe: 'most rows to list' })
+    .option('seq', { type: 'number', array: true, requiresArg: true, describe: 'retry: these dead letters (by SEQ)' })
     .option('all', { type: 'boolean', default: false, describe: 'retry: every dead letter' })
     .check((a) => {
       if ((a.data === undefined) === (a.store === undefined)) throw new Error('give exactly one of --data DIR or --store FILE');
-      if (!Number.isInteger(a.limit) || a.limit < 1) throw new Error('--limit must be a positive integer');
+      checkPath('data', a.data);
+      checkPath('store', a.store);
+      if (!Number.isSafeInteger(a.limit) || a.limit < 1) throw new Error('--limit must be a positive integer');
       if (a.action === 'retry' && !a.all && (a.seq === undefined || a.seq.length === 0)) throw new Error('retry needs --seq N... or --all');
-      if (a.seq?.some((s) => !Number.isInteger(s) || s < 1)) throw new Error('--seq takes positive integers');
+      if (a.seq?.some((s) => !Number.isSafeInteger(s) || s < 1)) throw new Error('--seq takes positive integers');
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded((args: Args) => {
-    const admin = openStoreAdmin(args.store ?? join(args.data!, STORE_FILE));
+    const admin = openStoreAdmin(existingStore(args));
     try {
       if (args.action === 'list') show(admin.pending(args.limit), args.json, 'pending');
       else if (args.action === 'dead') show(admin.dead(args.limit), args.json, 'dead');

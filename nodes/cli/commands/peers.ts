@@ -19,10 +19,10 @@ export const peersCommand: CommandModule<object, Args> = {
   command: 'peers',
   describe: 'list the zmesh nodes discoverable on this LAN (mDNS)',
   builder: (y: Argv) => y
-    .option('timeout', { type: 'number', default: 3, describe: 'seconds to listen for answers' })
+    .option('timeout', { type: 'number', requiresArg: true, default: 3, describe: 'seconds to listen for answers' })
     .option('json', { type: 'boolean', default: false, describe: 'print a JSON array' })
-    .option('mesh', { type: 'string', default: 'default', describe: 'only nodes of this mesh ("*" for all)' })
-    .option('interface', { type: 'string', describe: 'IPv4 address of the interface to browse on' })
+    .option('mesh', { type: 'string', requiresArg: true, default: 'default', describe: 'only nodes of this mesh ("*" for all)' })
+    .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address of the interface to browse on' })
     .check((a) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) throw new Error('--timeout must be a number of seconds between 0 and 600');
       checkMesh(a.mesh, true);

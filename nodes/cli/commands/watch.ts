@@ -3,9 +3,13 @@
  * the commerce schemas (unknown topics print their payload as text). Runs until
  * SIGINT/SIGTERM, or until --count events or --timeout seconds. Joins the mesh as the
  * client identity "cli", like zmesh call.
+ *
+ * It first waits up to --wait seconds for a node of the mesh to come up (one of the
+ * --peer nodes, or one mDNS finds). When none does it exits 1 (ZMESH_ERR_TIMEOUT):
+ * watching nobody would print nothing and end as if the mesh had been quiet.
  */
 import type { Argv, CommandModule } from 'yargs';
-import type { MeshEvent } from 'zmesh';
+import { MAX_SUBJECT_BYTES, TimeoutError, isSubject, type MeshEvent, type MeshNode } from 'zmesh';
 import { eventTypeOf } from '../registry.js';
 import { toJson } from '../../commerce/codec.js';
 import { credentialOptions, type CredentialArgs } from '../credentials.js';
@@ -18,6 +22,24 @@ interface Args extends MeshArgs, CredentialArgs {
   json: boolean;
   count?: number;
   timeout?: number;
+  wait: number;
+}
+
+/** Resolves once some peer is up; TimeoutError after `waitS` seconds. */
+async function firstPeer(node: MeshNode, args: Args): Promise<void> {
+  if (node.peers().some((p) => p.state === 'up')) return;
+  let off: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      off = node.on('peer:up', () => resolve());
+      const who = args.peer === undefined ? `no node of mesh "${args.mesh}" was found` : `none of the --peer nodes (${args.peer.map((p) => p.split('#')[0]).join(', ')}) answered`;
+      timer = setTimeout(() => reject(new TimeoutError(`${who} within ${args.wait} s: nothing to watch`)), args.wait * 1000);
+    });
+  } finally {
+    off?.();
+    clearTimeout(timer);
+  }
 }
 
 export const watchCommand: CommandModule<object, Args> = {
@@ -26,12 +48,15 @@ export const watchCommand: CommandModule<object, Args> = {
   builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('prefix', { type: 'string', default: '', describe: 'topic prefix, e.g. order. (default: every topic)' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per line' })
-    .option('count', { type: 'number', describe: 'stop after this many events' })
-    .option('timeout', { type: 'number', describe: 'stop after this many seconds' })))
+    .option('count', { type: 'number', requiresArg: true, describe: 'stop after this many events' })
+    .option('timeout', { type: 'number', requiresArg: true, describe: 'stop after this many seconds' })
+    .option('wait', { type: 'number', requiresArg: true, default: 5, describe: 'seconds to wait for a first node of the mesh; none: exit 1' })))
     .check((a) => {
       if (a.count !== undefined && (!Number.isSafeInteger(a.count) || a.count < 1)) throw new Error('--count must be a whole number, 1 or more');
       if (a.timeout !== undefined && (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 86_400)) throw new Error('--timeout must be a number of seconds between 0 and 86400');
-      if (a.prefix.length > 255 || /[\s\0]/.test(a.prefix)) throw new Error('the topic prefix must be at most 255 characters with no spaces');
+      if (!Number.isFinite(a.wait) || a.wait <= 0 || a.wait > 600) throw new Error('--wait must be a number of seconds between 0 and 600');
+      if ((a.prefix !== '' && !isSubject(a.prefix)) || /[\s\0]/.test(a.prefix)) throw new Error(`the topic prefix must be at most ${MAX_SUBJECT_BYTES} bytes of UTF-8 with no spaces`);
+      if (a.prefix.startsWith('$')) throw new Error('the topic prefix must not start with "$": those topics are zmesh\'s own');
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
@@ -52,6 +77,7 @@ export const watchCommand: CommandModule<object, Args> = {
       if (args.count !== undefined && ++seen >= args.count) stop.abort();
     };
     try {
+      await firstPeer(node, args);
       await node.subscribe(args.prefix, print, { signal: stop.signal });
       // Handlers before the "watching" line: whoever waits for it may signal at once.
       const onSignal = (): void => stop.abort();
