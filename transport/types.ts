@@ -55,7 +55,9 @@ export interface NodeOptions {
   closeTimeoutMs?: number;
   /** SQLite file for the outbox, inbox and the service's own state. Required for the
    *  reliable class (send, transact, handleReliable). Created if missing; a file that
-   *  is foreign, corrupt, locked or newer fails start() with STORE and is left alone. */
+   *  is foreign, corrupt (quick_check), newer, or in use by another node (in any
+   *  process; `<storePath>-lock` holds the lock) fails start() with STORE and is left
+   *  alone. */
   storePath?: string;
   reliable?: ReliableOptions;
   /** Trust: CURVE on every socket, membership and authorization (README "Security").

@@ -27,7 +27,7 @@ import type { RequestServer, Responder } from '../protocol/server.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
-import { openStore, type Db } from '../store/open.js';
+import { openStore, type Db, type OpenedStore } from '../store/open.js';
 import type { Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { Dispatcher } from './dispatcher.js';
@@ -64,6 +64,7 @@ export interface ReliableParts {
 
 /** Everything that exists once the store is open. */
 interface Open {
+  store: OpenedStore;
   db: Db;
   storeId: string;
   outbox: Outbox;
@@ -89,7 +90,8 @@ export class ReliableLayer {
   /** Opens the store (throws STORE) and starts delivering what earlier runs left. */
   start(): void {
     if (this.open !== undefined) return;
-    const { db, storeId } = openStore(this.p.storePath);
+    const store = openStore(this.p.storePath);
+    const { db, storeId } = store;
     const { settings, log } = this.p;
     const events = new EventLog(db, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged));
     const outbox = new Outbox(db, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
@@ -110,7 +112,7 @@ export class ReliableLayer {
       }
     }, PRUNE_INTERVAL_MS);
     const publishing = { storeId, nodeId: this.p.nodeId, service: this.p.service, events };
-    this.open = { db, storeId, outbox, inbox: new Inbox(db), dispatcher, events, publishing, pruneTimer };
+    this.open = { store, db, storeId, outbox, inbox: new Inbox(db), dispatcher, events, publishing, pruneTimer };
     dispatcher.kick();
   }
 
@@ -197,7 +199,7 @@ export class ReliableLayer {
     if (o === undefined) return;
     clearInterval(o.pruneTimer);
     o.dispatcher.close();
-    if (o.db.open) o.db.close();
+    o.store.close();
   }
 
   /** A reliable command arrived: apply it exactly once (inbox), then answer. ACK is
