@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, StoreError, createNode, type MeshNode } from '../transport/index.js';
+import { startProduct } from '../nodes/product/service.js';
 import { dist } from './helpers/paths.js';
 
 const CLI = dist('nodes/cli/main.js');
@@ -209,5 +210,23 @@ describe('store', () => {
     expect(next.ready).toMatchObject({ event: 'ready', service: 'product' });
     next.child.kill('SIGTERM');
     expect(await next.exited).toBe(0);
+  });
+
+  it('store - product tables newer than this code: zmesh node exits 1 at once with one line and the error code', async () => {
+    const dir = tempDir();
+    const product = await startProduct({ dataDir: dir, insecure: true, host: '127.0.0.1', discovery: 'static' });
+    await product.close();
+    // A later version of the product service migrated its tables.
+    const db = new Database(join(dir, 'zmesh.db'));
+    db.prepare("UPDATE app_schema SET version = 99 WHERE service = 'product'").run();
+    db.close();
+
+    const r = zmesh(nodeArgs('product', dir));
+    expect(r.error, 'the process must exit by itself').toBeUndefined();
+    expect(r.status, r.stderr).toBe(1);
+    const lines = complaint(r.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^zmesh: .*zmesh\.db: the product tables are at version 99, this code knows up to \d+; upgrade zmesh \(ZMESH_ERR_STORE\)$/);
+    expect(r.stdout).toBe('');
   });
 });
