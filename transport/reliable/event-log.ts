@@ -10,6 +10,7 @@
  */
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import type { StoreSpace } from '../store/space.js';
 
 export interface LoggedEvent {
   seq: number;
@@ -33,6 +34,7 @@ export class EventLog {
 
   constructor(
     private readonly db: Db,
+    private readonly space: Pick<StoreSpace, 'write'>,
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
     onCommitted: (events: LoggedEvent[]) => void,
@@ -47,7 +49,7 @@ export class EventLog {
       pruneOld: db.prepare('DELETE FROM zmesh_events WHERE created_ms < ?'),
       pruneCount: db.prepare('DELETE FROM zmesh_events WHERE seq <= (SELECT max(seq) FROM zmesh_events) - ?'),
     };
-    this.group = new GroupCommit(db, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
+    this.group = new GroupCommit(db, space, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
   }
 
   /** Group-commit transactions so far. */
@@ -82,18 +84,18 @@ export class EventLog {
 
   /** A durable subscriber processed everything up to `seq`. */
   acknowledge(subscriber: string, seq: number): void {
-    this.stmts.ack.run(subscriber, seq, Date.now());
+    this.space.write(() => this.stmts.ack.run(subscriber, seq, Date.now()));
   }
 
   /** Drops what every known durable subscriber acknowledged, and what retention allows. */
   prune(): number {
-    return this.db.transaction(() => {
+    return this.space.write(() => this.db.transaction(() => {
       let n = 0;
       const acked = this.stmts.minAck.get() as number | null;
       if (acked !== null) n += this.stmts.pruneAcked.run(acked).changes;
       n += this.stmts.pruneOld.run(Date.now() - this.retention.maxAgeMs).changes;
       n += this.stmts.pruneCount.run(this.retention.maxEvents).changes;
       return n;
-    })();
+    })());
   }
 }

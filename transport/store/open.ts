@@ -18,10 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
 import { StoreError, errorMessage } from '../errors.js';
+import { silentLogger } from '../log.js';
 import { inspectStore } from './inspect.js';
 import { lockStore, type StoreLock } from './lock.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+import { StoreSpace } from './space.js';
 
 export type Db = Database.Database;
 
@@ -30,6 +33,8 @@ export interface OpenedStore {
   /** Random id made when the store was created; names this node's streams for good. */
   storeId: string;
   path: string;
+  /** Every write of the store goes through space.write: disk full is told apart there. */
+  space: StoreSpace;
   /** Closes the database, then releases the owner lock. Idempotent. */
   close(): void;
 }
@@ -38,6 +43,8 @@ export interface OpenOptions {
   /** Take the owner lock (default true). Only operator tools that work beside a
    *  running node (`zmesh outbox`) open without it. */
   lock?: boolean;
+  /** For the disk-full alarm. Default: silent. */
+  log?: Logger;
 }
 
 const BUSY_TIMEOUT_MS = 2_000;
@@ -70,6 +77,7 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
     let closed = false;
     return {
       db, storeId, path,
+      space: new StoreSpace(path, options.log ?? silentLogger()),
       close: () => {
         if (closed) return;
         closed = true;
