@@ -12,7 +12,7 @@ import {
   AbortedError, BadMessageError, BindFailedError, ClosedError, ErrorCode, HandlerFailedError, InvalidArgumentError,
   MessageTooLargeError, NoRouteError, OutboxFullError, PeerDownError, QueueFullError, StoreError, TimeoutError,
   UnknownMethodError, VersionMismatchError, ZmeshError, createNode, type MeshNode, type NodeOptions,
-  ForbiddenError, SecurityError, errorFromWire, z85Encode,
+  ForbiddenError, SecurityError, StoreFullError, errorFromWire, z85Encode,
 } from '../transport/index.js';
 import * as zmq from 'zeromq';
 import { testAuthority } from './helpers/trust.js';
@@ -233,6 +233,46 @@ describe('errors', () => {
       expect(await reliable(2, 1)).toBe(pb.Kind.ACK);
       expect(await reliable(3, 2)).toBe(pb.Kind.ACK);
       expect(sink.db!.prepare('SELECT n FROM effects ORDER BY rowid').pluck().all()).toEqual([1, 2, 3]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('errors - a store that cannot grow is STORE_FULL: the send is refused, a reliable command is answered so and applies later', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zmesh-full-'));
+    try {
+      // max_page_count is SQLite's own limit on a file's size: a real SQLITE_FULL,
+      // without filling a disk (test/disk-full.test.ts fills a real one).
+      const capped = (n: MeshNode): void => { n.db!.pragma(`max_page_count = ${n.db!.pragma('page_count', { simple: true }) as number}`); };
+      const big = Buffer.alloc(20_000, 7);
+      const sender = await clientNode({ storePath: join(dir, 'a.db') });
+      capped(sender);
+      const refused = await expectCode(sender.send('nobody', 'm', big), StoreFullError, ErrorCode.STORE_FULL);
+      expect(refused.retryable).toBe(true);
+      expect(sender.reliableStats()).toMatchObject({ pending: 0, store: { diskFull: true, diskFullErrors: 1 } });
+      sender.db!.pragma('max_page_count = 1000000');
+      await sender.send('nobody', 'm', big);
+      expect(sender.reliableStats()).toMatchObject({ pending: 1, store: { diskFull: false } });
+
+      const sink = await clientNode({ service: 'sink', storePath: join(dir, 'b.db') });
+      sink.db!.exec('CREATE TABLE blobs (b BLOB)');
+      sink.handleReliable('put', (p, ctx) => { ctx.db.prepare('INSERT INTO blobs VALUES (?)').run(p); });
+      capped(sink);
+      const raw = new RawDealer(sink.endpoints.router);
+      raws.push(raw);
+      const command = { kind: pb.Kind.COMMAND, service: 'sink', subject: 'put', payload: big, headers: { 'zmesh-stream': 'raw-store', 'zmesh-seq': '1', 'zmesh-prev': '0' } };
+      const { code, message } = await rawError(raw, command);
+      expect(code).toBe(ErrorCode.STORE_FULL);
+      expect(pb.ErrorReply.decode(raw.received.at(-1)!.payload).retryable).toBe(true);
+      expect(errorFromWire(code, message, true, sink.id)).toBeInstanceOf(StoreFullError);
+      expect(sink.reliableStats()!.store.diskFull).toBe(true);
+      // Room again: the same command takes effect, once.
+      sink.db!.pragma('max_page_count = 1000000');
+      const id = Buffer.alloc(16, 0xee);
+      await raw.send(envelope({ id, ...command }));
+      expect((await raw.answerTo(id)).kind).toBe(pb.Kind.ACK);
+      expect(sink.db!.prepare('SELECT count(*) FROM blobs').pluck().get()).toBe(1);
+      expect(sink.reliableStats()!.store.diskFull).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -32,6 +32,10 @@ export const ErrorCode = {
   OUTBOX_FULL: 'ZMESH_ERR_OUTBOX_FULL',
   /** The node's store is corrupt, foreign, newer than this code, locked or unreadable. */
   STORE: 'ZMESH_ERR_STORE',
+  /** The node's store cannot grow (disk full); nothing was written. A condition of the
+   *  node, not of the message: a reliable command answered with it is held and sent
+   *  again without counting an attempt. */
+  STORE_FULL: 'ZMESH_ERR_STORE_FULL',
   /** A reliable command arrived ahead of its predecessor; the sender resends from the gap. */
   OUT_OF_ORDER: 'ZMESH_ERR_OUT_OF_ORDER',
   /** A socket could not bind (address in use, no such interface). */
@@ -116,6 +120,9 @@ export class StoreError extends ZmeshError {
     this.problem = problem;
   }
 }
+export class StoreFullError extends ZmeshError {
+  constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.STORE_FULL, message, { retryable: true, ...o }); }
+}
 /** A store error reported by a peer; the problem is not known on this side. */
 class RemoteStoreError extends StoreError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super('io', message, o); }
@@ -162,6 +169,7 @@ const CLASS_BY_CODE: Record<ErrorCode, ErrorClass> = {
   [ErrorCode.CLOSED]: ClosedError,
   [ErrorCode.OUTBOX_FULL]: OutboxFullError,
   [ErrorCode.STORE]: RemoteStoreError,
+  [ErrorCode.STORE_FULL]: StoreFullError,
   [ErrorCode.OUT_OF_ORDER]: OutOfOrderError,
   [ErrorCode.BIND_FAILED]: BindFailedError,
   [ErrorCode.INVALID_ARGUMENT]: InvalidArgumentError,
@@ -180,6 +188,7 @@ export const WIRE_CODES: readonly ErrorCode[] = [
   ErrorCode.QUEUE_FULL,
   ErrorCode.CLOSED,
   ErrorCode.OUT_OF_ORDER,
+  ErrorCode.STORE_FULL,
   ErrorCode.FORBIDDEN,
   ErrorCode.SECURITY,
 ];

@@ -22,6 +22,7 @@ export {
   InvalidArgumentError,
   OutboxFullError,
   StoreError,
+  StoreFullError,
   OutOfOrderError,
   ForbiddenError,
   SecurityError,
@@ -110,6 +111,7 @@ export type {
   DurableEvent,
   DurableHandler,
   ReliableStats,
+  StoreStats,
 } from './types.js';
 
 // ---- Trust (issue "Trust"): node keys, mesh authority, certificates, permissions,

@@ -55,7 +55,9 @@ export interface NodeOptions {
   closeTimeoutMs?: number;
   /** SQLite file for the outbox, inbox and the service's own state. Required for the
    *  reliable class (send, transact, handleReliable). Created if missing; a file that
-   *  is foreign, corrupt, locked or newer fails start() with STORE and is left alone. */
+   *  is foreign, corrupt (quick_check), newer, or in use by another node (in any
+   *  process; `<storePath>-lock` holds the lock) fails start() with STORE and is left
+   *  alone. */
   storePath?: string;
   reliable?: ReliableOptions;
   /** Trust: CURVE on every socket, membership and authorization (README "Security").
@@ -147,6 +149,19 @@ export interface ReliableStats {
   commits: number;
   ackCommits: number;
   eventCommits: number;
+  /** Deliveries that receivers held because their store was full (STORE_FULL answers);
+   *  none of them counted as an attempt. */
+  held: number;
+  /** This node's own store. */
+  store: StoreStats;
+}
+
+export interface StoreStats {
+  /** The last write failed for want of disk space, and none has committed since: the
+   *  node's reliable deliveries are held (warned at warn level while it lasts). */
+  diskFull: boolean;
+  /** Writes that failed for want of disk space since the store was opened. */
+  diskFullErrors: number;
 }
 
 /** A reliable event as a durable subscriber sees it. */
@@ -457,7 +472,8 @@ export interface MeshNode extends AsyncDisposable {
   readonly db: Database | undefined;
 
   /** Reliable-class counters: outbox rows pending, group-commit transactions of the
-   *  outbox and of the event log, ack-removal transactions. Undefined without a store. */
+   *  outbox and of the event log, ack-removal transactions, deliveries held by full
+   *  receivers, and the disk-full alarm of this node's store. Undefined without a store. */
   reliableStats(): ReliableStats | undefined;
 
   /** Publishes an event (fast class). Returns once queued to the socket; subscribers

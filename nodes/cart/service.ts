@@ -12,7 +12,7 @@ import {
   AddItem, CartService, Checkout, CheckoutStatus, GetCart, GetProduct, ListProducts, OrderConfirmed, OrderRejected, PlaceOrder,
   RemoveItem, type Cart, type CheckoutReply, type LineItem, type Product,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
 const schema = serviceSchema('cart', [
   `CREATE TABLE cart_lines (
@@ -140,13 +140,14 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     if (confirmed) takeFromCart(d, row.cart_id, JSON.parse(row.items) as LineItem[]);
   }
 
-  await node.start();
-  db();
-  // Subscribes to "order.", the prefix the two topics share; order.placed is skipped.
-  await subscribeDurable(node, ORDER_SUBSCRIPTION, [
-    on(OrderConfirmed, ({ order }, _event, tx) => onOrderOutcome(tx, order.orderId, true, '')),
-    on(OrderRejected, ({ order, reason }, _event, tx) => onOrderOutcome(tx, order.orderId, false, reason)),
-  ], { logger: o.logger });
+  await startNode(node, async () => {
+    db();
+    // Subscribes to "order.", the prefix the two topics share; order.placed is skipped.
+    await subscribeDurable(node, ORDER_SUBSCRIPTION, [
+      on(OrderConfirmed, ({ order }, _event, tx) => onOrderOutcome(tx, order.orderId, true, '')),
+      on(OrderRejected, ({ order, reason }, _event, tx) => onOrderOutcome(tx, order.orderId, false, reason)),
+    ], { logger: o.logger });
+  });
   return { node, close: () => node.close() };
 }
 

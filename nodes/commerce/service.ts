@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { InvalidArgumentError, createNode, type Database, type DiscoveryMode, type MeshNode, type SecurityOptions, type ServiceDef } from 'zmesh';
+import { InvalidArgumentError, StoreError, createNode, type Database, type DiscoveryMode, type MeshNode, type SecurityOptions, type ServiceDef } from 'zmesh';
 
 /** The store of a node with data directory DIR is DIR/zmesh.db (the CLI's convention). */
 export const STORE_FILE = 'zmesh.db';
@@ -74,7 +74,9 @@ export function serviceSchema(service: string, steps: readonly string[]): (db: D
       db.exec('CREATE TABLE IF NOT EXISTS app_schema (service TEXT PRIMARY KEY, version INTEGER NOT NULL)');
       const row = db.prepare('SELECT version FROM app_schema WHERE service = ?').get(service) as { version: number } | undefined;
       const from = row?.version ?? 0;
-      if (from > steps.length) throw new Error(`the ${service} tables are at version ${from}, newer than this code (${steps.length})`);
+      if (from > steps.length) {
+        throw new StoreError('newer', `${db.name}: the ${service} tables are at version ${from}, this code knows up to ${steps.length}; upgrade zmesh`);
+      }
       for (let v = from; v < steps.length; v++) db.exec(steps[v]!);
       db.prepare('INSERT INTO app_schema (service, version) VALUES (?, ?) ON CONFLICT (service) DO UPDATE SET version = excluded.version')
         .run(service, steps.length);
@@ -82,6 +84,22 @@ export function serviceSchema(service: string, steps: readonly string[]): (db: D
     done.add(db);
     return db;
   };
+}
+
+/**
+ * Starts the node, then runs the service's own setup (its tables, seed data, durable
+ * subscriptions). A setup that throws, such as tables newer than this code (STORE),
+ * closes the node again before the error goes on: a refused start leaves nothing
+ * running, and `zmesh node` exits.
+ */
+export async function startNode<T>(node: MeshNode, setup: () => T | Promise<T>): Promise<T> {
+  await node.start();
+  try {
+    return await setup();
+  } catch (err) {
+    await node.close();
+    throw err;
+  }
 }
 
 /** The node's database, with the service's tables in place. */

@@ -16,7 +16,7 @@ import {
   GetOrder, ListOrders, OrderConfirmed, OrderPlaced, OrderRejected, OrderService, OrderStatus, PlaceOrder, ReleaseStock,
   ReserveStock, StockRejected, StockReserved, type LineItem, type Order,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
 const schema = serviceSchema('order', [
   `CREATE TABLE order_orders (
@@ -147,12 +147,13 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
     }
   }
 
-  await node.start();
-  db();
-  await subscribeDurable(node, STOCK_SUBSCRIPTION, [
-    on(StockReserved, ({ orderId }, _event, tx) => onReserved(tx, orderId)),
-    on(StockRejected, ({ orderId, reason }, _event, tx) => { settle(tx, orderId, OrderStatus.ORDER_STATUS_REJECTED, reason); }),
-  ], { logger: o.logger });
+  await startNode(node, async () => {
+    db();
+    await subscribeDurable(node, STOCK_SUBSCRIPTION, [
+      on(StockReserved, ({ orderId }, _event, tx) => onReserved(tx, orderId)),
+      on(StockRejected, ({ orderId, reason }, _event, tx) => { settle(tx, orderId, OrderStatus.ORDER_STATUS_REJECTED, reason); }),
+    ], { logger: o.logger });
+  });
   const sweeper = setInterval(() => {
     try {
       expire();

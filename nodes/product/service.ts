@@ -15,7 +15,7 @@ import {
   GetProduct, ListProducts, ListReservations, ProductChanged, ProductService, ReleaseStock, ReservationState, ReserveStock,
   StockRejected, StockReserved, type LineItem, type Product, type Reservation,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 import { demoCatalog, type SeedProduct } from './catalog.js';
 
 const schema = serviceSchema('product', [
@@ -115,8 +115,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
     if (row !== undefined) ctx.publish(ProductChanged, { product: toProduct(row) }, { suffix: sku });
   }
 
-  await node.start();
-  seed(db(), o.catalog ?? demoCatalog());
+  await startNode(node, () => seed(db(), o.catalog ?? demoCatalog()));
   return { node, close: () => node.close() };
 }
 

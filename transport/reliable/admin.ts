@@ -36,14 +36,16 @@ const entry = (r: OutboxRow & { dead_ms?: number }): OutboxEntry => ({
   ...(r.dead_ms === undefined ? {} : { deadMs: r.dead_ms }),
 });
 
+/** Opens a store beside its running node: the same checks as a node's start, but not
+ *  the owner lock, which the node holds. Throws STORE. */
 export function openStoreAdmin(path: string): StoreAdmin {
-  const { db, storeId } = openStore(path);
-  const outbox = new Outbox(db, Number.MAX_SAFE_INTEGER, () => undefined);
+  const store = openStore(path, { lock: false });
+  const outbox = new Outbox(store.db, store.space, Number.MAX_SAFE_INTEGER, () => undefined);
   return {
-    storeId,
+    storeId: store.storeId,
     pending: (limit = 1_000) => outbox.listPending(limit).map(entry),
     dead: (limit = 1_000) => outbox.listDead(limit).map(entry),
     retry: (seqs) => outbox.requeue(seqs),
-    close: () => db.close(),
+    close: () => store.close(),
   };
 }

@@ -7,9 +7,18 @@
  * unacknowledged command after a backoff with jitter; the receiver's inbox discards
  * what it already applied, so going back is always safe. A command that failed
  * `maxAttempts` times, or is older than `maxAgeMs`, moves to the dead-letter table.
+ *
+ * STORE_FULL (the receiver's disk is full) holds the stream: the same backoff, but no
+ * attempt is counted, since nothing is wrong with the command; it still ages. A held
+ * stream sends one command at a time, as a probe, until one is acknowledged.
+ * This side's own bookkeeping writes (acks, attempt counts, dead letters) may fail
+ * too, its disk being full: then nothing is lost, the write is only late. Acked rows
+ * stay in memory until their deletion commits, and an attempt not recorded is one
+ * not counted.
  */
 import type { Logger } from 'pino';
 import { ErrorCode, errorMessage, type ZmeshError } from '../errors.js';
+import { RateLimitedLog } from '../log.js';
 import { HEADER_PREV, HEADER_SEQ, HEADER_STREAM } from '../codec/stream-headers.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Conduit, RequestClient } from '../protocol/client.js';
@@ -33,7 +42,11 @@ interface Stream {
   inFlight: number;
   pinned: string | undefined;
   blockedUntil: number;
+  /** Acknowledged; removed from the outbox at the next pass that manages to. */
   acked: number[];
+  /** Rounds answered STORE_FULL since the last acknowledgement: the backoff of a
+   *  held stream. */
+  held: number;
 }
 
 export interface DispatcherParts {
@@ -56,8 +69,12 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
   private readonly poll: NodeJS.Timeout;
   private closed = false;
+  private readonly warn: RateLimitedLog;
+  /** Deliveries that a receiver held (STORE_FULL) so far. */
+  heldCount = 0;
 
   constructor(private readonly d: DispatcherParts) {
+    this.warn = new RateLimitedLog(d.log);
     this.poll = setInterval(() => this.kick(), OUTBOX_POLL_MS);
   }
 
@@ -87,7 +104,7 @@ export class Dispatcher {
   private stream(service: string): Stream {
     let s = this.streams.get(service);
     if (s === undefined) {
-      s = { service, next: 0, inFlight: 0, pinned: undefined, blockedUntil: 0, acked: [] };
+      s = { service, next: 0, inFlight: 0, pinned: undefined, blockedUntil: 0, acked: [], held: 0 };
       this.streams.set(service, s);
     }
     return s;
@@ -115,7 +132,7 @@ export class Dispatcher {
         wakeAt = Math.min(wakeAt, s.blockedUntil);
         continue;
       }
-      const room = this.d.settings.window - s.inFlight;
+      const room = (s.held > 0 ? 1 : this.d.settings.window) - s.inFlight;
       if (room <= 0) continue;
       const link = this.d.route(service, s.pinned);
       if (link === undefined) continue; // resumes on peer:up
@@ -124,7 +141,12 @@ export class Dispatcher {
         s.pinned = link.nodeId;
         s.next = 0;
       }
+      const ackedAlready = s.acked.length === 0 ? undefined : new Set(s.acked);
       for (const row of this.d.outbox.due(service, s.next, room)) {
+        if (ackedAlready?.has(row.stream_seq)) {
+          s.next = row.stream_seq + 1;
+          continue;
+        }
         if (now - row.created_ms > this.d.settings.maxAgeMs) {
           this.bury(row, 'older than maxAgeMs');
           continue;
@@ -152,6 +174,7 @@ export class Dispatcher {
         // now. Removing the row is bookkeeping, batched into the next pass (were it
         // lost in a crash, the redelivery would be a duplicate the inbox discards).
         s.acked.push(row.stream_seq);
+        s.held = 0;
         this.d.onAcked(row.service, 1);
         this.kick();
       },
@@ -163,15 +186,20 @@ export class Dispatcher {
     if (s.acked.length === 0) return;
     const acked = s.acked;
     s.acked = [];
-    this.d.outbox.acked(s.service, acked);
+    if (!this.bookkeeping('removing acknowledged commands', s.service, () => this.d.outbox.acked(s.service, acked))) {
+      // Kept for the next pass; meanwhile those rows are skipped, not resent.
+      s.acked = acked.concat(s.acked);
+    }
   }
 
   private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {
     if (this.closed) return;
-    // Out-of-order answers only mean an earlier command is being resent: not this
-    // command's fault.
-    if (err.code !== ErrorCode.OUT_OF_ORDER) {
-      this.d.outbox.failed(row, `${err.code}: ${errorMessage(err)}`);
+    if (err.code === ErrorCode.STORE_FULL) {
+      this.hold(s, row, err);
+    } else if (err.code !== ErrorCode.OUT_OF_ORDER) {
+      // Out-of-order answers only mean an earlier command is being resent: not this
+      // command's fault.
+      this.bookkeeping('counting a failed attempt', row.service, () => this.d.outbox.failed(row, `${err.code}: ${errorMessage(err)}`));
       const attempts = row.attempts + 1;
       if (attempts >= this.d.settings.maxAttempts && PERMANENT.has(err.code)) {
         this.bury({ ...row, attempts }, `${err.code}: ${errorMessage(err)}`);
@@ -186,8 +214,33 @@ export class Dispatcher {
     this.kick();
   }
 
+  /** The receiver cannot store anything now: wait and send again, counting nothing. */
+  private hold(s: Stream, row: OutboxRow, err: ZmeshError): void {
+    this.heldCount++;
+    // The other commands in flight of a round that is already held.
+    if (s.blockedUntil > this.d.clock.now()) return;
+    s.held++;
+    const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(s.held, 20));
+    s.blockedUntil = Math.max(s.blockedUntil, this.d.clock.now() + backoff * (0.5 + Math.random() / 2));
+    this.warn.warn(`held:${row.service}`, { service: row.service, node: err.remoteNode, held: this.heldCount }, 'reliable commands held: the receiving node\'s store is full; they are sent again without counting attempts');
+    this.bookkeeping('noting a held command', row.service, () => this.d.outbox.held(row, `${err.code}: ${errorMessage(err)}`));
+  }
+
   private bury(row: OutboxRow, why: string): void {
+    if (!this.bookkeeping('dead-lettering a command', row.service, () => this.d.outbox.deadLetter(row))) return; // stays; buried on a later pass
     this.d.log.warn({ service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, why }, 'reliable command dead-lettered');
-    this.d.outbox.deadLetter(row);
+  }
+
+  /** A write of the outbox's own bookkeeping. A failure (this store's disk full, say)
+   *  must not escape into a timer or a promise callback; it is logged (a full disk is
+   *  also alarmed by the store) and the write is tried again when it comes up next. */
+  private bookkeeping(what: string, service: string, write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      this.warn.warn(`bookkeeping:${what}`, { err, service }, `outbox: ${what} failed; it is tried again later`);
+      return false;
+    }
   }
 }

@@ -9,15 +9,19 @@
  * the missing events from its log while later live events wait in a buffer. On every
  * peer:up the subscriber also asks that peer for anything it missed while away.
  * Progress is acknowledged to publishers (`$ack`), which lets them prune.
+ * An event that cannot be applied for want of disk space is left for the catch-up to
+ * replay: the store raises the alarm, and this subscription waits quietly.
  */
 import type { Logger } from 'pino';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, StoreFullError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import type { ReplayReply, ReplayRequest } from '../codec/control.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseDecimal } from '../codec/stream-headers.js';
 import type { Db } from '../store/open.js';
-import type { DurableEvent, DurableHandler, MeshEvent, Transaction } from '../types.js';
+import type { StoreSpace } from '../store/space.js';
+import type { DurableEvent, DurableHandler, MeshEvent } from '../types.js';
 import { MAX_REPLAY_EVENTS } from './control.js';
+import type { OpenTransaction } from './transaction.js';
 
 export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
 /** Live events held while catching up; beyond it they are dropped and replayed later. */
@@ -46,11 +50,12 @@ interface StreamState {
 
 export interface DurableDeps {
   db: Db;
+  space: Pick<StoreSpace, 'write'>;
   name: string;
   prefix: string;
   handler: DurableHandler;
-  /** A transaction object for the handler, and what to do once it committed. */
-  tx(): { tx: Transaction; committed(): void };
+  /** A transaction object for the handler, and what to do once it committed or not. */
+  tx(): OpenTransaction;
   /** Asks publisher node `nodeId` for a replay; resolves with its reply. */
   replay(nodeId: string, request: ReplayRequest): Promise<ReplayReply>;
   /** Tells publisher `nodeId` our progress (fire and forget). */
@@ -109,7 +114,13 @@ export class DurableSubscription {
     }
     if (seq <= s.last) return;
     if (seq === s.last + 1) {
-      this.apply(s, event);
+      try {
+        this.apply(s, event);
+      } catch (err) {
+        // Not applied; the next event shows the gap, or anti-entropy finds it.
+        if (err instanceof StoreFullError) return;
+        throw err;
+      }
       return;
     }
     s.buffer.push(event);
@@ -137,11 +148,16 @@ export class DurableSubscription {
   }
 
   private apply(s: StreamState, e: DurableEvent): void {
-    const { tx, committed } = this.d.tx();
-    this.d.db.transaction(() => {
-      this.d.handler(e, tx);
-      this.save.run(this.d.name, s.key, e.seq);
-    })();
+    const { tx, committed, rolledBack } = this.d.tx();
+    try {
+      this.d.space.write(() => this.d.db.transaction(() => {
+        this.d.handler(e, tx);
+        this.save.run(this.d.name, s.key, e.seq);
+      })());
+    } catch (err) {
+      rolledBack();
+      throw err;
+    }
     committed();
     s.last = e.seq;
     if (++s.unacked >= ACK_EVERY && s.publisher !== undefined) {

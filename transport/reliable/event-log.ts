@@ -20,6 +20,7 @@
 import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';
 
 export interface LoggedEvent {
@@ -55,6 +56,7 @@ export class EventLog {
 
   constructor(
     private readonly db: Db,
+    private readonly space: Pick<StoreSpace, 'write'>,
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
     onCommitted: (events: LoggedEvent[]) => void,
@@ -73,7 +75,7 @@ export class EventLog {
       expire: db.prepare('DELETE FROM zmesh_event_acks WHERE updated_ms < ? RETURNING subscriber').pluck(),
     };
     for (const name of this.stmts.names.all() as string[]) this.remember(name);
-    this.group = new GroupCommit(db, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
+    this.group = new GroupCommit(db, space, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
   }
 
   /** Group-commit transactions so far. */
@@ -118,7 +120,7 @@ export class EventLog {
       }
       this.remember(key);
     }
-    this.stmts.ack.run(key, seq, Date.now());
+    this.space.write(() => this.stmts.ack.run(key, seq, Date.now()));
     return true;
   }
 
@@ -143,7 +145,7 @@ export class EventLog {
 
   /** Drops what every known durable subscriber acknowledged, and what retention allows. */
   prune(): number {
-    return this.db.transaction(() => {
+    return this.space.write(() => this.db.transaction(() => {
       let n = 0;
       const expired = this.stmts.expire.all(Date.now() - this.retention.maxAgeMs) as string[];
       for (const name of expired) this.forget(name);
@@ -153,6 +155,6 @@ export class EventLog {
       n += this.stmts.pruneOld.run(Date.now() - this.retention.maxAgeMs).changes;
       n += this.stmts.pruneCount.run(this.retention.maxEvents).changes;
       return n;
-    })();
+    })());
   }
 }

@@ -16,7 +16,7 @@
  */
 import type { Logger } from 'pino';
 import { MAX_REPLAY_ASKERS, REPLAY_BURST_BYTES, REPLAY_BYTES_PER_SECOND, REPLAY_MIN_COST_BYTES } from '../bounds.js';
-import { BadMessageError, ClosedError, QueueFullError, UnknownMethodError } from '../errors.js';
+import { BadMessageError, ClosedError, QueueFullError, StoreFullError, UnknownMethodError } from '../errors.js';
 import { headersOf, type Envelope } from '../codec/envelope.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseStreamPosition } from '../codec/stream-headers.js';
 import { checkMethodName, type CommandDef, type EventDef } from '../defs.js';
@@ -29,7 +29,7 @@ import type { Publisher } from '../pubsub/publisher.js';
 import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
 import { KeyedBudget } from '../rate.js';
-import { openStore, type Db } from '../store/open.js';
+import { openStore, type Db, type OpenedStore } from '../store/open.js';
 import type { BoundsStats, Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { Dispatcher } from './dispatcher.js';
@@ -37,7 +37,7 @@ import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
-import { commandMessage, eventMessage, openTransaction } from './transaction.js';
+import { commandMessage, eventMessage, openTransaction, type OpenTransaction } from './transaction.js';
 
 /** How often the event log is pruned. */
 export const PRUNE_INTERVAL_MS = 5_000;
@@ -68,6 +68,7 @@ export interface ReliableParts {
 
 /** Everything that exists once the store is open. */
 interface Open {
+  store: OpenedStore;
   db: Db;
   storeId: string;
   outbox: Outbox;
@@ -105,10 +106,11 @@ export class ReliableLayer {
   /** Opens the store (throws STORE) and starts delivering what earlier runs left. */
   start(): void {
     if (this.open !== undefined) return;
-    const { db, storeId } = openStore(this.p.storePath);
     const { settings, log } = this.p;
-    const events = new EventLog(db, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
-    const outbox = new Outbox(db, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
+    const store = openStore(this.p.storePath, { log });
+    const { db, storeId, space } = store;
+    const events = new EventLog(db, space, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
+    const outbox = new Outbox(db, space, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,
       // Keep a stream on its pinned instance while it is up; otherwise balance.
@@ -122,11 +124,12 @@ export class ReliableLayer {
       try {
         events.prune();
       } catch (err) {
-        log.warn({ err }, 'event log pruning failed');
+        // A full disk is alarmed by the store itself, once per interval.
+        if (!(err instanceof StoreFullError)) log.warn({ err }, 'event log pruning failed');
       }
     }, PRUNE_INTERVAL_MS);
     const publishing = { storeId, nodeId: this.p.nodeId, service: this.p.service, events };
-    this.open = { db, storeId, outbox, inbox: new Inbox(db), dispatcher, events, publishing, pruneTimer };
+    this.open = { store, db, storeId, outbox, inbox: new Inbox(db, space), dispatcher, events, publishing, pruneTimer };
     dispatcher.kick();
   }
 
@@ -154,10 +157,18 @@ export class ReliableLayer {
     }
   }
 
+  /** Throws what `fn` throws, or STORE_FULL when the disk is full; either way nothing
+   *  of it was written. */
   transact<T>(fn: (tx: Transaction) => T): T {
-    const { db } = this.store();
-    const { tx, committed } = this.transaction();
-    const result = db.transaction(() => fn(tx)).immediate();
+    const { db, store } = this.store();
+    const { tx, committed, rolledBack } = this.transaction();
+    let result: T;
+    try {
+      result = store.space.write(() => db.transaction(() => fn(tx)).immediate());
+    } catch (err) {
+      rolledBack();
+      throw err;
+    }
     committed();
     return result;
   }
@@ -169,6 +180,7 @@ export class ReliableLayer {
     const subscriber = `${name}@${storeId}`;
     const durable = new DurableSubscription({
       db,
+      space: this.store().store.space,
       name,
       prefix,
       handler,
@@ -204,7 +216,10 @@ export class ReliableLayer {
 
   stats(): ReliableStats | undefined {
     const o = this.open;
-    return o === undefined ? undefined : { pending: o.outbox.size, commits: o.outbox.commits, ackCommits: o.outbox.ackCommits, eventCommits: o.events.commits };
+    return o === undefined ? undefined : {
+      pending: o.outbox.size, commits: o.outbox.commits, ackCommits: o.outbox.ackCommits, eventCommits: o.events.commits,
+      held: o.dispatcher.heldCount, store: o.store.space.stats(),
+    };
   }
 
   close(): void {
@@ -214,32 +229,35 @@ export class ReliableLayer {
     if (o === undefined) return;
     clearInterval(o.pruneTimer);
     o.dispatcher.close();
-    if (o.db.open) o.db.close();
+    o.store.close();
   }
 
   /** A reliable command arrived: apply it exactly once (inbox), then answer. ACK is
    *  sent after the commit; a refusal or a handler's throw rolls back and answers
-   *  ERROR with its code (proto/README.md section 14). */
+   *  ERROR with its code (proto/README.md section 14); a full disk answers STORE_FULL,
+   *  which the sender does not count as an attempt. */
   private receive(env: Envelope, caller: Sender, answer: Responder): void {
     const handler = this.handlers.get(env.subject);
     if (handler === undefined) return answer.fail(new UnknownMethodError(`no reliable handler for "${env.subject}"`));
     const headers = headersOf(env);
     const at = parseStreamPosition(headers);
     if (at === undefined) return answer.fail(new BadMessageError('reliable command with bad zmesh-stream/zmesh-seq/zmesh-prev headers (proto/README.md section 14)'));
+    let open: OpenTransaction | undefined;
     try {
-      const { tx, committed } = this.transaction();
-      const ctx: ReliableContext = { ...tx, method: env.subject, caller, headers };
+      open = this.transaction();
+      const ctx: ReliableContext = { ...open.tx, method: env.subject, caller, headers };
       // Watermarks are per proven sender too: no member can advance another's stream.
       const stream = caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`;
       this.store().inbox.apply(stream, at.seq, at.prev, () => handler(env.payload, ctx));
-      committed();
     } catch (err) {
+      open?.rolledBack();
       return answer.fail(err);
     }
+    open.committed();
     answer.ack();
   }
 
-  private transaction(): { tx: Transaction; committed(): void } {
+  private transaction(): OpenTransaction {
     const o = this.store();
     return openTransaction({
       ...this.txParts(),
@@ -247,6 +265,7 @@ export class ReliableLayer {
       insertCommand: (m) => o.outbox.insert(m),
       insertEvent: (topic, id, payload, headers) => o.events.insert(topic, id, payload, headers),
       sent: () => o.dispatcher.kick(),
+      unsent: (count) => o.outbox.uncount(count),
       logged: (events) => this.goLive(events),
     });
   }

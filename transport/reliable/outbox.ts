@@ -4,10 +4,14 @@
  *
  * send() goes through group commit (store/group-commit.ts): resolved = on disk.
  * insert() writes inside a caller's transaction instead (the transactional outbox).
+ * Every other write goes through the store's space guard, so a full disk throws
+ * StoreFullError and rolls the write back whole; the in-memory row count follows
+ * only what committed.
  */
 import { OutboxFullError } from '../errors.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import type { StoreSpace } from '../store/space.js';
 
 export interface OutboxRow {
   seq: number;
@@ -40,6 +44,7 @@ export class Outbox {
 
   constructor(
     private readonly db: Db,
+    private readonly space: Pick<StoreSpace, 'write'>,
     private readonly maxRows: number,
     /** Called after new rows committed, so delivery can start. */
     private readonly onCommitted: () => void,
@@ -54,6 +59,7 @@ export class Outbox {
       services: db.prepare('SELECT DISTINCT service FROM zmesh_outbox'),
       remove: db.prepare('DELETE FROM zmesh_outbox WHERE service = ? AND stream_seq = ?'),
       failed: db.prepare('UPDATE zmesh_outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
+      note: db.prepare('UPDATE zmesh_outbox SET last_error = ? WHERE seq = ?'),
       toDead: db.prepare('INSERT INTO zmesh_dead_letters SELECT seq, id, service, method, stream_seq, headers, payload, created_ms, attempts, last_error, ? FROM zmesh_outbox WHERE seq = ?'),
       removeSeq: db.prepare('DELETE FROM zmesh_outbox WHERE seq = ?'),
       deadBelow: db.prepare('SELECT stream_seq FROM zmesh_dead_letters WHERE service = ? AND stream_seq < ? ORDER BY stream_seq DESC'),
@@ -65,7 +71,7 @@ export class Outbox {
       deleteDead: db.prepare('DELETE FROM zmesh_dead_letters WHERE seq = ?'),
     };
     this.rows = (this.stmts.count.get() as { n: number }).n;
-    this.group = new GroupCommit(db, (m: NewMessage) => this.insert(m), () => onCommitted(), () => {
+    this.group = new GroupCommit(db, space, (m: NewMessage) => this.insert(m), () => onCommitted(), () => {
       this.rows = (this.stmts.count.get() as { n: number }).n;
     });
   }
@@ -87,12 +93,18 @@ export class Outbox {
     return this.group.add(message);
   }
 
-  /** Writes a message inside the caller's open transaction. */
+  /** Writes a message inside the caller's open transaction. Should that transaction
+   *  roll back, the caller says so with uncount(). */
   insert(m: NewMessage): void {
     if (this.rows >= this.maxRows) throw new OutboxFullError(`outbox holds its maximum of ${this.maxRows} messages`);
     const { seq } = this.stmts.nextSeq.get(m.service) as { seq: number };
     this.stmts.insert.run(m.id, m.service, m.method, seq, m.headers === undefined ? null : JSON.stringify(m.headers), Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), this.now());
     this.rows++;
+  }
+
+  /** `count` rows insert()ed in a transaction that then rolled back. */
+  uncount(count: number): void {
+    this.rows -= count;
   }
 
   /** Rows of `service` from stream_seq `from` on, in order. */
@@ -110,21 +122,30 @@ export class Outbox {
 
   /** Acknowledged: the rows are done. One transaction for the lot. */
   acked(service: string, streamSeqs: number[]): void {
-    this.db.transaction(() => {
-      for (const s of streamSeqs) this.rows -= this.stmts.remove.run(service, s).changes;
-    })();
+    this.rows -= this.space.write(() => this.db.transaction(() => {
+      let removed = 0;
+      for (const s of streamSeqs) removed += this.stmts.remove.run(service, s).changes;
+      return removed;
+    })());
     this.ackCommits++;
   }
 
+  /** A failed attempt: counts towards maxAttempts. */
   failed(row: OutboxRow, error: string): void {
-    this.stmts.failed.run(error, row.seq);
+    this.space.write(() => this.stmts.failed.run(error, row.seq));
+  }
+
+  /** A refusal that does not count as an attempt (the receiver held it): only noted,
+   *  for `zmesh outbox list`. */
+  held(row: OutboxRow, error: string): void {
+    this.space.write(() => this.stmts.note.run(error, row.seq));
   }
 
   deadLetter(row: OutboxRow): void {
-    this.db.transaction(() => {
+    this.rows -= this.space.write(() => this.db.transaction(() => {
       this.stmts.toDead.run(this.now(), row.seq);
-      this.rows -= this.stmts.removeSeq.run(row.seq).changes;
-    })();
+      return this.stmts.removeSeq.run(row.seq).changes;
+    })());
   }
 
   /** The stream_seq this message follows: the previous one not dead-lettered, or 0. */
@@ -150,12 +171,17 @@ export class Outbox {
     const rows = seqs === 'all'
       ? this.stmts.deadAll.all() as OutboxRow[]
       : seqs.map((s) => this.stmts.deadOne.get(s) as OutboxRow | undefined).filter((r): r is OutboxRow => r !== undefined);
-    this.db.transaction(() => {
-      for (const r of rows) {
-        this.insert({ id: r.id, service: r.service, method: r.method, payload: r.payload, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string> });
-        this.stmts.deleteDead.run(r.seq);
-      }
-    })();
+    try {
+      this.space.write(() => this.db.transaction(() => {
+        for (const r of rows) {
+          this.insert({ id: r.id, service: r.service, method: r.method, payload: r.payload, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string> });
+          this.stmts.deleteDead.run(r.seq);
+        }
+      })());
+    } catch (err) {
+      this.rows = (this.stmts.count.get() as { n: number }).n;
+      throw err;
+    }
     if (rows.length > 0) this.onCommitted();
     return rows.length;
   }

@@ -22,6 +22,8 @@ export interface TransactionParts {
   insertEvent(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): LoggedEvent;
   /** After commit: rows were added to the outbox. */
   sent(): void;
+  /** After rollback: `count` outbox rows written in it are gone again. */
+  unsent(count: number): void;
   /** After commit: these events are on disk and may go out live. */
   logged(events: LoggedEvent[]): void;
 }
@@ -53,7 +55,15 @@ export function eventMessage(p: Pick<TransactionParts, 'maxPayloadBytes'>, a: st
   return e;
 }
 
-export function openTransaction(p: TransactionParts): { tx: Transaction; committed(): void } {
+/** The transaction object, and what its owner calls once the SQLite transaction
+ *  committed, or rolled back. */
+export interface OpenTransaction {
+  tx: Transaction;
+  committed(): void;
+  rolledBack(): void;
+}
+
+export function openTransaction(p: TransactionParts): OpenTransaction {
   let sent = 0;
   const logged: LoggedEvent[] = [];
   const tx: Transaction = {
@@ -72,6 +82,9 @@ export function openTransaction(p: TransactionParts): { tx: Transaction; committ
     committed: () => {
       if (sent > 0) p.sent();
       if (logged.length > 0) p.logged(logged);
+    },
+    rolledBack: () => {
+      if (sent > 0) p.unsent(sent);
     },
   };
 }

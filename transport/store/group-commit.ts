@@ -1,9 +1,12 @@
 /**
  * Group commit: writes requested in the same event-loop turn go to disk in ONE
  * transaction (one fsync), and every caller's promise resolves once it committed.
- * With WAL and synchronous=FULL, "resolved" means durable, across power loss too.
+ * With WAL and synchronous=FULL, "resolved" means durable, across power loss too. A
+ * failed commit rejects every caller of the batch: nothing of it was stored (disk full
+ * rejects with StoreFullError, see space.ts).
  */
 import type { Db } from './open.js';
+import type { StoreSpace } from './space.js';
 
 interface Waiting<T> {
   item: T;
@@ -19,6 +22,7 @@ export class GroupCommit<T, R> {
 
   constructor(
     private readonly db: Db,
+    private readonly space: Pick<StoreSpace, 'write'>,
     /** Writes one item inside the open transaction. */
     private readonly write: (item: T) => R,
     /** After a commit, with what write() returned, in order. */
@@ -49,7 +53,7 @@ export class GroupCommit<T, R> {
     if (batch.length === 0) return;
     let results: R[];
     try {
-      results = this.db.transaction(() => batch.map((w) => this.write(w.item)))();
+      results = this.space.write(() => this.db.transaction(() => batch.map((w) => this.write(w.item)))());
       this.commits++;
     } catch (err) {
       this.onRolledBack();
