@@ -29,7 +29,7 @@ const log = (s: string): void => { process.stderr.write(`exhaust: ${s}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const MiB = 2 ** 20;
 
-interface Resources { stats: { bounds: BoundsStats; dropped: Record<string, number> }; rssBytes: number; fds: number }
+interface Resources { stats: { bounds: BoundsStats; dropped: Record<string, number> }; rssBytes: number; heapTotalBytes: number; heapUsedBytes: number; fds: number }
 
 const target = fork(fileURLToPath(new URL('./servers/exhaust-target.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--expose-gc'] });
 let crashed: string | undefined;
@@ -171,6 +171,8 @@ const ATTACKS: Attack[] = [
 interface Row {
   attack: string;
   rssMb: { before: number; end: number; after: number };
+  /** V8's heap after the attack: what is live (used) and what V8 keeps reserved (total). */
+  heapMb: { usedBefore: number; usedAfter: number; totalBefore: number; totalAfter: number };
   fds: { before: number; end: number; after: number };
   latencyUs: Latency;
   failed: number;
@@ -198,6 +200,7 @@ for (const attack of ATTACKS) {
   rows.push({
     attack: attack.name,
     rssMb: { before: mb(before.rssBytes), end: mb(end.rssBytes), after: mb(after.rssBytes) },
+    heapMb: { usedBefore: mb(before.heapUsedBytes), usedAfter: mb(after.heapUsedBytes), totalBefore: mb(before.heapTotalBytes), totalAfter: mb(after.heapTotalBytes) },
     fds: { before: before.fds, end: end.fds, after: after.fds },
     latencyUs, failed: failed - failedBefore, bounds,
   });
@@ -222,9 +225,10 @@ writeFileSync(new URL('exhaust.json', resultsDir), `${JSON.stringify(result, nul
 if (values.json) console.log(JSON.stringify(result));
 else {
   console.log(textTable(
-    ['attack', 'RSS MB before/end/after', 'fds before/end/after', 'p50 ms', 'p99 ms', 'calls', 'failed', 'bounds hit'],
+    ['attack', 'RSS MB before/end/after', 'V8 heap used / total MB before -> after', 'fds before/end/after', 'p50 ms', 'p99 ms', 'calls', 'failed', 'bounds hit'],
     rows.map((r) => [
-      r.attack, `${r.rssMb.before} / ${r.rssMb.end} / ${r.rssMb.after}`, `${r.fds.before} / ${r.fds.end} / ${r.fds.after}`,
+      r.attack, `${r.rssMb.before} / ${r.rssMb.end} / ${r.rssMb.after}`,
+      `${r.heapMb.usedBefore} / ${r.heapMb.totalBefore} -> ${r.heapMb.usedAfter} / ${r.heapMb.totalAfter}`, `${r.fds.before} / ${r.fds.end} / ${r.fds.after}`,
       (r.latencyUs.p50 / 1000).toFixed(2), (r.latencyUs.p99 / 1000).toFixed(2), String(r.latencyUs.count), String(r.failed),
       Object.entries(r.bounds).map(([k, v]) => `${k} ${v}`).join(', '),
     ]),

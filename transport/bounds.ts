@@ -42,9 +42,9 @@ export const SUB_REBUILD_AFTER_MS = 2_000;
  *  and bytes of answers per second per asker, with a burst. Each answer costs at least
  *  REPLAY_MIN_COST_BYTES, so that a flood of empty ones is bounded too. A catching-up
  *  subscriber gets its backlog at this rate; one that polls idle costs almost nothing. */
-export const MAX_REPLAY_BYTES = 512 * 1024;
-export const REPLAY_BYTES_PER_SECOND = 32 * 1024 * 1024;
-export const REPLAY_BURST_BYTES = 32 * 1024 * 1024;
+export const MAX_REPLAY_BYTES = 256 * 1024;
+export const REPLAY_BYTES_PER_SECOND = 8 * 1024 * 1024;
+export const REPLAY_BURST_BYTES = 8 * 1024 * 1024;
 export const REPLAY_MIN_COST_BYTES = 4 * 1024;
 /** Askers whose replay budget is remembered; the least recent are forgotten. */
 export const MAX_REPLAY_ASKERS = 4_096;

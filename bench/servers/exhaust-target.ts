@@ -2,7 +2,7 @@
  * The node under attack in `npm run exhaust`, in its own process so that its memory
  * and descriptors are its own: an insecure node with a store (so that `$replay` and
  * `$ack` have a log to work on), an echo method and a slow one. Reports its endpoints
- * over IPC, then {stats, rssBytes, fds} on request (after a GC: the process runs with
+ * over IPC, then {stats, rssBytes, heap, fds} on request (after a GC: the process runs with
  * --expose-gc, so RSS compared with a baseline is not garbage).
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -22,7 +22,8 @@ await Promise.all(Array.from({ length: 3_000 }, (_, i) => node.publishReliable(`
 process.on('message', (m: { type: string }) => {
   if (m.type !== 'resources') return;
   globalThis.gc?.();
-  process.send?.({ type: 'resources', stats: node.stats(), rssBytes: process.memoryUsage().rss, fds: readdirSync('/proc/self/fd').length });
+  const mem = process.memoryUsage();
+  process.send?.({ type: 'resources', stats: node.stats(), rssBytes: mem.rss, heapTotalBytes: mem.heapTotal, heapUsedBytes: mem.heapUsed, fds: readdirSync('/proc/self/fd').length });
 });
 process.on('SIGTERM', () => {
   void node.close().then(() => {

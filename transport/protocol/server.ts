@@ -27,6 +27,7 @@ import {
 import { Kind, PROTOCOL_VERSION, headersOf, type Envelope } from '../codec/envelope.js';
 import { decodeHello, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
 import { HEADER_STREAM } from '../codec/stream-headers.js';
+import { RateLimitedLog } from '../log.js';
 import { MAX_ID_BYTES } from '../limits.js';
 import type { SendQueue } from '../socket/send-queue.js';
 import type { Counters } from '../stats.js';
@@ -119,6 +120,7 @@ export class RequestServer {
   private idleWaiters: Array<() => void> = [];
   private streams: StreamReceiver | undefined;
   private listener: ServerListener = { onHello: () => undefined, onBye: () => undefined };
+  private readonly limited: RateLimitedLog;
   /** Caller node id -> handlers of its running here (entries leave at zero). */
   private readonly runningBy = new Map<string, number>();
   /** Connection (routing id, hex) -> the largest payload its caller takes, from the
@@ -126,7 +128,9 @@ export class RequestServer {
    *  or not, cannot change what this one is sent. */
   private readonly callerLimits = new Map<string, number>();
 
-  constructor(private readonly d: ServerParts) {}
+  constructor(private readonly d: ServerParts) {
+    this.limited = new RateLimitedLog(d.log);
+  }
 
   /** Registers a handler. No checks: the node's façade refuses reserved names. */
   handle(method: string, handler: Handler): void {
@@ -290,7 +294,11 @@ export class RequestServer {
     };
     const onError = (err: unknown): void => {
       settle(false);
-      this.d.log.debug({ err, method: env.subject, caller }, 'handler failed');
+      // A handler that failed on its store (corrupt, full, unreadable) is the node's
+      // problem, not the caller's: an operator must see it.
+      const sqlite = (err as { code?: unknown }).code;
+      if (typeof sqlite === 'string' && sqlite.startsWith('SQLITE_')) this.limited.warn(`store:${sqlite}`, { err, method: env.subject }, 'a handler failed on its store');
+      else this.d.log.debug({ err, method: env.subject, caller }, 'handler failed');
       fail(toWireError(err));
     };
     // Call synchronous handlers without an extra promise turn: it is measurable on the

@@ -23,7 +23,7 @@ export interface Publishing {
   storeId: string;
   nodeId: string;
   service: string;
-  events: Pick<EventLog, 'acknowledge' | 'range' | 'head'>;
+  events: Pick<EventLog, 'acknowledge' | 'page' | 'head'>;
 }
 
 /** Bytes an event takes in a ReplayReply, near enough: its payload, topic, id and
@@ -34,13 +34,18 @@ function sizeOf(e: LoggedEvent): number {
   return e.payload.byteLength + e.topic.length * 3 + e.id.byteLength + headers + 64;
 }
 
-/** The events of `events` (in order) that fit in `maxBytes`, always at least one so
- *  that a replay moves on; and whether the page was cut short. */
-function fitting(events: LoggedEvent[], maxBytes: number): { page: LoggedEvent[]; more: boolean } {
+/** A page filter that lets events through while they fit in `maxBytes`, and always
+ *  the first, so that a replay moves on. */
+function fitting(maxBytes: number): (e: LoggedEvent) => boolean {
   let bytes = 0;
   let n = 0;
-  while (n < events.length && (n === 0 || bytes + sizeOf(events[n]!) <= maxBytes)) bytes += sizeOf(events[n++]!);
-  return n === events.length ? { page: events, more: false } : { page: events.slice(0, n), more: true };
+  return (e) => {
+    const size = sizeOf(e);
+    if (n > 0 && bytes + size > maxBytes) return false;
+    bytes += size;
+    n++;
+    return true;
+  };
 }
 
 /** Who asks, in a secure mesh: where its acknowledgements are kept (its key
@@ -63,7 +68,7 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   // Events under the prefix that the asker may not read are left out, not refused:
   // its rules may be narrower than the prefix it asked for.
   const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_REPLAY_BYTES) : MAX_REPLAY_BYTES;
-  const { page, more } = fitting(p.events.range(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS)), maxBytes);
+  const { events: page, more } = p.events.page(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS), fitting(maxBytes));
   const events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
   return encodeReplayReply({
     stream: p.storeId,

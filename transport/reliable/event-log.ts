@@ -100,8 +100,20 @@ export class EventLog {
 
   /** Events from `from` on whose topic starts with `prefix`, in order. */
   range(from: number, prefix: string, max: number): LoggedEvent[] {
-    return (this.stmts.range.all(from, prefix.length, prefix, max) as Array<{ seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }>)
-      .map((r) => ({ seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms }));
+    return this.page(from, prefix, max, () => true).events;
+  }
+
+  /** Like range(), but rows are read one at a time and reading stops at the first
+   *  event `fits` refuses (it is given each event in turn): a page cut by size never
+   *  loads the rows it leaves out. `more` says one was left out. */
+  page(from: number, prefix: string, max: number, fits: (e: LoggedEvent) => boolean): { events: LoggedEvent[]; more: boolean } {
+    const events: LoggedEvent[] = [];
+    for (const r of this.stmts.range.iterate(from, prefix.length, prefix, max) as IterableIterator<{ seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }>) {
+      const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms };
+      if (!fits(e)) return { events, more: true }; // leaving the loop resets the statement
+      events.push(e);
+    }
+    return { events, more: false };
   }
 
   head(): number {
