@@ -44,7 +44,7 @@ export const SUB_REBUILD_AFTER_MS = 2_000;
  *  subscriber gets its backlog at this rate; one that polls idle costs almost nothing. */
 export const MAX_REPLAY_BYTES = 256 * 1024;
 export const REPLAY_BYTES_PER_SECOND = 8 * 1024 * 1024;
-export const REPLAY_BURST_BYTES = 8 * 1024 * 1024;
+export const REPLAY_BURST_BYTES = 2 * 1024 * 1024;
 export const REPLAY_MIN_COST_BYTES = 4 * 1024;
 /** Askers whose replay budget is remembered; the least recent are forgotten. */
 export const MAX_REPLAY_ASKERS = 4_096;
