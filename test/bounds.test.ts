@@ -249,3 +249,35 @@ describe('bounds: the reliable class', () => {
     expect(Date.now() - t0).toBeLessThan(8_000);
   });
 });
+
+describe('bounds: durable subscriptions', () => {
+  it('bounds - a publisher inventing event streams gets MAX_STREAMS_PER_PUBLISHER of them at a subscriber; the rest of its events are dropped', async () => {
+    const { openStore } = await import('../transport/store/open.js');
+    const { DurableSubscription, MAX_STREAMS_PER_PUBLISHER } = await import('../transport/reliable/durable.js');
+    const { silentLogger } = await import('../transport/log.js');
+    const store = openStore(join(dir, 'streams.db'));
+    const applied: string[] = [];
+    const sub = new DurableSubscription({
+      db: store.db, space: store.space, name: 'd', prefix: 'e.', log: silentLogger(),
+      handler: (e) => { applied.push(e.stream); },
+      tx: () => ({ tx: {} as never, committed: () => undefined, rolledBack: () => undefined }),
+      replay: () => Promise.reject(new Error('no replay here')), ack: () => undefined,
+      isUp: () => false, upOf: () => [], scope: () => '',
+    });
+    try {
+      // 100 made-up stream ids from one publisher, each at seq 1 (so each applies at once).
+      for (let i = 0; i < 100; i++) {
+        sub.onLive({
+          topic: 'e.x', payload: Buffer.alloc(0), sender: { node: 'liar-1', service: 'liar' }, id: Buffer.alloc(16), seq: 1, timestampMs: 0,
+          headers: { 'zmesh-estream': `stream${String(i).padStart(12, '0')}`, 'zmesh-eseq': '1' },
+        });
+      }
+      expect(new Set(applied).size).toBe(MAX_STREAMS_PER_PUBLISHER);
+      const rows = store.db.prepare('SELECT count(*) FROM zmesh_durable').pluck().get() as number;
+      expect(rows).toBe(MAX_STREAMS_PER_PUBLISHER);
+    } finally {
+      sub.close();
+      store.close();
+    }
+  });
+});

@@ -26,6 +26,10 @@ import type { OpenTransaction } from './transaction.js';
 export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
 /** Live events held while catching up; beyond it they are dropped and replayed later. */
 export const MAX_BUFFERED = 100_000;
+/** Streams one publisher may have here. A publisher has one stream per store it ever
+ *  had (a new store id when its store was made again); more is a publisher inventing
+ *  stream ids, and each would cost state and a row. Its events on more are dropped. */
+export const MAX_STREAMS_PER_PUBLISHER = 16;
 
 /** Acknowledge progress to the publisher every this many live events. */
 export const ACK_EVERY = 500;
@@ -104,7 +108,12 @@ export class DurableSubscription {
     const stream = e.headers[HEADER_ESTREAM];
     const seq = parseDecimal(e.headers[HEADER_ESEQ]);
     if (stream === undefined || seq === undefined || seq < 1) return; // fast-class event
-    const s = this.state(this.d.scope(e.sender.node), stream);
+    const scope = this.d.scope(e.sender.node);
+    if (!this.streams.has(scope + stream) && this.streamsOf(e.sender.node) >= MAX_STREAMS_PER_PUBLISHER) {
+      this.limited.warn(`streams:${e.sender.node}`, { publisher: e.sender.node, stream }, 'publisher has too many event streams here: event dropped');
+      return;
+    }
+    const s = this.state(scope, stream);
     s.publisher = e.sender.node;
     s.service = e.sender.service;
     const event: DurableEvent = { ...e, seq, stream };
@@ -123,8 +132,14 @@ export class DurableSubscription {
       }
       return;
     }
-    s.buffer.push(event);
+    if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
     void this.catchUp(e.sender.node);
+  }
+
+  private streamsOf(publisher: string): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.publisher === publisher) n++;
+    return n;
   }
 
   /** A peer came up: it may hold events we missed. */
