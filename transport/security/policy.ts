@@ -32,6 +32,8 @@ export const EXPIRY_WARNING_MS = 7 * 24 * 3_600_000;
 /** Keys remembered from ZAP handshakes on the ROUTER, for the BIND frame that follows
  *  each one; the oldest are forgotten first. */
 const ZAP_SEEN_MAX = 4_096;
+/** Topics whose publish decision is remembered per member (then they start over). */
+const PUBLISH_DECISIONS_CACHED = 1_024;
 /** Derived MAC keys cached; the oldest are derived again when needed. */
 const MAC_KEYS_CACHED = 4_096;
 /** At most one expiry warning per this period. */
@@ -82,6 +84,7 @@ export class TrustPolicy {
   readonly publicKeyHex: string;
   private readonly members = new Map<string, Member>();
   private readonly macKeys = new Map<string, Buffer>();
+  private readonly publishDecisions = new WeakMap<Member, Map<string, boolean>>();
   /** Raw keys (hex) that passed ZAP on the ROUTER; insertion order is age. */
   private readonly zapSeen = new Set<string>();
   private readonly ownKey: Buffer;
@@ -237,9 +240,24 @@ export class TrustPolicy {
     return m.permissions === undefined || mayCall(m.permissions, service, method);
   }
 
+  /** Checked on every event a subscriber receives, so decisions are remembered per
+   *  member and topic (a member admitted again is a new object, with a new cache). */
   mayPublish(nodeId: string, topic: string): boolean {
     const m = this.members.get(nodeId);
-    return m !== undefined && (m.permissions === undefined || mayPublish(m.permissions, topic));
+    if (m === undefined) return false;
+    if (m.permissions === undefined) return true;
+    let decided = this.publishDecisions.get(m);
+    if (decided === undefined) {
+      decided = new Map();
+      this.publishDecisions.set(m, decided);
+    }
+    let ok = decided.get(topic);
+    if (ok === undefined) {
+      ok = mayPublish(m.permissions, topic);
+      if (decided.size >= PUBLISH_DECISIONS_CACHED) decided.clear();
+      decided.set(topic, ok);
+    }
+    return ok;
   }
 
   maySubscribe(m: Member, prefix: string): boolean {
