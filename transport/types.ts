@@ -4,6 +4,12 @@
  */
 import type { Logger } from 'pino';
 import type { CommandDef, EventDef, PublishOptions } from './defs.js';
+import type { Discovery, DiscoveryMode } from './discovery-types.js';
+import type { DropReason, NodeStats, ReliableStats } from './stats-types.js';
+
+// Two parts of the public surface live in files of their own, and are named here too.
+export type { Candidate, Discovery, DiscoveryMode, DiscoverySink, LocalNode } from './discovery-types.js';
+export type { BoundsStats, DropReason, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {
@@ -144,26 +150,6 @@ export interface ReliableContext extends Transaction {
  *  roll back; the sender retries, and dead-letters after maxAttempts. */
 export type ReliableHandler = (payload: Uint8Array, ctx: ReliableContext) => void;
 
-export interface ReliableStats {
-  pending: number;
-  commits: number;
-  ackCommits: number;
-  eventCommits: number;
-  /** Deliveries that receivers held because their store was full (STORE_FULL answers);
-   *  none of them counted as an attempt. */
-  held: number;
-  /** This node's own store. */
-  store: StoreStats;
-}
-
-export interface StoreStats {
-  /** The last write failed for want of disk space, and none has committed since: the
-   *  node's reliable deliveries are held (warned at warn level while it lasts). */
-  diskFull: boolean;
-  /** Writes that failed for want of disk space since the store was opened. */
-  diskFullErrors: number;
-}
-
 /** A reliable event as a durable subscriber sees it. */
 export type DurableEvent = MeshEvent & { seq: number; stream: string };
 export type DurableHandler = (event: DurableEvent, tx: Transaction) => void;
@@ -194,56 +180,6 @@ export interface NodeObserver {
   /** A request or reliable command this node sent was settled: `outcome` is "ok" or
    *  an error code; `durationMs` runs from registration to settlement. */
   requestSettled?(service: string, method: string, durationMs: number, outcome: string): void;
-}
-
-export type DiscoveryMode = 'mdns' | 'static' | 'both';
-
-/** What a discovery source may advertise about the local node. */
-export interface LocalNode {
-  nodeId: string;
-  service: string;
-  mesh: string;
-  routerPort: number;
-  pubPort: number;
-  protocolVersion: number;
-  /** A secure node's CURVE public key, 64 hex characters (mDNS TXT `key`). */
-  publicKey?: string;
-}
-
-/** A source of peer candidates. Implementations: mDNS; the static list is built in. */
-export interface Discovery {
-  /** Starts advertising `local` (when given) and proposing candidates; resolves when
-   *  the source is running, rejects with a clear error when it cannot start. */
-  start(local: LocalNode | undefined, sink: DiscoverySink, signal: AbortSignal): Promise<void>;
-  /** Stops the source (saying goodbye where the protocol has one) and releases its
-   *  sockets and timers. Idempotent. */
-  close(): Promise<void>;
-  /** Counters for node.stats(). */
-  stats?(): unknown;
-}
-
-export interface Candidate {
-  /** ROUTER endpoints to try, best first, e.g. "tcp://10.0.0.7:5555". */
-  endpoints: string[];
-  /** Node id when the source knows it (mDNS does); used to skip known peers. */
-  nodeId?: string;
-  /** Where the candidate came from, for logs and `zmesh peers`. */
-  source: string;
-  /** Keep a link to it and retry for as long as the node runs, even while it is
-   *  down (a configured peer). Otherwise the link is dropped when the peer goes down
-   *  and the source proposes it again when it sees it. Default false. */
-  persistent?: boolean;
-  /** The node's CURVE public key, 64 hex characters, when the source knows it (mDNS TXT
-   *  `key`, a static peer's `#<key>`, a hello). A secure node ignores candidates
-   *  without one: it could not authenticate the connection. */
-  publicKey?: string;
-}
-
-export interface DiscoverySink {
-  /** A candidate appeared or changed its endpoints. */
-  propose(candidate: Candidate): void;
-  /** A candidate withdrew (goodbye or expiry). Liveness still decides "down". */
-  withdraw(candidate: Candidate): void;
 }
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down';
@@ -340,65 +276,6 @@ export interface Subscription {
   readonly prefix: string;
   /** Stops delivery to this listener. Idempotent. */
   unsubscribe(): void;
-}
-
-export type DropReason =
-  | 'badFrames'
-  | 'oversized'
-  | 'malformed'
-  | 'invalid'
-  | 'unknownKind'
-  | 'versionMismatch'
-  | 'unexpected'
-  | 'foreignMesh'
-  | 'lateReply'
-  /** A message whose sender_node is not the node its connection or MAC proves. */
-  | 'senderMismatch'
-  /** The authenticated sender has no right to this message (its certificate). */
-  | 'forbidden';
-
-export interface NodeStats {
-  /** Envelopes handed to sockets, by direction. */
-  sent: number;
-  /** ZeroMQ messages those envelopes left in; sent / batches is the coalescing factor. */
-  batches: number;
-  received: number;
-  /** Inbound frames dropped, by reason. */
-  dropped: Record<DropReason, number>;
-  /** Batches that a socket failed to send (peer gone, socket closed). */
-  sendErrors: number;
-  requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
-  handled: { ok: number; failed: number; running: number };
-  events: { published: number; delivered: number };
-  /** What the node refused or rebuilt to stay within its bounds (transport/bounds.ts,
-   *  proto/README.md section 10). */
-  bounds: BoundsStats;
-  /** Per discovery source, its own counters (e.g. mDNS records accepted and ignored). */
-  discovery: Record<string, unknown>;
-}
-
-export interface BoundsStats {
-  /** Candidates from hellos or discovery refused: too many links pending already. */
-  candidatesRefused: number;
-  /** Links from hellos or discovery dropped for not coming up in time. */
-  pendingExpired: number;
-  /** Times a link's DEALER could not be opened (e.g. out of descriptors); retried. */
-  linkOpenFailures: number;
-  /** Subscriptions past the XPUB's bounds, and rebuilds of the XPUB they caused. */
-  subscriptionFloods: number;
-  publisherRebuilds: number;
-  /** SUB connections to a publisher found dead and opened again (then resynced). */
-  subscriberRebuilds: number;
-  /** `$replay` requests refused for their asker's rate. */
-  replaysLimited: number;
-  /** Durable-subscriber names refused (too many) and forgotten (silent too long). */
-  durableNamesRefused: number;
-  durableNamesExpired: number;
-  /** Requests refused because their caller had too many running already. */
-  callerBusy: number;
-  /** Messages not sent because the peer said it takes smaller payloads (the caller
-   *  got MESSAGE_TOO_LARGE). */
-  tooLargeForPeer: number;
 }
 
 export interface NodeEndpoints {

@@ -1,0 +1,83 @@
+/**
+ * What a node reports about itself: `node.stats()` and `node.reliableStats()`. Plain
+ * data, copied out of the counters (stats.ts), so no caller holds a live reference.
+ */
+
+export type DropReason =
+  | 'badFrames'
+  | 'oversized'
+  | 'malformed'
+  | 'invalid'
+  | 'unknownKind'
+  | 'versionMismatch'
+  | 'unexpected'
+  | 'foreignMesh'
+  | 'lateReply'
+  /** A message whose sender_node is not the node its connection or MAC proves. */
+  | 'senderMismatch'
+  /** The authenticated sender has no right to this message (its certificate). */
+  | 'forbidden';
+
+export interface NodeStats {
+  /** Envelopes handed to sockets, by direction. */
+  sent: number;
+  /** ZeroMQ messages those envelopes left in; sent / batches is the coalescing factor. */
+  batches: number;
+  received: number;
+  /** Inbound frames dropped, by reason. */
+  dropped: Record<DropReason, number>;
+  /** Batches that a socket failed to send (peer gone, socket closed). */
+  sendErrors: number;
+  requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
+  handled: { ok: number; failed: number; running: number };
+  events: { published: number; delivered: number };
+  /** What the node refused or rebuilt to stay within its bounds (transport/bounds.ts,
+   *  proto/README.md section 10). */
+  bounds: BoundsStats;
+  /** Per discovery source, its own counters (e.g. mDNS records accepted and ignored). */
+  discovery: Record<string, unknown>;
+}
+
+export interface BoundsStats {
+  /** Candidates from hellos or discovery refused: too many links pending already. */
+  candidatesRefused: number;
+  /** Links from hellos or discovery dropped for not coming up in time. */
+  pendingExpired: number;
+  /** Times a link's DEALER could not be opened (e.g. out of descriptors); retried. */
+  linkOpenFailures: number;
+  /** Subscriptions past the XPUB's bounds, and rebuilds of the XPUB they caused. */
+  subscriptionFloods: number;
+  publisherRebuilds: number;
+  /** SUB connections to a publisher found dead and opened again (then resynced). */
+  subscriberRebuilds: number;
+  /** `$replay` requests refused for their asker's rate. */
+  replaysLimited: number;
+  /** Durable-subscriber names refused (too many) and forgotten (silent too long). */
+  durableNamesRefused: number;
+  durableNamesExpired: number;
+  /** Requests refused because their caller had too many running already. */
+  callerBusy: number;
+  /** Messages not sent because the peer said it takes smaller payloads (the caller
+   *  got MESSAGE_TOO_LARGE). */
+  tooLargeForPeer: number;
+}
+
+export interface ReliableStats {
+  pending: number;
+  commits: number;
+  ackCommits: number;
+  eventCommits: number;
+  /** Deliveries that receivers held because their store was full (STORE_FULL answers);
+   *  none of them counted as an attempt. */
+  held: number;
+  /** This node's own store. */
+  store: StoreStats;
+}
+
+export interface StoreStats {
+  /** The last write failed for want of disk space, and none has committed since: the
+   *  node's reliable deliveries are held (warned at warn level while it lasts). */
+  diskFull: boolean;
+  /** Writes that failed for want of disk space since the store was opened. */
+  diskFullErrors: number;
+}
