@@ -208,7 +208,7 @@ async function publishAll(pub: Publisher, payload: Buffer, ops: number, window: 
   await pub.flush();
 }
 
-async function pubsub(sys: System, size: number, subscribers: number, c: MatrixConfig): Promise<MatrixRow> {
+export async function pubsub(sys: System, size: number, subscribers: number, c: MatrixConfig): Promise<MatrixRow> {
   const params: Params = { payloadBytes: size, id: randomBytes(4).toString('hex') };
   const pub = await sys.publisher!(params);
   const peers: Peer[] = [];

@@ -4,7 +4,8 @@
  * bench/results/latest.json and one SVG chart per matrix scenario.
  *
  * Scenarios: the comparison matrix (rpc-latency, rpc-throughput, pubsub, fanout,
- * reliable-publish; "matrix" for all five), reliable (zmesh's reliable class in
+ * reliable-publish; "matrix" for all five), pairs (secure beside insecure pub/sub in
+ * interleaved trials, pairs.ts), reliable (zmesh's reliable class in
  * detail), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
  * needs root). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
  */
@@ -15,10 +16,11 @@ import { runDiscovery, type DiscoveryRow } from './discovery.js';
 import { matrixCharts, matrixRatios, matrixTable, matrixTargets } from './lib/matrix-report.js';
 import { discoveryTable, machine, reliableTable } from './lib/report.js';
 import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScenario } from './matrix.js';
+import { PAIRS_FULL, PAIRS_QUICK, pairsTable, runPairs, type PairRow } from './pairs.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
 import { SYSTEMS } from './systems/index.js';
 
-const OTHER = ['reliable', 'checkout', 'discovery'] as const;
+const OTHER = ['pairs', 'reliable', 'checkout', 'discovery'] as const;
 const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
 
 const { values } = parseArgs({
@@ -69,6 +71,9 @@ const matrixConfig = values.full ? MATRIX_FULL : MATRIX_QUICK;
 const matrix = matrixScenarios.length > 0
   ? await runMatrix(matrixConfig, { systems, scenarios: matrixScenarios, progress })
   : { rows: [], versions: {}, settings: {} };
+// Pairs need both zmesh systems; a --systems run without them skips it.
+const pairsWanted = only.includes('pairs') && systems.includes('zmesh') && systems.includes('zmesh-secure');
+const pairs: PairRow[] = pairsWanted ? await runPairs(matrixConfig, values.full ? PAIRS_FULL : PAIRS_QUICK, progress) : [];
 const reliable: ReliableRow[] = only.includes('reliable') ? await runReliable(values.full ? RELIABLE_FULL : RELIABLE_QUICK, progress) : [];
 const checkout: CheckoutRow[] = only.includes('checkout') ? await runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress) : [];
 const discovery: DiscoveryRow[] | { skipped: string } = only.includes('discovery') ? await runDiscovery([3, 10, 30], progress) : [];
@@ -82,7 +87,8 @@ const result = {
   settings: matrix.settings,
   matrix: matrix.rows,
   ratios: matrixRatios(matrix.rows),
-  targets: matrixTargets(matrix.rows),
+  targets: matrixTargets(matrix.rows, pairs),
+  pairs,
   reliable,
   checkout,
   discovery,
@@ -101,8 +107,9 @@ if (checkout.length > 0) charts['checkout.svg'] = checkoutChart(checkout, subtit
 for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, resultsDir), svg);
 
 const out = (s: string): void => { process.stderr.write(`${s}\n`); };
-if (matrix.rows.length > 0) {
-  out(`\n${matrixTable(matrix.rows)}\n`);
+if (pairs.length > 0) out(`\n${pairsTable(pairs)}`);
+if (matrix.rows.length > 0 || pairs.length > 0) {
+  if (matrix.rows.length > 0) out(`\n${matrixTable(matrix.rows)}\n`);
   out('targets (100 B, this run):');
   for (const t of result.targets) out(`  ${t.met === true ? 'met    ' : t.met === false ? 'MISSED ' : 'n/m    '} ${t.target}: ${t.measured}`);
 }

@@ -48,7 +48,7 @@ function publishOrWait(n: MeshNode, payload: Buffer): Promise<void> | undefined 
 }
 
 /** One variant of the zmesh systems: insecure, or a secure mesh (CurveZMQ on every
- *  socket, certificates in the handshake, a MAC on every message to a ROUTER). */
+ *  socket, certificates in the handshake, DEALER connections bound to their key). */
 function variant(secure: boolean): { fast: System; reliable: System } {
   const node = (service: string, peers: string[] = [], storePath?: string): MeshNode => createNode({
     ...(secure ? { security: credentials(service) } : { insecure: true }),
@@ -71,7 +71,7 @@ function variant(secure: boolean): { fast: System; reliable: System } {
   }
 
   const suffix = secure ? '-secure' : '';
-  const note = secure ? '; secure: CurveZMQ + certificates + per-message MAC' : '';
+  const note = secure ? '; secure: CurveZMQ + certificates, bound connections (a MAC only where a peer cannot bind)' : '';
   const base = {
     unavailable: async () => undefined,
     version: async () => `zmesh 0.1.0, libzmq ${zmq.version}`,
