@@ -104,6 +104,7 @@ export type {
   Candidate,
   LocalNode,
   ReliableOptions,
+  Durability,
   ReliableHandler,
   ReliableContext,
   Transaction,

@@ -16,7 +16,7 @@ import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
 import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
-import type { Discovery, DiscoveryMode, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
+import type { Discovery, DiscoveryMode, Durability, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -40,7 +40,9 @@ export const RELIABLE_DEFAULTS: Readonly<Required<ReliableOptions>> = Object.fre
   window: 1_000,
   eventRetentionMs: 3_600_000,
   maxEvents: 1_000_000,
+  durability: 'full',
 });
+const DURABILITIES: readonly Durability[] = ['full', 'os'];
 
 export interface MdnsSettings {
   /** IPv4 address of the interface to send and join multicast on; undefined: the OS's. */
@@ -194,7 +196,10 @@ export function validateEndpoint(endpoint: string, name = 'peer endpoint'): stri
 /** The reliable class's settings; also used by tools that open a store offline. */
 export function resolveReliableOptions(value: unknown, name = 'reliable'): Readonly<Required<ReliableOptions>> {
   const o = record(name, value, Object.keys(RELIABLE_DEFAULTS)) ?? {};
-  const r = Object.fromEntries(Object.entries(RELIABLE_DEFAULTS).map(([k, d]) => [k, positiveInt(`${name}.${k}`, o[k], d)])) as Required<ReliableOptions>;
+  const numbers = Object.entries(RELIABLE_DEFAULTS).filter(([, d]) => typeof d === 'number') as Array<[string, number]>;
+  const durability = o['durability'] ?? RELIABLE_DEFAULTS.durability;
+  if (!DURABILITIES.includes(durability as Durability)) bad(`${name}.durability`, `one of ${DURABILITIES.map((d) => `'${d}'`).join(', ')}`, durability);
+  const r = { ...Object.fromEntries(numbers.map(([k, d]) => [k, positiveInt(`${name}.${k}`, o[k], d)])), durability } as Required<ReliableOptions>;
   if (r.backoffBaseMs > r.backoffMaxMs) bad(`${name}.backoffBaseMs`, `at most ${name}.backoffMaxMs (${r.backoffMaxMs})`, r.backoffBaseMs);
   return Object.freeze(r);
 }

@@ -119,7 +119,19 @@ export interface ReliableOptions {
   eventRetentionMs?: number;
   /** And at most this many. Default 1_000_000. */
   maxEvents?: number;
+  /** What a commit of this node's store survives, for everything the reliable class
+   *  writes (outbox, inbox, event log, durable progress) and the handlers' own writes:
+   *  - 'full' (default): power loss. Every commit waits for fsync (SQLite WAL with
+   *    synchronous=FULL): a resolved send() or publishReliable(), and an ACK, mean
+   *    the message is on the disk itself.
+   *  - 'os': a crash of the process, not of the machine. Commits are in the operating
+   *    system's page cache, and reach the disk at the next checkpoint (synchronous=
+   *    NORMAL). Power loss can lose the last commits, but never corrupts the store.
+   *    This is the trade NATS JetStream and Mosquitto make by default. */
+  durability?: Durability;
 }
+
+export type Durability = 'full' | 'os';
 
 /** The node's SQLite database (better-sqlite3), for the service's own tables. */
 export type Database = import('better-sqlite3').Database;

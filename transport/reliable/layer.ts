@@ -107,7 +107,7 @@ export class ReliableLayer {
   start(): void {
     if (this.open !== undefined) return;
     const { settings, log } = this.p;
-    const store = openStore(this.p.storePath, { log });
+    const store = openStore(this.p.storePath, { log, durability: settings.durability });
     const { db, storeId, space } = store;
     const events = new EventLog(db, space, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
     const outbox = new Outbox(db, space, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());

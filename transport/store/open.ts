@@ -3,8 +3,12 @@
  * inbox and the service's own tables, so that a state change and the messages it
  * causes commit together.
  *
- * Durability: WAL journal with synchronous=FULL, so a committed transaction survives
- * power loss; a resolved reliable send means its transaction committed.
+ * Durability: WAL journal with synchronous=FULL by default, so a committed
+ * transaction survives power loss; a resolved reliable send means its transaction
+ * committed. `durability: 'os'` opens with synchronous=NORMAL instead: in WAL mode a
+ * commit then skips its fsync and survives a process crash but not power loss (the
+ * WAL is synced at checkpoints, so the file is never corrupted, only missing its
+ * last commits).
  *
  * In order, each step refusing with a StoreError before the next one runs:
  *   1. the owner lock (lock.ts)                       'locked': another node uses it
@@ -21,6 +25,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { StoreError, errorMessage } from '../errors.js';
 import { silentLogger } from '../log.js';
+import type { Durability } from '../types.js';
 import { inspectStore } from './inspect.js';
 import { lockStore, type StoreLock } from './lock.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -45,6 +50,8 @@ export interface OpenOptions {
   lock?: boolean;
   /** For the disk-full alarm. Default: silent. */
   log?: Logger;
+  /** 'full' (default): synchronous=FULL; 'os': synchronous=NORMAL (see above). */
+  durability?: Durability;
 }
 
 const BUSY_TIMEOUT_MS = 2_000;
@@ -71,7 +78,7 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
   const lock: StoreLock | undefined = options.lock === false ? undefined : lockStore(path);
   try {
     if (!openHere.has(fileKey(path) ?? '')) judge(path);
-    const { db, storeId } = openChecked(path);
+    const { db, storeId } = openChecked(path, options.durability ?? 'full');
     const key = fileKey(path)!;
     openHere.set(key, (openHere.get(key) ?? 0) + 1);
     let closed = false;
@@ -111,7 +118,7 @@ function judge(path: string): void {
 }
 
 /** Steps 3 and 4. */
-function openChecked(path: string): { db: Db; storeId: string } {
+function openChecked(path: string, durability: Durability): { db: Db; storeId: string } {
   let db: Db;
   try {
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
@@ -129,7 +136,7 @@ function openChecked(path: string): { db: Db; storeId: string } {
     if (version > SCHEMA_VERSION) throw newer(path, version);
     checkIntegrity(db, path);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma(durability === 'os' ? 'synchronous = NORMAL' : 'synchronous = FULL');
     db.pragma('foreign_keys = ON');
     const migrate = db.transaction(() => {
       for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
