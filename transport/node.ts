@@ -307,6 +307,7 @@ class Node implements MeshNode {
       certificate: this.p.trust?.policy.certificate ?? new Uint8Array(0),
       bindsConnections: this.p.trust?.bindsConnections ?? false,
       maxPayloadBytes: this.opts.maxPayloadBytes,
+      batchedAcks: true,
     };
   }
 }

@@ -4,7 +4,7 @@
  * bodies come from peers.
  */
 import { zmesh } from '../gen/mesh.js';
-import { MAX_SUBJECT_BYTES } from '../limits.js';
+import { MAX_ID_BYTES, MAX_SUBJECT_BYTES } from '../limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isSubject, utf8Over } from '../names.js';
 import { toNumber } from './numbers.js';
 
@@ -157,6 +157,26 @@ export function decodeDurableAck(payload: Uint8Array): DurableAck | undefined {
   try {
     const a = pb.DurableAck.decode(payload);
     return { stream: a.stream, subscriber: a.subscriber, seq: toNumber(a.seq) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Most ids one batched ACK lists (control.proto Ack). */
+export const MAX_ACK_IDS = 1_024;
+
+export function encodeAck(ids: readonly Uint8Array[]): Buffer {
+  return pb.Ack.encode({ ids: ids as Uint8Array[] }).finish() as Buffer;
+}
+
+/** The ids of a batched ACK's body; undefined when it is not a valid Ack (empty, too
+ *  many ids, or an id of a length no envelope id has). */
+export function decodeAck(payload: Uint8Array): Uint8Array[] | undefined {
+  try {
+    const { ids } = pb.Ack.decode(payload);
+    if (ids.length === 0 || ids.length > MAX_ACK_IDS) return undefined;
+    for (const id of ids) if (id.byteLength === 0 || id.byteLength > MAX_ID_BYTES) return undefined;
+    return ids;
   } catch {
     return undefined;
   }

@@ -9,7 +9,7 @@
  */
 import { BadMessageError, NoRouteError, errorFromWire, type ZmeshError } from '../errors.js';
 import { Kind, type Envelope } from '../codec/envelope.js';
-import { decodeErrorReply } from '../codec/control.js';
+import { decodeAck, decodeErrorReply } from '../codec/control.js';
 import type { RequestOptions, SendOptions } from '../types.js';
 import type { DropFn } from './drops.js';
 import type { Built, EnvelopeBuilder } from './envelopes.js';
@@ -38,6 +38,8 @@ export interface ClientParts {
   drop: DropFn;
   requestTimeoutMs: number;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export class RequestClient {
   constructor(private readonly p: ClientParts) {}
@@ -86,7 +88,24 @@ export class RequestClient {
       if (!this.p.pending.reject(env.correlationId, err)) this.p.drop('lateReply', 'no waiting request', env.senderNode);
       return;
     }
+    if (env.kind === Kind.ACK && env.payload.byteLength > 0) return this.onBatchedAck(env);
     if (!this.p.pending.resolve(env.correlationId, env.payload)) this.p.drop('lateReply', 'no waiting request', env.senderNode);
+  }
+
+  /** An ACK for many commands (proto/README.md section 14.2). An id settles only a
+   *  command sent to the node that acknowledges it. A body that is not a valid Ack
+   *  settles nothing: the commands it meant time out and are sent again, which the
+   *  receiver's inbox makes harmless. */
+  private onBatchedAck(env: Envelope): void {
+    const ids = decodeAck(env.payload);
+    if (ids === undefined) {
+      this.p.drop('invalid', 'ACK body is not a valid Ack', env.senderNode);
+      return;
+    }
+    let late = 0;
+    if (!this.p.pending.resolveFrom(env.senderNode, env.correlationId, EMPTY)) late++;
+    for (const id of ids) if (!this.p.pending.resolveFrom(env.senderNode, id, EMPTY)) late++;
+    if (late > 0) this.p.drop('lateReply', `${late} of ${ids.length + 1} acknowledged commands not waiting`, env.senderNode);
   }
 
   private await(

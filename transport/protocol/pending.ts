@@ -103,6 +103,14 @@ export class PendingRequests {
     return true;
   }
 
+  /** Like resolve(), but only a request that went to `peerId`. */
+  resolveFrom(peerId: string, correlationId: Uint8Array, payload: Uint8Array): boolean {
+    const e = this.entries.get(idKey(correlationId));
+    if (e === undefined || e.peerId !== peerId) return false;
+    e.resolve(payload);
+    return true;
+  }
+
   reject(correlationId: Uint8Array, err: ZmeshError): boolean {
     const e = this.entries.get(idKey(correlationId));
     if (e === undefined) return false;

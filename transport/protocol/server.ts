@@ -25,7 +25,7 @@ import {
   ZmeshError, errorMessage,
 } from '../errors.js';
 import { Kind, PROTOCOL_VERSION, headersOf, type Envelope } from '../codec/envelope.js';
-import { decodeHello, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
+import { MAX_ACK_IDS, decodeHello, encodeAck, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
 import { HEADER_STREAM } from '../codec/stream-headers.js';
 import { RateLimitedLog } from '../log.js';
 import { MAX_ID_BYTES } from '../limits.js';
@@ -60,6 +60,14 @@ export interface Responder {
   ack(): void;
   /** The command was refused: ERROR with the error's code. */
   fail(err: unknown): void;
+}
+
+/** What a caller said about itself in the HELLO of one connection. */
+interface CallerTerms {
+  /** The largest payload it takes; 0 = not said. */
+  maxPayloadBytes: number;
+  /** It reads batched ACKs. */
+  batchedAcks: boolean;
 }
 
 /** Takes reliable commands (COMMAND envelopes with a zmesh-stream header). */
@@ -123,10 +131,14 @@ export class RequestServer {
   private readonly limited: RateLimitedLog;
   /** Caller node id -> handlers of its running here (entries leave at zero). */
   private readonly runningBy = new Map<string, number>();
-  /** Connection (routing id, hex) -> the largest payload its caller takes, from the
-   *  HELLO it sent on that connection (bounded): a HELLO on another connection, forged
-   *  or not, cannot change what this one is sent. */
-  private readonly callerLimits = new Map<string, number>();
+  /** Connection (routing id, hex) -> what its caller said in the HELLO it sent on that
+   *  connection (bounded): a HELLO on another connection, forged or not, cannot
+   *  change what this one is sent. */
+  private readonly callerTerms = new Map<string, CallerTerms>();
+  /** Reliable commands acknowledged in this turn, per connection whose caller reads
+   *  batched ACKs: sent as one ACK each when the turn's synchronous work is done. */
+  private readonly acks = new Map<string, { identity: Buffer; ids: Uint8Array[] }>();
+  private acksScheduled = false;
 
   constructor(private readonly d: ServerParts) {
     this.limited = new RateLimitedLog(d.log);
@@ -233,11 +245,11 @@ export class RequestServer {
         return;
       }
     }
-    if (hello.maxPayloadBytes > 0) {
-      const connection = identity.toString('hex');
-      this.callerLimits.delete(connection);
-      this.callerLimits.set(connection, hello.maxPayloadBytes);
-      if (this.callerLimits.size > MAX_KNOWN_CALLERS) this.callerLimits.delete(this.callerLimits.keys().next().value!);
+    const connection = identity.toString('hex');
+    this.callerTerms.delete(connection);
+    if (hello.maxPayloadBytes > 0 || hello.batchedAcks) {
+      this.callerTerms.set(connection, { maxPayloadBytes: hello.maxPayloadBytes, batchedAcks: hello.batchedAcks });
+      if (this.callerTerms.size > MAX_KNOWN_CALLERS) this.callerTerms.delete(this.callerTerms.keys().next().value!);
     }
     this.answer(identity, Kind.WELCOME, env.id, encodeHello(this.d.localHello()));
     this.listener.onHello(hello);
@@ -283,7 +295,7 @@ export class RequestServer {
     };
     const onReply = (reply: Uint8Array | void): void => {
       const body = reply ?? EMPTY;
-      const limit = isRequest ? this.callerLimits.get(identity.toString('hex')) ?? 0 : 0;
+      const limit = isRequest ? this.callerTerms.get(identity.toString('hex'))?.maxPayloadBytes ?? 0 : 0;
       if (limit > 0 && body.byteLength > limit) {
         settle(false);
         this.d.counters.bounds.tooLargeForPeer++;
@@ -325,7 +337,7 @@ export class RequestServer {
         if (answered) return;
         answered = true;
         handled.ok++;
-        this.answer(identity, Kind.ACK, env.id, EMPTY);
+        this.acknowledge(identity, env.id);
       },
       fail: (err) => {
         if (answered) return;
@@ -339,6 +351,41 @@ export class RequestServer {
     } catch (err) {
       answer.fail(err);
     }
+  }
+
+  /** ACK for one reliable command. A caller that reads batched ACKs gets one ACK for
+   *  everything acknowledged to it in this turn (proto/README.md section 14.2): a
+   *  receiver that applied a batch of commands in one transaction acknowledges them
+   *  all at once, and the caller settles them in one read. */
+  private acknowledge(identity: Buffer, id: Uint8Array): void {
+    const connection = identity.toString('hex');
+    if (this.callerTerms.get(connection)?.batchedAcks !== true) return this.answer(identity, Kind.ACK, id, EMPTY);
+    let pending = this.acks.get(connection);
+    if (pending === undefined) {
+      pending = { identity, ids: [] };
+      this.acks.set(connection, pending);
+    }
+    pending.ids.push(id);
+    if (pending.ids.length > MAX_ACK_IDS) {
+      this.acks.delete(connection);
+      this.sendAcks(pending.identity, pending.ids);
+    }
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      queueMicrotask(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    for (const { identity, ids } of this.acks.values()) this.sendAcks(identity, ids);
+    this.acks.clear();
+  }
+
+  /** One ACK: the first id as its correlation_id, the others (at most MAX_ACK_IDS) in
+   *  its Ack body. */
+  private sendAcks(identity: Buffer, ids: Uint8Array[]): void {
+    this.answer(identity, Kind.ACK, ids[0]!, ids.length === 1 ? EMPTY : encodeAck(ids.slice(1)));
   }
 
   private answer(identity: Buffer, kind: Kind, correlationId: Uint8Array, payload: Uint8Array): void {

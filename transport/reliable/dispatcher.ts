@@ -5,8 +5,10 @@
  *
  * Any failure (ERROR, no ACK in time, peer down) sends the stream back to its oldest
  * unacknowledged command after a backoff with jitter; the receiver's inbox discards
- * what it already applied, so going back is always safe. A command that failed
- * `maxAttempts` times, or is older than `maxAgeMs`, moves to the dead-letter table.
+ * what it already applied, so going back is always safe. A command the receiver
+ * refused `maxAttempts` times (PERMANENT below), or older than `maxAgeMs`, moves to
+ * the dead-letter table. Connectivity failures (TIMEOUT, PEER_DOWN, CLOSED, ...) are
+ * never counted as attempts: a command waits through any number of outages.
  *
  * STORE_FULL (the receiver's disk is full) holds the stream: the same backoff, but no
  * attempt is counted, since nothing is wrong with the command; it still ages. A held
@@ -47,6 +49,9 @@ interface Stream {
   /** Rounds answered STORE_FULL since the last acknowledgement: the backoff of a
    *  held stream. */
   held: number;
+  /** Connectivity failures since the last acknowledgement: the backoff of a stream
+   *  whose receiver is unreachable (never counted as attempts). */
+  failures: number;
 }
 
 export interface DispatcherParts {
@@ -75,7 +80,14 @@ export class Dispatcher {
 
   constructor(private readonly d: DispatcherParts) {
     this.warn = new RateLimitedLog(d.log);
-    this.poll = setInterval(() => this.kick(), OUTBOX_POLL_MS);
+    this.poll = setInterval(() => {
+      // What `zmesh outbox retry` may have changed from another process.
+      this.bookkeeping('looking for rows added elsewhere', '*', () => {
+        d.outbox.forgetDead();
+        d.outbox.verify();
+      });
+      this.kick();
+    }, OUTBOX_POLL_MS);
   }
 
   /** Something changed (new rows, a peer came up, an ack): deliver soon. */
@@ -104,7 +116,7 @@ export class Dispatcher {
   private stream(service: string): Stream {
     let s = this.streams.get(service);
     if (s === undefined) {
-      s = { service, next: 0, inFlight: 0, pinned: undefined, blockedUntil: 0, acked: [], held: 0 };
+      s = { service, next: 0, inFlight: 0, pinned: undefined, blockedUntil: 0, acked: [], held: 0, failures: 0 };
       this.streams.set(service, s);
     }
     return s;
@@ -175,6 +187,7 @@ export class Dispatcher {
         // lost in a crash, the redelivery would be a duplicate the inbox discards).
         s.acked.push(row.stream_seq);
         s.held = 0;
+        s.failures = 0;
         this.d.onAcked(row.service, 1);
         this.kick();
       },
@@ -194,24 +207,35 @@ export class Dispatcher {
 
   private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {
     if (this.closed) return;
+    const why = `${err.code}: ${errorMessage(err)}`;
     if (err.code === ErrorCode.STORE_FULL) {
       this.hold(s, row, err);
-    } else if (err.code !== ErrorCode.OUT_OF_ORDER) {
-      // Out-of-order answers only mean an earlier command is being resent: not this
-      // command's fault.
-      this.bookkeeping('counting a failed attempt', row.service, () => this.d.outbox.failed(row, `${err.code}: ${errorMessage(err)}`));
+    } else if (PERMANENT.has(err.code)) {
+      // The receiver refused this very command: an attempt.
       const attempts = row.attempts + 1;
-      if (attempts >= this.d.settings.maxAttempts && PERMANENT.has(err.code)) {
-        this.bury({ ...row, attempts }, `${err.code}: ${errorMessage(err)}`);
-      } else {
-        const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(attempts, 20));
-        s.blockedUntil = Math.max(s.blockedUntil, this.d.clock.now() + backoff * (0.5 + Math.random() / 2));
-      }
-      if (err.code === ErrorCode.PEER_DOWN || err.code === ErrorCode.TIMEOUT) s.pinned = undefined;
+      this.bookkeeping('counting a failed attempt', row.service, () => this.d.outbox.failed(row, why));
+      if (attempts >= this.d.settings.maxAttempts) this.bury({ ...row, attempts }, why);
+      else this.backOff(s, attempts);
+    } else if (err.code !== ErrorCode.OUT_OF_ORDER) {
+      // No answer, no instance, a node closing: nothing is wrong with the command, so
+      // nothing is counted (types.ts, maxAttempts); it waits for a live instance
+      // until maxAgeMs, backing off per stream. Out-of-order answers only mean an
+      // earlier command is being resent: not this command's fault either.
+      const firstOfRound = s.blockedUntil <= this.d.clock.now();
+      s.failures++;
+      this.backOff(s, s.failures);
+      // One note per round, not one write per command in flight.
+      if (firstOfRound) this.bookkeeping('noting a failed delivery', row.service, () => this.d.outbox.held(row, why));
+      if (err.code === ErrorCode.PEER_DOWN || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) s.pinned = undefined;
     }
     // Go back: resend from the oldest unacknowledged command of the stream.
     s.next = 0;
     this.kick();
+  }
+
+  private backOff(s: Stream, failures: number): void {
+    const backoff = Math.min(this.d.settings.backoffMaxMs, this.d.settings.backoffBaseMs * 2 ** Math.min(failures, 20));
+    s.blockedUntil = Math.max(s.blockedUntil, this.d.clock.now() + backoff * (0.5 + Math.random() / 2));
   }
 
   /** The receiver cannot store anything now: wait and send again, counting nothing. */

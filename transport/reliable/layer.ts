@@ -32,12 +32,17 @@ import { KeyedBudget } from '../rate.js';
 import { openStore, type Db, type OpenedStore } from '../store/open.js';
 import type { BoundsStats, Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
+import { CommandBatch } from './command-batch.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
-import { commandMessage, eventMessage, openTransaction, type OpenTransaction } from './transaction.js';
+import { commandMessage, eventMessage, openTransaction, type OpenTransaction, type TransactionParts } from './transaction.js';
+
+/** Most reliable commands applied in one transaction: about 5 ms of handler and inbox
+ *  work here, so a batch never holds the event loop long. */
+export const MAX_BATCH_COMMANDS = 256;
 
 /** How often the event log is pruned. */
 export const PRUNE_INTERVAL_MS = 5_000;
@@ -73,6 +78,8 @@ interface Open {
   storeId: string;
   outbox: Outbox;
   inbox: Inbox;
+  commands: CommandBatch;
+  txParts: TransactionParts;
   dispatcher: Dispatcher;
   events: EventLog;
   publishing: Publishing;
@@ -129,7 +136,22 @@ export class ReliableLayer {
       }
     }, PRUNE_INTERVAL_MS);
     const publishing = { storeId, nodeId: this.p.nodeId, service: this.p.service, events };
-    this.open = { store, db, storeId, outbox, inbox: new Inbox(db, space), dispatcher, events, publishing, pruneTimer };
+    // What every transaction writes through, made once: a batch opens one per command.
+    const txParts: TransactionParts = {
+      ...this.txParts(),
+      db,
+      insertCommand: (m) => outbox.insert(m),
+      insertEvent: (topic, id, payload, headers) => events.insert(topic, id, payload, headers),
+      sent: (rows) => {
+        outbox.committed(rows);
+        dispatcher.kick();
+      },
+      unsent: (rows) => outbox.uncount(rows.length),
+      logged: (logged) => this.goLive(logged),
+    };
+    const inbox = new Inbox(db, space);
+    const commands = new CommandBatch({ db, space, inbox, transaction: () => this.transaction(), maxCommands: MAX_BATCH_COMMANDS, log });
+    this.open = { store, db, storeId, outbox, inbox, commands, dispatcher, events, publishing, pruneTimer, txParts };
     dispatcher.kick();
   }
 
@@ -228,46 +250,41 @@ export class ReliableLayer {
     const o = this.open;
     if (o === undefined) return;
     clearInterval(o.pruneTimer);
+    o.commands.close();
     o.dispatcher.close();
     o.store.close();
   }
 
-  /** A reliable command arrived: apply it exactly once (inbox), then answer. ACK is
-   *  sent after the commit; a refusal or a handler's throw rolls back and answers
-   *  ERROR with its code (proto/README.md section 14); a full disk answers STORE_FULL,
-   *  which the sender does not count as an attempt. */
+  /** A reliable command arrived: queue it for the next batch (command-batch.ts), which
+   *  applies it exactly once (inbox) and answers. ACK is sent after the commit; a
+   *  refusal or a handler's throw rolls back its own writes and answers ERROR with its
+   *  code (proto/README.md section 14); a full disk answers STORE_FULL, which the
+   *  sender does not count as an attempt. */
   private receive(env: Envelope, caller: Sender, answer: Responder): void {
     const handler = this.handlers.get(env.subject);
     if (handler === undefined) return answer.fail(new UnknownMethodError(`no reliable handler for "${env.subject}"`));
     const headers = headersOf(env);
     const at = parseStreamPosition(headers);
     if (at === undefined) return answer.fail(new BadMessageError('reliable command with bad zmesh-stream/zmesh-seq/zmesh-prev headers (proto/README.md section 14)'));
-    let open: OpenTransaction | undefined;
+    let batch: CommandBatch;
     try {
-      open = this.transaction();
-      const ctx: ReliableContext = { ...open.tx, method: env.subject, caller, headers };
-      // Watermarks are per proven sender too: no member can advance another's stream.
-      const stream = caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`;
-      this.store().inbox.apply(stream, at.seq, at.prev, () => handler(env.payload, ctx));
+      batch = this.store().commands;
     } catch (err) {
-      open?.rolledBack();
       return answer.fail(err);
     }
-    open.committed();
-    answer.ack();
+    batch.add({
+      // Watermarks are per proven sender too: no member can advance another's stream.
+      stream: caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`,
+      seq: at.seq,
+      prev: at.prev,
+      run: (open) => handler(env.payload, { ...open.tx, method: env.subject, caller, headers }),
+      ack: () => answer.ack(),
+      fail: (err) => answer.fail(err),
+    });
   }
 
   private transaction(): OpenTransaction {
-    const o = this.store();
-    return openTransaction({
-      ...this.txParts(),
-      db: o.db,
-      insertCommand: (m) => o.outbox.insert(m),
-      insertEvent: (topic, id, payload, headers) => o.events.insert(topic, id, payload, headers),
-      sent: () => o.dispatcher.kick(),
-      unsent: (count) => o.outbox.uncount(count),
-      logged: (events) => this.goLive(events),
-    });
+    return openTransaction(this.store().txParts);
   }
 
   /** Where a peer's streams are kept ("" insecure; "<fingerprint>/" secure). */

@@ -10,20 +10,20 @@ import { validateTopic } from '../pubsub/topics.js';
 import type { Db } from '../store/open.js';
 import type { Transaction } from '../types.js';
 import type { LoggedEvent } from './event-log.js';
-import type { NewMessage } from './outbox.js';
+import type { NewMessage, OutboxRow } from './outbox.js';
 
 export interface TransactionParts {
   db: Db;
   maxPayloadBytes: number;
   newId(): Buffer;
   /** Writes an outbox row inside the open transaction. */
-  insertCommand(m: NewMessage): void;
+  insertCommand(m: NewMessage): OutboxRow;
   /** Writes an event-log row inside the open transaction. */
   insertEvent(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): LoggedEvent;
-  /** After commit: rows were added to the outbox. */
-  sent(): void;
-  /** After rollback: `count` outbox rows written in it are gone again. */
-  unsent(count: number): void;
+  /** After commit: these rows were added to the outbox. */
+  sent(rows: OutboxRow[]): void;
+  /** After rollback: these outbox rows written in it are gone again. */
+  unsent(rows: OutboxRow[]): void;
   /** After commit: these events are on disk and may go out live. */
   logged(events: LoggedEvent[]): void;
 }
@@ -64,13 +64,12 @@ export interface OpenTransaction {
 }
 
 export function openTransaction(p: TransactionParts): OpenTransaction {
-  let sent = 0;
+  const sent: OutboxRow[] = [];
   const logged: LoggedEvent[] = [];
   const tx: Transaction = {
     db: p.db,
     send: (a: string | CommandDef<unknown>, b: unknown, c?: unknown, d?: unknown): void => {
-      p.insertCommand(commandMessage(p, a, b, c, d));
-      sent++;
+      sent.push(p.insertCommand(commandMessage(p, a, b, c, d)));
     },
     publish: (a: string | EventDef<unknown>, b: unknown, c?: unknown): void => {
       const e = eventMessage(p, a, b, c);
@@ -80,11 +79,11 @@ export function openTransaction(p: TransactionParts): OpenTransaction {
   return {
     tx,
     committed: () => {
-      if (sent > 0) p.sent();
+      if (sent.length > 0) p.sent(sent);
       if (logged.length > 0) p.logged(logged);
     },
     rolledBack: () => {
-      if (sent > 0) p.unsent(sent);
+      if (sent.length > 0) p.unsent(sent);
     },
   };
 }

@@ -9,11 +9,17 @@ interface Readable {
   readonly closed: boolean;
 }
 
+/** A loop that found a message ready on every receive() would never give the event
+ *  loop a turn (each one resolves as a microtask): timers, heartbeats and other
+ *  sockets would wait behind a burst. After this long without a turn, it yields one. */
+export const READ_SLICE_MS = 4;
+
 export async function readLoop(
   sock: Readable & zmq.Socket,
   onMessage: (frames: Buffer[]) => void,
   onError: (err: unknown) => void,
 ): Promise<void> {
+  let sliceStart = performance.now();
   for (;;) {
     let frames: Buffer[];
     try {
@@ -30,6 +36,11 @@ export async function readLoop(
       onMessage(frames);
     } catch (err) {
       onError(err);
+    }
+    if (performance.now() - sliceStart > READ_SLICE_MS) {
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
+      continue;
     }
     // Let the continuations onMessage just resolved (a caller awaiting its reply)
     // run first: they usually send the next message, and re-arming receive() here
