@@ -26,7 +26,8 @@ afterEach(async () => {
   if (process.env['KEEP_DIRS'] !== '1') rmSync(dir, { recursive: true, force: true });
 });
 
-type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true; subscribed?: true; progress?: number };
+interface Stalled { n: number; seen: number; committed: number; inTransaction: boolean }
+type Msg = { ready?: { routerPort: number; nodeId: string }; enqueued?: true; drained?: true; subscribed?: true; progress?: number; stalled?: Stalled };
 
 function start(config: Record<string, unknown>, on?: { lan: Lan; host: LanHost }): { child: ChildProcess; next(key: keyof Msg, timeoutMs?: number): Promise<Msg> } {
   const argv = [dist('test/fixtures/reliable-proc.js'), JSON.stringify(config)];
@@ -120,6 +121,36 @@ describe('reliable commands', () => {
     }
     await source.next('drained', 90_000);
     expect(verdict(sinkPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+  });
+});
+
+describe('reliable commands applied in batches', () => {
+  it('reliable - the sink is killed with SIGKILL in the middle of a batch 10 times: what survives is what committed, and every command takes effect once, in order', async () => {
+    const sinkPath = join(dir, 'sink.db');
+    const sourcePath = join(dir, 'source.db');
+    // The sink hangs on these commands, inside its batch transaction, and is killed there.
+    const stallAt = Array.from({ length: 10 }, (_, i) => 600 + i * 900);
+    let sink = start({ role: 'sink', storePath: sinkPath, stallAt: stallAt[0] });
+    const port = (await sink.next('ready')).ready!.routerPort;
+    const source = start({ role: 'source', storePath: sourcePath, peers: [`tcp://127.0.0.1:${port}`], total: TOTAL });
+    await source.next('ready');
+    const stalls: Stalled[] = [];
+    for (let i = 0; i < stallAt.length; i++) {
+      const { stalled } = await sink.next('stalled');
+      stalls.push(stalled!);
+      await kill(sink.child);
+      // The batch died whole: its earlier commands, applied in savepoints, are gone.
+      expect(verdict(sinkPath).count).toBe(stalled!.committed);
+      sink = start({ role: 'sink', storePath: sinkPath, routerPort: port, stallAt: stallAt[i + 1] });
+      await sink.next('ready');
+    }
+    await source.next('drained', 90_000);
+    expect(verdict(sinkPath)).toEqual({ count: TOTAL, distinct: TOTAL, min: 1, max: TOTAL, outOfOrder: 0 });
+    expect(stalls.map((s) => s.n)).toEqual(stallAt);
+    // In order: the transaction sees every command before the one it hangs on.
+    expect(stalls.every((s) => s.inTransaction && s.seen === s.n - 1)).toBe(true);
+    // Mid-batch for real: the transaction held earlier, uncommitted commands when killed.
+    expect(stalls.filter((s) => s.seen > s.committed).length).toBeGreaterThan(stallAt.length / 2);
   });
 });
 

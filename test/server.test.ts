@@ -2,11 +2,13 @@
  *  ROUTER send queue's send function records what would have gone on the wire. */
 import { describe, expect, it } from 'vitest';
 import { Kind, decodeMessage, encodeEnvelope, type Envelope } from '../transport/codec/envelope.js';
-import { decodeErrorReply } from '../transport/codec/control.js';
+import { MAX_ACK_IDS, decodeAck, decodeErrorReply, encodeAck } from '../transport/codec/control.js';
 import { systemClock } from '../transport/clock.js';
 import { silentLogger } from '../transport/log.js';
 import { EnvelopeBuilder } from '../transport/protocol/envelopes.js';
 import { inbound } from '../transport/protocol/inbound.js';
+import { RequestClient } from '../transport/protocol/client.js';
+import { PendingRequests } from '../transport/protocol/pending.js';
 import { RequestServer } from '../transport/protocol/server.js';
 import { SendQueue } from '../transport/socket/send-queue.js';
 import { Counters } from '../transport/stats.js';
@@ -100,5 +102,55 @@ describe('request server', () => {
     expect(signal?.aborted).toBe(false);
     await new Promise((r) => signal!.addEventListener('abort', r));
     expect((signal!.reason as Error).message).toContain('deadline');
+  });
+});
+
+describe('batched ACKs, sending side', () => {
+  /** A client whose commands "go" nowhere: only the pending table matters here. */
+  function client() {
+    const counters = new Counters();
+    const drops: DropReason[] = [];
+    const pending = new PendingRequests(counters);
+    const builder = new EnvelopeBuilder('me-1', 'me', systemClock);
+    const c = new RequestClient({ routes: { pick: () => undefined, byNode: () => undefined }, builder, pending, drop: (r) => { drops.push(r); }, requestTimeoutMs: 5_000 });
+    const deliver = (to: string) => {
+      let id!: Uint8Array;
+      const p = c.deliver({ nodeId: to, service: 'svc', send: (m) => { id = m.id; } }, 'note', Buffer.alloc(0), {}, 5_000);
+      return { id, settled: p.then(() => 'acked', (e: { code: string }) => e.code) };
+    };
+    return { c, pending, drops, deliver };
+  }
+  const envOf = (from: string, correlationId: Uint8Array, body: Uint8Array): Envelope => {
+    const d = decodeMessage(encodeEnvelope({ version: 1, kind: Kind.ACK, id: Buffer.alloc(16, 9), senderNode: from, senderService: 'svc', correlationId }), body, 1 << 20);
+    if (!d.ok) throw new Error(d.detail);
+    return d.env;
+  };
+
+  it('batched acks - an ACK settles its correlation_id and every id of its Ack body, but only commands sent to the node that acknowledges them', async () => {
+    const h = client();
+    const [a1, a2, a3] = [h.deliver('a-1'), h.deliver('a-1'), h.deliver('a-1')];
+    const b1 = h.deliver('b-1');
+    // a-1 acknowledges its own three, and names b-1's command too: that one stays.
+    h.c.onAnswer(envOf('a-1', a1.id, encodeAck([a2.id, a3.id, b1.id])));
+    expect(await Promise.all([a1.settled, a2.settled, a3.settled])).toEqual(['acked', 'acked', 'acked']);
+    expect(h.pending.size).toBe(1);
+    expect(h.drops).toEqual(['lateReply']);
+    h.c.onAnswer(envOf('b-1', b1.id, new Uint8Array(0)));
+    expect(await b1.settled).toBe('acked');
+  });
+
+  it('batched acks - an Ack body that does not decode, lists no id, too many ids or a 65-byte id settles nothing and is counted', async () => {
+    const h = client();
+    const a = h.deliver('a-1');
+    const b = h.deliver('a-1');
+    // (An Ack with no ids encodes to zero bytes, which is a plain ACK; one that lists none
+    // but is not empty carries only a field Ack does not have.)
+    const bodies = [Buffer.from([0xff, 0xff, 0xff]), Buffer.from([0x10, 0x01]), encodeAck(Array.from({ length: MAX_ACK_IDS + 1 }, () => b.id)), encodeAck([Buffer.alloc(65, 1)])];
+    for (const body of bodies) h.c.onAnswer(envOf('a-1', a.id, body));
+    expect(h.pending.size).toBe(2);
+    expect(h.drops).toEqual(['invalid', 'invalid', 'invalid', 'invalid']);
+    expect(decodeAck(encodeAck([b.id]))).toEqual([b.id]);
+    h.c.onAnswer(envOf('a-1', a.id, encodeAck([b.id])));
+    expect(await Promise.all([a.settled, b.settled])).toEqual(['acked', 'acked']);
   });
 });

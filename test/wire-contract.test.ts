@@ -13,95 +13,10 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import * as zmq from 'zeromq';
 import { createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
 import { ROOT } from './helpers/paths.js';
+import { FOREIGN_ID, ForeignPeer } from './helpers/foreign-peer.js';
 import { RawDealer, decodePairs, envelope, eventParts, pack, pb } from './helpers/raw-peer.js';
 
-const FOREIGN_ID = 'foreign-1';
 const text = (s: string): Buffer => Buffer.from(s);
-
-class ForeignPeer {
-  readonly router = new zmq.Router({ linger: 0 });
-  readonly xpub = new zmq.XPublisher({ linger: 0 });
-  routerEndpoint = '';
-  pubPort = 0;
-  helloFrom: string[] = [];
-  /** Replaces the correct SYNC answer when set (to test what a subscriber accepts). */
-  onSync: ((topic: string, token: string) => Promise<void>) | undefined;
-
-  async start(): Promise<void> {
-    await this.router.bind('tcp://127.0.0.1:0');
-    await this.xpub.bind('tcp://127.0.0.1:0');
-    this.routerEndpoint = this.router.lastEndpoint!;
-    this.pubPort = Number(/:(\d+)$/.exec(this.xpub.lastEndpoint!)![1]);
-    void this.serveRouter();
-    void this.serveSubscriptions();
-  }
-
-  hello(): Uint8Array {
-    return pb.Hello.encode({
-      nodeId: FOREIGN_ID, service: 'foreign', mesh: 'default', routerPort: Number(/:(\d+)$/.exec(this.routerEndpoint)![1]),
-      pubPort: this.pubPort, routerEndpoints: [this.routerEndpoint], protocolVersion: 1, heartbeatIntervalMs: 500,
-    }).finish();
-  }
-
-  answer(kind: number, correlationId: Uint8Array, payload: Uint8Array): Buffer[] {
-    return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind, correlationId, payload });
-  }
-
-  private async serveRouter(): Promise<void> {
-    for await (const frames of this.router) {
-      const identity = frames[0]!;
-      const out: Buffer[] = [];
-      for (const e of decodePairs(frames, 1)) {
-        if (e.kind === pb.Kind.HELLO) {
-          this.helloFrom.push(pb.Hello.decode(e.payload).nodeId);
-          out.push(...this.answer(pb.Kind.WELCOME, e.id, this.hello()));
-        } else if (e.kind === pb.Kind.PING) {
-          out.push(...this.answer(pb.Kind.PONG, e.id, e.payload));
-        } else if (e.kind === pb.Kind.REQUEST && e.subject === 'greet') {
-          out.push(...this.answer(pb.Kind.REPLY, e.id, text(`hello ${Buffer.from(e.payload).toString()}`)));
-        }
-      }
-      if (out.length > 0) await this.router.send([identity!, ...out]);
-    }
-  }
-
-  private async serveSubscriptions(): Promise<void> {
-    const prefix = `$sync/${FOREIGN_ID}/`;
-    for await (const [msg] of this.xpub) {
-      if (msg![0] !== 1) continue;
-      const topic = msg!.subarray(1).toString();
-      if (!topic.startsWith(prefix)) continue;
-      if (this.onSync !== undefined) {
-        await this.onSync(topic, topic.slice(prefix.length));
-        continue;
-      }
-      await this.xpub.send(this.syncMark(topic, topic.slice(prefix.length)));
-    }
-  }
-
-  /** A SYNC answering `token` on `topic`; `fields` bend it for hostile cases. */
-  syncMark(topic: string, token: string, fields: Partial<{ subject: string; senderNode: string }> = {}): Buffer[] {
-    const mark = pb.SyncMark.encode({ token }).finish();
-    return [topic, ...envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.SYNC, subject: topic, payload: mark, ...fields })] as Buffer[];
-  }
-
-  publish(topic: string, messages: Buffer[][]): Promise<void> {
-    return this.xpub.send([topic, ...messages.flat()]);
-  }
-
-  publishPacked(topic: string, messages: Buffer[][]): Promise<void> {
-    return this.xpub.send([topic, pack(messages.flat())]);
-  }
-
-  event(topic: string, payload: string): Buffer[] {
-    return envelope({ senderNode: FOREIGN_ID, senderService: 'foreign', kind: pb.Kind.EVENT, subject: topic, payload: text(payload) });
-  }
-
-  close(): void {
-    this.router.close();
-    this.xpub.close();
-  }
-}
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {

@@ -113,6 +113,7 @@ export type {
   DurableHandler,
   ReliableStats,
   StoreStats,
+  InboxStats,
 } from './types.js';
 
 // ---- Trust (issue "Trust"): node keys, mesh authority, certificates, permissions,

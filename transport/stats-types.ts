@@ -70,8 +70,23 @@ export interface ReliableStats {
   /** Deliveries that receivers held because their store was full (STORE_FULL answers);
    *  none of them counted as an attempt. */
   held: number;
+  /** Reliable commands this node received, applied in batches (one transaction each). */
+  inbox: InboxStats;
   /** This node's own store. */
   store: StoreStats;
+}
+
+export interface InboxStats {
+  /** Transactions that committed a batch of received commands. */
+  batches: number;
+  /** Commands in those batches: applied, or acknowledged as duplicates. */
+  committed: number;
+  /** Commands refused inside a batch (their handler threw, out of order, ...). */
+  refused: number;
+  /** The largest batch so far. */
+  largestBatch: number;
+  /** Milliseconds spent in batch transactions, commit included. */
+  commitMs: number;
 }
 
 export interface StoreStats {

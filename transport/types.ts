@@ -9,7 +9,7 @@ import type { DropReason, NodeStats, ReliableStats } from './stats-types.js';
 
 // Two parts of the public surface live in files of their own, and are named here too.
 export type { Candidate, Discovery, DiscoveryMode, DiscoverySink, LocalNode } from './discovery-types.js';
-export type { BoundsStats, DropReason, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
+export type { BoundsStats, DropReason, InboxStats, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {

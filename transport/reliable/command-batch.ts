@@ -22,12 +22,14 @@
  * with that error.
  *
  * A batch is flushed on the next setImmediate (everything the read loop handed over
- * meanwhile joins it), or at once when it reaches `maxCommands`, so that no batch
- * blocks the event loop for long.
+ * meanwhile joins it). One transaction takes at most `maxCommands`, and starts no
+ * command after `budgetMs` of work, so that no batch blocks the event loop for long;
+ * the rest follows in the next transaction, in order.
  */
 import type { Logger } from 'pino';
 import { ClosedError } from '../errors.js';
 import type { Db } from '../store/open.js';
+import type { InboxStats } from '../stats-types.js';
 import type { StoreSpace } from '../store/space.js';
 import type { Inbox } from './inbox.js';
 import type { OpenTransaction } from './transaction.js';
@@ -52,15 +54,16 @@ export interface CommandBatchParts {
   transaction(): OpenTransaction;
   /** Most commands in one transaction. */
   maxCommands: number;
+  /** No command starts in a transaction that has run this long already. */
+  budgetMs: number;
   log: Logger;
-  /** Told of every committed batch: its size (for stats and metrics). */
-  committed?(commands: number, durationMs: number): void;
 }
 
 export class CommandBatch {
   private queue: QueuedCommand[] = [];
   private scheduled: NodeJS.Immediate | undefined;
   private closed = false;
+  readonly stats: InboxStats = { batches: 0, committed: 0, refused: 0, largestBatch: 0, commitMs: 0 };
 
   constructor(private readonly p: CommandBatchParts) {}
 
@@ -72,25 +75,52 @@ export class CommandBatch {
   add(c: QueuedCommand): void {
     if (this.closed) return c.fail(new ClosedError('the reliable class is closed', { retryable: true }));
     this.queue.push(c);
-    if (this.queue.length >= this.p.maxCommands) this.flush();
+    // Far behind (more than the read loop should ever hand over in one turn): apply
+    // now, so that what waits stays bounded.
+    if (this.queue.length >= 4 * this.p.maxCommands) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush());
   }
 
-  /** Applies everything queued, in one transaction. */
+  /** Applies what is queued in one transaction: at most maxCommands, and no more
+   *  commands once budgetMs of work went into it (a slow handler must not hold the
+   *  event loop). What is left goes into the next transaction, a turn later. */
   flush(): void {
     if (this.scheduled !== undefined) {
       clearImmediate(this.scheduled);
       this.scheduled = undefined;
     }
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+    if (this.queue.length === 0) return;
+    const taken = this.take();
+    this.apply(taken);
+    if (this.queue.length > 0 && !this.closed) this.scheduled = setImmediate(() => this.flush());
+    else if (this.queue.length > 0) this.flush();
+  }
+
+  private take(): QueuedCommand[] {
+    if (this.queue.length <= this.p.maxCommands) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    const taken = this.queue.slice(0, this.p.maxCommands);
+    this.queue = this.queue.slice(this.p.maxCommands);
+    return taken;
+  }
+
+  private apply(batch: QueuedCommand[]): void {
     const started = performance.now();
     const applied: Array<{ c: QueuedCommand; open: OpenTransaction }> = [];
     const refused: Array<{ c: QueuedCommand; err: unknown }> = [];
     try {
       this.p.space.write(() => this.p.db.transaction(() => {
-        for (const c of batch) {
+        for (let i = 0; i < batch.length; i++) {
+          const c = batch[i]!;
+          if (i > 0 && performance.now() - started > this.p.budgetMs) {
+            // Over budget: the rest waits for the next transaction, in order.
+            this.queue = batch.slice(i).concat(this.queue);
+            batch.length = i;
+            break;
+          }
           const open = this.p.transaction();
           try {
             this.p.inbox.applyHere(c.stream, c.seq, c.prev, () => c.run(open));
@@ -113,7 +143,12 @@ export class CommandBatch {
       for (const c of batch) c.fail(err);
       return;
     }
-    this.p.committed?.(batch.length, performance.now() - started);
+    const st = this.stats;
+    st.batches++;
+    st.committed += applied.length;
+    st.refused += refused.length;
+    st.largestBatch = Math.max(st.largestBatch, batch.length);
+    st.commitMs += performance.now() - started;
     for (const { c, open } of applied) {
       open.committed();
       c.ack();
@@ -123,7 +158,7 @@ export class CommandBatch {
 
   /** Applies what is queued while the store is still open; nothing is queued after. */
   close(): void {
-    this.flush();
     this.closed = true;
+    this.flush();
   }
 }

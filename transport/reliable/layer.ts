@@ -40,9 +40,11 @@ import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 import { commandMessage, eventMessage, openTransaction, type OpenTransaction, type TransactionParts } from './transaction.js';
 
-/** Most reliable commands applied in one transaction: about 5 ms of handler and inbox
- *  work here, so a batch never holds the event loop long. */
-export const MAX_BATCH_COMMANDS = 256;
+/** Most reliable commands applied in one transaction, and how long one may take
+ *  before it starts no more (command-batch.ts). Large enough that one fsync serves
+ *  a whole window; the budget keeps the event loop's delay low whatever handlers do. */
+export const MAX_BATCH_COMMANDS = 1_024;
+export const BATCH_BUDGET_MS = 8;
 
 /** How often the event log is pruned. */
 export const PRUNE_INTERVAL_MS = 5_000;
@@ -150,7 +152,7 @@ export class ReliableLayer {
       logged: (logged) => this.goLive(logged),
     };
     const inbox = new Inbox(db, space);
-    const commands = new CommandBatch({ db, space, inbox, transaction: () => this.transaction(), maxCommands: MAX_BATCH_COMMANDS, log });
+    const commands = new CommandBatch({ db, space, inbox, transaction: () => this.transaction(), maxCommands: MAX_BATCH_COMMANDS, budgetMs: BATCH_BUDGET_MS, log });
     this.open = { store, db, storeId, outbox, inbox, commands, dispatcher, events, publishing, pruneTimer, txParts };
     dispatcher.kick();
   }
@@ -240,7 +242,7 @@ export class ReliableLayer {
     const o = this.open;
     return o === undefined ? undefined : {
       pending: o.outbox.size, commits: o.outbox.commits, ackCommits: o.outbox.ackCommits, eventCommits: o.events.commits,
-      held: o.dispatcher.heldCount, store: o.store.space.stats(),
+      held: o.dispatcher.heldCount, inbox: { ...o.commands.stats }, store: o.store.space.stats(),
     };
   }
 
