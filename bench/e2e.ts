@@ -7,8 +7,9 @@
  * The clock of a row (msg/s = N / that time) starts at the first send and stops when
  * the last message is done end to end: applied by the receiver's handler (zmesh: one
  * INSERT in the command's transaction, committed), its acknowledgement accepted, and
- * the sender's own confirmation in (zmesh: outbox:acked has counted N, so every
- * command is gone from the outbox; brokers: every publisher confirm / PubAck arrived,
+ * the sender's own confirmation in (zmesh: outbox:acked has counted N, each ACK sent
+ * once the receiver committed; the outbox drops the acknowledged rows in its next
+ * pass, off the clock; brokers: every publisher confirm / PubAck arrived,
  * and the consumer's handler saw the N-th message and the broker accepted its acks).
  * The sender keeps W sends unresolved (zmesh: not yet on its disk; brokers: not yet
  * confirmed); the store between them holds the backlog and hands the receiver at most
@@ -51,8 +52,8 @@ export const E2E_FULL: E2eConfig = { payloads: [100, 1_024, 65_536], ops: 50_000
 
 /** One pass may take this long at most (a row that would be slower fails). */
 const PASS_TIMEOUT_MS = 120_000;
-/** How long the counting pass waits, after the last message is done, for the
- *  system to hold nothing more (bookkeeping); the row's final check is separate. */
+/** How long the counting pass and the row's final check wait, after the last message
+ *  is done, for the system to hold nothing more (zmesh's outbox bookkeeping). */
 const DRAIN_WAIT_MS = 5_000;
 
 type Side = 'sender' | 'receiver' | 'broker';
@@ -179,6 +180,16 @@ async function pass(sender: E2eSender, receiver: Receiver, template: Buffer, fro
   return { ms: doneAt - t0, sentMs: sentAt - t0, report };
 }
 
+/** What the system still holds, once it held nothing or DRAIN_WAIT_MS passed. */
+async function drained(sender: E2eSender): Promise<number> {
+  const until = now() + DRAIN_WAIT_MS;
+  for (;;) {
+    const left = await sender.leftover();
+    if (left === 0 || now() >= until) return left;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The counting pass: strace on every process of the row, by PID. */
 async function countingPass(sys: E2eSystem, sender: E2eSender, receiver: Receiver, template: Buffer, from: number, n: number, window: number): Promise<E2eRow['fsyncs']> {
   const missing = stracesUnavailable();
@@ -202,8 +213,7 @@ async function countingPass(sys: E2eSystem, sender: E2eSender, receiver: Receive
   // The bookkeeping that follows the last ACK is part of the cost too (zmesh removes
   // acknowledged rows from the outbox in its next pass): counted until it is done.
   const drainedThenStop = async (): Promise<void> => {
-    const until = now() + DRAIN_WAIT_MS;
-    while (await sender.leftover() > 0 && now() < until) await new Promise((r) => setTimeout(r, 10));
+    await drained(sender);
     await stop();
   };
   try {
@@ -236,7 +246,7 @@ async function row(sys: E2eSystem, size: number, c: E2eConfig): Promise<E2eRow> 
     next += countOps;
     const fsyncs = await countingPass(sys, sender, receiver, template, from, countOps, c.window);
     await receiver.stop();
-    const left = await sender.leftover();
+    const left = await drained(sender);
     if (left !== 0) throw new Error(`${left} messages were still held by ${sys.name} after the receiver closed`);
     return {
       scenario: 'reliable-e2e', system: sys.name, payloadBytes: size, status: 'ok', ...(sys.durability === undefined ? {} : { durability: sys.durability }),

@@ -32,7 +32,7 @@ export interface E2eSender {
   send(payload: Buffer): Promise<void>;
   /** zmesh: resolves at the moment (performance.now() ms) the receiver's ACKs for
    *  `total` commands since the sender started have reached it (outbox:acked; each
-   *  one applied and committed there, and gone from the outbox). Undefined for
+   *  one applied and committed there; the outbox drops the row just after). Undefined for
    *  brokers, whose consumer reports instead (the receiver's `settled`). */
   ackedAt?(total: number): Promise<number>;
   /** zmesh: commands acknowledged so far. */
