@@ -3,7 +3,7 @@
 # each its Debian package, started on 127.0.0.1 only and stopped by PID.
 #
 #   RabbitMQ   127.0.0.1:5672   (amqplib)
-#   NATS       127.0.0.1:4222   (nats core)
+#   NATS       127.0.0.1:4222   (nats core, and JetStream: -js, file store in $DIR/nats-js)
 #   Mosquitto  127.0.0.1:1883   (MQTT 3.1.1/5, QoS 0 and 1)
 #
 # `up` installs a missing package with apt-get (root), without letting the package
@@ -53,8 +53,19 @@ install() { # command package
 start_nats() {
   install nats-server nats-server || return 1
   port_open 4222 && { log "nats: 127.0.0.1:4222 already in use"; return 1; }
-  nats-server -a 127.0.0.1 -p 4222 -P "$DIR/nats.pid" >"$DIR/nats.log" 2>&1 &
-  wait_port nats 4222 10
+  # JetStream on (core NATS works as before); its file store starts empty each time,
+  # so no stream of an earlier run is replayed or counted.
+  rm -rf "$DIR/nats-js" && mkdir -p "$DIR/nats-js"
+  nats-server -a 127.0.0.1 -p 4222 -js -sd "$DIR/nats-js" -P "$DIR/nats.pid" >"$DIR/nats.log" 2>&1 &
+  wait_port nats 4222 10 || return 1
+  # The port opens before JetStream has finished starting.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    grep -q 'Server is ready' "$DIR/nats.log" && return 0
+    sleep 0.1
+  done
+  log "nats: JetStream did not report ready within 10 s (see $DIR/nats.log)"
+  return 1
 }
 
 start_mosquitto() {
@@ -83,7 +94,14 @@ start_rabbitmq() {
 listeners.tcp.1 = 127.0.0.1:5672
 loopback_users = none
 CONF
-  # Erlang's port mapper and distribution port stay on loopback too.
+  # Erlang's port mapper and distribution port stay on loopback too. epmd is started
+  # here, in the foreground of its own background job, so that `down` can stop it by
+  # its PID; one that is already running (someone else's) is used and left alone.
+  if ! port_open 4369; then
+    ERL_EPMD_ADDRESS=127.0.0.1 epmd -address 127.0.0.1 >"$DIR/epmd.log" 2>&1 &
+    echo $! >"$DIR/epmd.pid"
+    wait_port epmd 4369 10 || return 1
+  fi
   (
     export ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_NODENAME=zmeshbench@localhost \
       RABBITMQ_CONFIG_FILE="$DIR/rabbitmq/rabbitmq.conf" RABBITMQ_MNESIA_BASE="$DIR/rabbitmq/mnesia" \
@@ -122,8 +140,8 @@ case "${1:-}" in
     stop_pidfile mosquitto "$DIR/mosquitto.pid"
     stop_pidfile rabbitmq "$DIR/rabbitmq.pid"
     stop_pidfile rabbitmq-launcher "$DIR/rabbitmq.launcher.pid"
-    # epmd was started for RabbitMQ on loopback; it holds no state.
-    pkill -f "epmd.*-address 127.0.0.1" 2>/dev/null || pkill -x epmd 2>/dev/null || true
+    # epmd, when `up` started it for RabbitMQ; it holds no state.
+    stop_pidfile epmd "$DIR/epmd.pid"
     ;;
   status)
     for p in nats:4222 mosquitto:1883 rabbitmq:5672; do

@@ -73,8 +73,8 @@ const FANOUT = 3;
 const WARMUP_DIVISOR = 10;
 
 /** Runs chunks of `ops / WARMUP_DIVISOR` until the warm-up's count and time are both
- *  reached. */
-async function warmUp(c: MatrixConfig, ops: number, run: (n: number) => Promise<void>): Promise<void> {
+ *  reached (the end-to-end scenario warms up by the same rule). */
+export async function warmUp(c: Pick<MatrixConfig, 'warmup' | 'warmupMs'>, ops: number, run: (n: number) => Promise<void>): Promise<void> {
   const chunk = Math.max(1, Math.round(ops / WARMUP_DIVISOR));
   const until = now() + c.warmupMs;
   for (let done = 0; done < c.warmup || now() < until; done += chunk) await run(chunk);
@@ -121,7 +121,7 @@ async function startPeer(system: string, role: 'rpc' | 'sub', params: Params): P
   };
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms); })]);
@@ -174,8 +174,8 @@ async function rpc(sys: System, size: number, c: MatrixConfig): Promise<MatrixRo
 /** Every system's publisher yields to the event loop this often, as a service that
  *  publishes from its handlers does; a synchronous loop of 30 000 publishes would let
  *  no client library write anything until it ended. */
-const YIELD_EVERY = 256;
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+export const YIELD_EVERY = 256;
+export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Publishes `ops` messages, at most `window` unresolved at once. */
 async function publishAll(pub: Publisher, payload: Buffer, ops: number, window: number): Promise<void> {

@@ -6,7 +6,8 @@
  * Scenarios: the comparison matrix (rpc-latency, rpc-throughput, pubsub, fanout,
  * reliable-publish; "matrix" for all five), pairs (secure beside insecure pub/sub in
  * interleaved trials, pairs.ts), reliable (zmesh's reliable class in
- * detail), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
+ * detail), reliable-e2e (reliable messages sent, applied by the receiver and
+ * acknowledged, zmesh beside RabbitMQ and NATS JetStream, e2e.ts), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
  * needs root). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,21 +15,26 @@ import { parseArgs } from 'node:util';
 import { CHECKOUT_FULL, CHECKOUT_QUICK, checkoutChart, checkoutTable, runCheckout, type CheckoutRow } from './checkout.js';
 import { runDiscovery, type DiscoveryRow } from './discovery.js';
 import { matrixCharts, matrixRatios, matrixTable, matrixTargets } from './lib/matrix-report.js';
+import { E2E_FULL, E2E_QUICK, runE2e } from './e2e.js';
+import { E2E_SYSTEMS } from './e2e/index.js';
+import { deliveryTargets, e2eTable } from './lib/e2e-report.js';
 import { discoveryTable, machine, reliableTable } from './lib/report.js';
 import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScenario } from './matrix.js';
 import { PAIRS_FULL, PAIRS_QUICK, pairsTable, runPairs, type PairRow } from './pairs.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
 import { SYSTEMS } from './systems/index.js';
 
-const OTHER = ['pairs', 'reliable', 'checkout', 'discovery'] as const;
+const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery'] as const;
 const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
+/** The matrix's systems, then those only the end-to-end scenario has. */
+const SYSTEM_NAMES = [...new Set([...SYSTEMS.map((s) => s.name), ...E2E_SYSTEMS])];
 
 const { values } = parseArgs({
   options: {
     full: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     only: { type: 'string', default: ['matrix', ...OTHER].join(',') },
-    systems: { type: 'string', default: SYSTEMS.map((s) => s.name).join(',') },
+    systems: { type: 'string', default: SYSTEM_NAMES.join(',') },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -39,15 +45,17 @@ if (values.help) {
     '  --full     longer runs (more samples)',
     '  --json     print the results as one JSON line at the end (they are also in bench/results/latest.json)',
     `  --only     comma-separated, from: ${ALL.join(', ')}`,
-    `  --systems  comma-separated, from: ${SYSTEMS.map((s) => s.name).join(', ')}`,
-    '  Brokers: bench/brokers.sh up starts RabbitMQ, NATS and Mosquitto on 127.0.0.1; without them their rows are "skipped".',
+    `  --systems  comma-separated, from: ${SYSTEM_NAMES.join(', ')}`,
+    `             (reliable-e2e runs: ${E2E_SYSTEMS.join(', ')})`,
+    '  Brokers: bench/brokers.sh up starts RabbitMQ, NATS (with JetStream) and Mosquitto on 127.0.0.1; without them their rows are "skipped".',
+    '  reliable-e2e counts fsyncs with strace (/usr/bin/strace) in a separate, untimed pass; without it those columns are "-".',
     '',
   ].join('\n'));
   process.exit(0);
 }
 const only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
 const systems = values.systems.split(',').map((s) => s.trim()).filter(Boolean);
-const bad = [...only.filter((s) => !ALL.includes(s)), ...systems.filter((s) => !SYSTEMS.some((x) => x.name === s))];
+const bad = [...only.filter((s) => !ALL.includes(s)), ...systems.filter((s) => !SYSTEM_NAMES.includes(s))];
 if (bad.length > 0) {
   process.stderr.write(`unknown scenario or system: ${bad.join(', ')}; see npm run bench -- --help\n`);
   process.exit(2);
@@ -75,21 +83,24 @@ const matrix = matrixScenarios.length > 0
 const pairsWanted = only.includes('pairs') && systems.includes('zmesh') && systems.includes('zmesh-secure');
 const pairs: PairRow[] = pairsWanted ? await runPairs(matrixConfig, values.full ? PAIRS_FULL : PAIRS_QUICK, progress) : [];
 const reliable: ReliableRow[] = only.includes('reliable') ? await runReliable(values.full ? RELIABLE_FULL : RELIABLE_QUICK, progress) : [];
+const e2e = only.includes('reliable-e2e') ? await runE2e(values.full ? E2E_FULL : E2E_QUICK, { systems, progress }) : { rows: [], versions: {}, settings: {} };
 const checkout: CheckoutRow[] = only.includes('checkout') ? await runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress) : [];
 const discovery: DiscoveryRow[] | { skipped: string } = only.includes('discovery') ? await runDiscovery([3, 10, 30], progress) : [];
 endProgress();
 
 const host = machine();
 const result = {
-  run: { started, finished: new Date().toISOString(), mode, matrixConfig },
+  run: { started, finished: new Date().toISOString(), mode, matrixConfig, ...(e2e.rows.length > 0 ? { e2eConfig: values.full ? E2E_FULL : E2E_QUICK } : {}) },
   machine: host,
-  versions: matrix.versions,
+  versions: { ...e2e.versions, ...matrix.versions },
   settings: matrix.settings,
   matrix: matrix.rows,
   ratios: matrixRatios(matrix.rows),
-  targets: matrixTargets(matrix.rows, pairs),
+  targets: [...(matrix.rows.length > 0 || pairs.length > 0 ? matrixTargets(matrix.rows, pairs) : []), ...deliveryTargets(e2e.rows, reliable)],
   pairs,
   reliable,
+  e2e: e2e.rows,
+  e2eSettings: e2e.settings,
   checkout,
   discovery,
 };
@@ -97,7 +108,7 @@ const result = {
 // Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
 // A run of a subset (--only, --systems) goes to bench/results/partial/, so that it
 // never replaces the complete run that README quotes.
-const complete = values.only === ['matrix', ...OTHER].join(',') && systems.length === SYSTEMS.length;
+const complete = values.only === ['matrix', ...OTHER].join(',') && SYSTEM_NAMES.every((s) => systems.includes(s));
 const resultsDir = new URL(complete ? '../../bench/results/' : '../../bench/results/partial/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null, 2)}\n`);
@@ -108,14 +119,15 @@ for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, re
 
 const out = (s: string): void => { process.stderr.write(`${s}\n`); };
 if (pairs.length > 0) out(`\n${pairsTable(pairs)}`);
-if (matrix.rows.length > 0 || pairs.length > 0) {
-  if (matrix.rows.length > 0) out(`\n${matrixTable(matrix.rows)}\n`);
-  out('targets (100 B, this run):');
+if (matrix.rows.length > 0) out(`\n${matrixTable(matrix.rows)}\n`);
+if (e2e.rows.length > 0) out(`\nreliable end to end (sent, applied by the receiver in its transaction, acknowledged; ${(values.full ? E2E_FULL : E2E_QUICK).window} in flight):\n${e2eTable(e2e.rows)}\n`);
+if (reliable.length > 0) out(`\n${reliableTable(reliable)}\n`);
+if (result.targets.length > 0) {
+  out('targets (this run; 100 B unless a target names its size):');
   for (const t of result.targets) out(`  ${t.met === true ? 'met    ' : t.met === false ? 'MISSED ' : 'n/m    '} ${t.target}: ${t.measured}`);
 }
 const where = complete ? 'bench/results' : 'bench/results/partial';
 out(`results: ${where}/latest.json${Object.keys(charts).length > 0 ? `; charts: ${Object.keys(charts).map((f) => `${where}/${f}`).join(', ')}` : ''}`);
-if (reliable.length > 0) out(`\n${reliableTable(reliable)}`);
 if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
 if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
 else if (!Array.isArray(discovery)) out(`\ndiscovery: skipped (${discovery.skipped})`);

@@ -24,10 +24,10 @@ export function textTable(head: string[], body: string[][]): string {
 const num = (n: number | undefined): string => (n === undefined ? '-' : n >= 1000 ? Math.round(n).toLocaleString('en-US') : String(n));
 
 export function reliableTable(rows: ReliableRow[]): string {
-  const head = ['scenario', 'payload', 'msg/s', 'fsync/msg', 'p50 µs', 'p99 µs', 'p99.9 µs'];
+  const head = ['scenario', 'payload', 'msg/s', 'fsync/msg', 'p50 µs', 'p99 µs', 'p99.9 µs', 'clock stops when'];
   const body = rows.map((r) => [
     r.scenario, `${r.payloadBytes} B`, num(r.msgPerSec), r.fsyncsPerMsg === undefined ? '-' : r.fsyncsPerMsg.toFixed(4),
-    num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999),
+    num(r.latencyUs?.p50), num(r.latencyUs?.p99), num(r.latencyUs?.p999), r.clock,
   ]);
   return textTable(head, body);
 }
