@@ -49,7 +49,7 @@ export interface QueuedCommand {
 export interface CommandBatchParts {
   db: Db;
   space: Pick<StoreSpace, 'write' | 'classify'>;
-  inbox: Pick<Inbox, 'applyHere'>;
+  inbox: Pick<Inbox, 'beginBatch' | 'applyInBatch' | 'endBatch' | 'abortBatch'>;
   /** A transaction object for one command's handler. */
   transaction(): OpenTransaction;
   /** Most commands in one transaction. */
@@ -113,6 +113,7 @@ export class CommandBatch {
     const refused: Array<{ c: QueuedCommand; err: unknown }> = [];
     try {
       this.p.space.write(() => this.p.db.transaction(() => {
+        this.p.inbox.beginBatch();
         for (let i = 0; i < batch.length; i++) {
           const c = batch[i]!;
           if (i > 0 && performance.now() - started > this.p.budgetMs) {
@@ -123,7 +124,7 @@ export class CommandBatch {
           }
           const open = this.p.transaction();
           try {
-            this.p.inbox.applyHere(c.stream, c.seq, c.prev, () => c.run(open));
+            this.p.inbox.applyInBatch(c.stream, c.seq, c.prev, () => c.run(open));
             applied.push({ c, open });
           } catch (err) {
             open.rolledBack();
@@ -135,8 +136,10 @@ export class CommandBatch {
             refused.push({ c, err: this.p.space.classify(err) });
           }
         }
+        this.p.inbox.endBatch();
       }).immediate());
     } catch (err) {
+      this.p.inbox.abortBatch();
       // Nothing of the batch committed (space.write made a full disk STORE_FULL,
       // which the senders hold without counting an attempt).
       for (const { open } of applied) open.rolledBack();

@@ -279,7 +279,7 @@ export class ReliableLayer {
       stream: caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`,
       seq: at.seq,
       prev: at.prev,
-      run: (open) => handler(env.payload, { ...open.tx, method: env.subject, caller, headers }),
+      run: ({ tx }) => handler(env.payload, { db: tx.db, send: tx.send, publish: tx.publish, method: env.subject, caller, headers }),
       ack: () => answer.ack(),
       fail: (err) => answer.fail(err),
     });

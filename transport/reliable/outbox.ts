@@ -34,9 +34,11 @@ export interface NewMessage {
   headers?: Record<string, string> | undefined;
 }
 
-/** The newest committed rows kept in memory per service (see Tail), at most. */
-export const TAIL_MAX_ROWS = 8_192;
+/** The newest committed rows kept in memory per service (see Tail), at most: a
+ *  count, and bytes (payloads, plus ROW_OVERHEAD_BYTES each for the row object). */
+export const TAIL_MAX_ROWS = 65_536;
 export const TAIL_MAX_BYTES = 16 << 20;
+const ROW_OVERHEAD_BYTES = 256;
 
 /**
  * The newest rows of one service's stream that this process committed, in memory: a
@@ -65,7 +67,7 @@ class Tail {
   add(row: OutboxRow): void {
     if (this.last !== undefined && row.stream_seq !== this.last + 1) this.clear();
     this.rows.push(row);
-    this.bytes += row.payload.byteLength;
+    this.bytes += row.payload.byteLength + ROW_OVERHEAD_BYTES;
     while (this.rows.length - this.head > TAIL_MAX_ROWS || this.bytes > TAIL_MAX_BYTES) this.shift();
   }
 
@@ -97,7 +99,7 @@ class Tail {
 
   private shift(): void {
     const row = this.rows[this.head++]!;
-    this.bytes -= row.payload.byteLength;
+    this.bytes -= row.payload.byteLength + ROW_OVERHEAD_BYTES;
     this.gone.delete(row.stream_seq);
     if (this.head === this.rows.length) this.clear();
     else if (this.head > 1_024 && this.head * 2 > this.rows.length) {
