@@ -25,11 +25,13 @@ const b = (s: string): Buffer => Buffer.from(s);
 const put = (q: SendQueue, s: string, key?: string): void => q.push(b(s), b(s.toUpperCase()), key);
 
 describe('send queue', () => {
-  it('send queue - a lone message is sent at once, later ones are coalesced in order', async () => {
+  it('send queue - a lone message is sent in the same tick, later ones are coalesced in order', async () => {
     const r = recorder();
     const q = make(r.send);
     put(q, 'a');
-    expect(r.sent).toEqual([['a', 'A']]); // synchronously: no added latency
+    expect(r.sent).toEqual([]);
+    await Promise.resolve();
+    expect(r.sent).toEqual([['a', 'A']]); // in a microtask: no added latency
     for (const f of ['b', 'c', 'd', 'e']) put(q, f);
     r.release();
     await Promise.resolve(); await Promise.resolve();
@@ -37,6 +39,15 @@ describe('send queue', () => {
     r.auto();
     await q.drained();
     expect(r.sent[2]).toEqual(['e', 'E']);
+  });
+
+  it('send queue - what one piece of synchronous code pushes leaves together, as one batch', async () => {
+    const r = recorder();
+    const q = make(r.send);
+    for (const f of ['a', 'b', 'c']) put(q, f);
+    r.auto();
+    await q.drained();
+    expect(r.sent).toEqual([['a', 'A', 'b', 'B', 'c', 'C']]);
   });
 
   it('send queue - batches never mix keys and put the key first', async () => {
@@ -53,6 +64,7 @@ describe('send queue', () => {
     const r = recorder();
     const q = make(r.send, 2);
     put(q, 'f');
+    await Promise.resolve(); // 'f' is in flight: not held by the queue any more
     put(q, '1');
     put(q, '2');
     expect(() => put(q, '3')).toThrow(QueueFullError);
@@ -67,6 +79,7 @@ describe('send queue', () => {
     let n = 0;
     const q = make(() => (++n === 1 ? Promise.reject(new Error('EHOSTUNREACH')) : Promise.resolve()), 100, errors);
     put(q, 'a');
+    await Promise.resolve(); // 'a' goes alone, and fails
     put(q, 'b');
     await q.drained();
     expect(errors).toHaveLength(1);

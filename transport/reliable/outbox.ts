@@ -119,6 +119,8 @@ export class Outbox {
   /** Per service: whether it has dead letters (previousLive), as last seen. */
   private readonly deadIn = new Map<string, boolean>();
   private readonly tails = new Map<string, Tail>();
+  /** Inside a group commit: the next stream number per service, written at its end. */
+  private counting: Map<string, number> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -130,6 +132,7 @@ export class Outbox {
     private readonly now: () => number = Date.now,
   ) {
     this.stmts = {
+      setNext: db.prepare('UPDATE zmesh_streams SET next_seq = ? WHERE service = ?'),
       nextSeq: db.prepare('INSERT INTO zmesh_streams (service, next_seq) VALUES (?, 2) ON CONFLICT (service) DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1 AS seq'),
       insert: db.prepare('INSERT INTO zmesh_outbox (id, service, method, stream_seq, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       due: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? AND stream_seq >= ? ORDER BY stream_seq LIMIT ?'),
@@ -157,6 +160,16 @@ export class Outbox {
       onCommitted();
     }, () => {
       this.rows = (this.stmts.count.get() as { n: number }).n;
+    }, {
+      // A group commit's transaction holds the write lock from its first insert: no
+      // other writer (`zmesh outbox retry`) can take a stream number meanwhile, so
+      // the numbers are counted here and zmesh_streams is written once per service.
+      begin: () => { this.counting = new Map(); },
+      end: () => {
+        for (const [service, next] of this.counting!) this.stmts.setNext.run(next, service);
+        this.counting = undefined;
+      },
+      abort: () => { this.counting = undefined; },
     });
   }
 
@@ -181,7 +194,7 @@ export class Outbox {
    *  roll back, the caller says so with uncount(). */
   insert(m: NewMessage): OutboxRow {
     if (this.rows >= this.maxRows) throw new OutboxFullError(`outbox holds its maximum of ${this.maxRows} messages`);
-    const { seq: streamSeq } = this.stmts.nextSeq.get(m.service) as { seq: number };
+    const streamSeq = this.nextStreamSeq(m.service);
     const headers = m.headers === undefined ? null : JSON.stringify(m.headers);
     const payload = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength);
     const created = this.now();
@@ -191,6 +204,17 @@ export class Outbox {
       seq: Number(lastInsertRowid), id: m.id, service: m.service, method: m.method, stream_seq: streamSeq,
       headers, payload, created_ms: created, attempts: 0, last_error: null,
     };
+  }
+
+  /** The next stream number of `service`: from zmesh_streams, or, inside a group
+   *  commit after its first row of the service, from memory. */
+  private nextStreamSeq(service: string): number {
+    const counting = this.counting;
+    if (counting === undefined) return (this.stmts.nextSeq.get(service) as { seq: number }).seq;
+    let next = counting.get(service);
+    if (next === undefined) next = (this.stmts.nextSeq.get(service) as { seq: number }).seq;
+    counting.set(service, next + 1);
+    return next;
   }
 
   /** Rows insert()ed in a transaction that has now committed: the newest of their

@@ -29,6 +29,9 @@ export class GroupCommit<T, R> {
     private readonly onCommitted: (results: R[]) => void,
     /** After a rollback, so in-memory counters can be corrected. */
     private readonly onRolledBack: () => void = () => undefined,
+    /** Inside the transaction, before the first write and after the last (a writer
+     *  that keeps per-transaction state in memory); the end's writes commit too. */
+    private readonly around: { begin(): void; end(): void; abort(): void } | undefined = undefined,
   ) {}
 
   /** Items waiting for the next commit. */
@@ -53,9 +56,15 @@ export class GroupCommit<T, R> {
     if (batch.length === 0) return;
     let results: R[];
     try {
-      results = this.space.write(() => this.db.transaction(() => batch.map((w) => this.write(w.item)))());
+      results = this.space.write(() => this.db.transaction(() => {
+        this.around?.begin();
+        const r = batch.map((w) => this.write(w.item));
+        this.around?.end();
+        return r;
+      })());
       this.commits++;
     } catch (err) {
+      this.around?.abort();
       this.onRolledBack();
       const e = err instanceof Error ? err : new Error(String(err));
       for (const w of batch) w.reject(e);
