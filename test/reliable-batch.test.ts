@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, createNode, type MeshNode } from '../transport/index.js';
 import { FOREIGN_ID, ForeignPeer } from './helpers/foreign-peer.js';
@@ -89,7 +90,7 @@ describe('reliable commands in batches', () => {
     const { node, notes } = await receiver();
     for (const hello of [undefined, false]) {
       const dealer = await dealerFor(node, hello);
-      const before = node.reliableStats()!.inbox.batches;
+      const before = node.reliableStats()!.batches.transactions;
       const base = notes().length;
       const sent = await sendRun(dealer, base + 1, base + 40);
       await vi.waitFor(() => expect(answersOf(dealer, pb.Kind.ACK)).toHaveLength(40), WAIT);
@@ -97,10 +98,10 @@ describe('reliable commands in batches', () => {
       expect(acks.every((a) => a.payload.byteLength === 0)).toBe(true);
       expect(acks.map((a) => hex(a.correlationId))).toEqual(sent.map(hex));
       // One transaction held them all.
-      expect(node.reliableStats()!.inbox.batches).toBe(before + 1);
+      expect(node.reliableStats()!.batches.transactions).toBe(before + 1);
       expect(notes()).toEqual(upTo(base + 40));
     }
-    expect(node.reliableStats()!.inbox.largestBatch).toBe(40);
+    expect(node.reliableStats()!.batches.largest).toBe(40);
   });
 
   it('batched acks - a peer whose HELLO said batched_acks gets one ACK for the batch: correlation_id and the Ack body name every command once', async () => {
@@ -130,7 +131,7 @@ describe('reliable commands in batches', () => {
     for (const id of sent.slice(5)) expect(errors.get(hex(id))).toBe(ErrorCode.OUT_OF_ORDER);
     // The failed handler's own write went with its savepoint; its neighbours' did not.
     expect(notes()).toEqual(upTo(4));
-    expect(node.reliableStats()!.inbox).toMatchObject({ batches: 1, committed: 4, refused: 6 });
+    expect(node.reliableStats()!.batches).toMatchObject({ transactions: 1, writes: 4, refused: 6 });
     // The sender goes back to its oldest unacknowledged command: all of it applies.
     dealer.received.length = 0;
     await sendRun(dealer, 5, 10);
@@ -151,9 +152,9 @@ describe('reliable commands in batches', () => {
     await Promise.all(Array.from({ length: 5_000 }, (_, i) => source.send('native', 'note', Buffer.from(`n${i + 1}`))));
     await acked;
     expect(notes()).toEqual(upTo(5_000));
-    const inbox = sink.reliableStats()!.inbox;
-    expect(inbox.committed).toBe(5_000);
-    expect(inbox.batches).toBeLessThan(5_000 / 10);
+    const batches = sink.reliableStats()!.batches;
+    expect(batches.writes).toBe(5_000);
+    expect(batches.transactions).toBeLessThan(5_000 / 10);
     // The sender saw batched ACKs: far fewer answers than commands reached it.
     expect(source.stats().received).toBeLessThan(5_000 / 2);
     await vi.waitFor(() => expect(source.reliableStats()!.pending).toBe(0), WAIT);
@@ -214,5 +215,43 @@ describe('maxAttempts', () => {
     await vi.waitFor(() => expect(db.prepare('SELECT count(*) FROM zmesh_dead_letters').pluck().get()).toBe(1), WAIT);
     expect(db.prepare('SELECT attempts FROM zmesh_dead_letters').pluck().get()).toBe(3);
     expect(deliveries).toBe(6);
+  });
+});
+
+describe('commit()', () => {
+  it('commit - 200 concurrent commit() blocks share a few transactions; each resolves with its result once committed; one that throws is rolled back alone', async () => {
+    const { node, notes } = await receiver();
+    const before = node.reliableStats()!.batches.transactions;
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => node.commit((tx) => {
+      tx.db.prepare('INSERT INTO notes (text) VALUES (?)').run(`c${i}`);
+      if (i === 77) throw new Error('block 77 refuses');
+      return i * 2;
+    })));
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i * 2).filter((v) => v !== 154));
+    expect((results[77] as PromiseRejectedResult).reason).toMatchObject({ message: 'block 77 refuses' });
+    expect(notes()).toEqual(Array.from({ length: 200 }, (_, i) => `c${i}`).filter((t) => t !== 'c77'));
+    const used = node.reliableStats()!.batches.transactions - before;
+    expect(used).toBeGreaterThanOrEqual(1);
+    expect(used).toBeLessThan(20);
+    // Resolved means committed: another connection sees every row.
+    const reader = new Database(node.db!.name, { readonly: true });
+    try {
+      expect(reader.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(199);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('commit - a block that sends a reliable command: the command leaves only once the block committed, and not at all when it threw', async () => {
+    const { node: sink, notes } = await receiver();
+    const source = createNode({ insecure: true, service: 'source', host: '127.0.0.1', discovery: 'static', peers: [sink.endpoints.router], storePath: join(dir, `commit-${Math.random()}.db`) });
+    await source.start();
+    cleanup.push(() => source.close());
+    await source.waitForService('native');
+    await expect(source.commit((tx) => { tx.send('native', 'note', Buffer.from('never')); throw new Error('no'); })).rejects.toThrow('no');
+    await source.commit((tx) => { tx.send('native', 'note', Buffer.from('once')); });
+    await vi.waitFor(() => expect(notes()).toEqual(['once']), WAIT);
+    await vi.waitFor(() => expect(source.reliableStats()!.pending).toBe(0), WAIT);
   });
 });

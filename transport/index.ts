@@ -113,7 +113,7 @@ export type {
   DurableHandler,
   ReliableStats,
   StoreStats,
-  InboxStats,
+  BatchStats,
 } from './types.js';
 
 // ---- Trust (issue "Trust"): node keys, mesh authority, certificates, permissions,

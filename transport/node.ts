@@ -160,6 +160,10 @@ class Node implements MeshNode {
     return this.runningReliable().transact(fn);
   }
 
+  commit<T>(fn: (tx: Transaction) => T): Promise<T> {
+    return attempt(() => this.runningReliable().commit(fn));
+  }
+
   subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
     return attempt(() => this.runningReliable().subscribeDurable(name, prefix, handler));
   }

@@ -70,23 +70,25 @@ export interface ReliableStats {
   /** Deliveries that receivers held because their store was full (STORE_FULL answers);
    *  none of them counted as an attempt. */
   held: number;
-  /** Reliable commands this node received, applied in batches (one transaction each). */
-  inbox: InboxStats;
+  /** Writes applied in shared transactions (write-batch.ts): reliable commands this
+   *  node received, and commit() blocks. */
+  batches: BatchStats;
   /** This node's own store. */
   store: StoreStats;
 }
 
-export interface InboxStats {
-  /** Transactions that committed a batch of received commands. */
-  batches: number;
-  /** Commands in those batches: applied, or acknowledged as duplicates. */
-  committed: number;
-  /** Commands refused inside a batch (their handler threw, out of order, ...). */
+export interface BatchStats {
+  /** Transactions that committed a batch. */
+  transactions: number;
+  /** Writes in those transactions that took effect (a duplicate command counts: it
+   *  was acknowledged). */
+  writes: number;
+  /** Writes refused inside a batch (a handler threw, out of order, ...). */
   refused: number;
-  /** The largest batch so far. */
-  largestBatch: number;
+  /** The most writes one transaction held so far. */
+  largest: number;
   /** Milliseconds spent in batch transactions, commit included. */
-  commitMs: number;
+  ms: number;
 }
 
 export interface StoreStats {

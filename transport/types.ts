@@ -9,7 +9,7 @@ import type { DropReason, NodeStats, ReliableStats } from './stats-types.js';
 
 // Two parts of the public surface live in files of their own, and are named here too.
 export type { Candidate, Discovery, DiscoveryMode, DiscoverySink, LocalNode } from './discovery-types.js';
-export type { BoundsStats, DropReason, InboxStats, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
+export type { BoundsStats, DropReason, BatchStats, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {
@@ -340,6 +340,15 @@ export interface MeshNode extends AsyncDisposable {
   /** Runs `fn` in one SQLite transaction: its database writes and its tx.send()
    *  messages commit together or not at all. Returns fn's result. */
   transact<T>(fn: (tx: Transaction) => T): T;
+  /** The same, sharing its commit: `fn` runs in the transaction that the writes of
+   *  this moment share (other commit() calls, reliable commands being applied), in a
+   *  SAVEPOINT of its own, so one fsync serves them all. Resolves with fn's result once
+   *  that transaction is durable; rejects with what fn threw (only its own writes are
+   *  rolled back), or STORE_FULL and the like when the commit failed (nothing of it
+   *  was written). For request handlers that write: 200 of them at once cost one
+   *  fsync, not 200. `fn` runs later (within this event-loop turn or the next), so
+   *  read what it decides on inside it. */
+  commit<T>(fn: (tx: Transaction) => T): Promise<T>;
 
   /** Reliable event: logged on disk with this publisher's next sequence number, then
    *  published. Resolves once on disk (group commit). Durable subscribers that miss it

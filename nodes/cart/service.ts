@@ -64,7 +64,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     if (!Number.isSafeInteger(quantity) || quantity <= 0 || quantity > MAX_QUANTITY) throw new InvalidRequest(`quantity must be 1 to ${MAX_QUANTITY}`);
     // The price comes from product, never from the shopper.
     const product = await call(node, GetProduct, { sku }, { signal: ctx.signal });
-    return node.transact(({ db: d }) => {
+    return node.commit(({ db: d }) => {
       schema(d);
       const lines = (d.prepare('SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
       const existing = d.prepare('SELECT quantity FROM cart_lines WHERE cart_id = ? AND sku = ?').get(cartId, sku) as { quantity: number } | undefined;
@@ -81,7 +81,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     checkId('cartId', cartId);
     checkId('sku', sku);
     if (!Number.isSafeInteger(quantity) || quantity < 0) throw new InvalidRequest('quantity must be 0 (the whole line) or more');
-    return node.transact(({ db: d }) => {
+    return node.commit(({ db: d }) => {
       schema(d);
       if (quantity === 0) d.prepare('DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?').run(cartId, sku);
       else takeFromCart(d, cartId, [{ sku, quantity, unitPriceCents: 0 }]);
@@ -103,7 +103,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     const refusal = cart.items.length === 0
       ? 'cart is empty'
       : validate(cart.items, (await call(node, ListProducts, {}, { signal: ctx.signal })).products);
-    return node.transact((tx) => submit(tx, cartId, idempotencyKey, cart.items, refusal));
+    return node.commit((tx) => submit(tx, cartId, idempotencyKey, cart.items, refusal));
   });
 
   /** Records the checkout (and queues its order) unless one with this key exists. */

@@ -32,7 +32,7 @@ import { KeyedBudget } from '../rate.js';
 import { openStore, type Db, type OpenedStore } from '../store/open.js';
 import type { BoundsStats, Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
-import { CommandBatch } from './command-batch.js';
+import { WriteBatch } from './write-batch.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
@@ -40,10 +40,11 @@ import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 import { commandMessage, eventMessage, openTransaction, type OpenTransaction, type TransactionParts } from './transaction.js';
 
-/** Most reliable commands applied in one transaction, and how long one may take
- *  before it starts no more (command-batch.ts). Large enough that one fsync serves
- *  a whole window; the budget keeps the event loop's delay low whatever handlers do. */
-export const MAX_BATCH_COMMANDS = 1_024;
+/** Most writes (reliable commands, commit() blocks) in one transaction, and how long
+ *  one may take before it starts no more (write-batch.ts). Large enough that one fsync
+ *  serves a whole window; the budget keeps the event loop's delay low whatever
+ *  handlers do. */
+export const MAX_BATCH_WRITES = 1_024;
 export const BATCH_BUDGET_MS = 8;
 
 /** How often the event log is pruned. */
@@ -80,7 +81,9 @@ interface Open {
   storeId: string;
   outbox: Outbox;
   inbox: Inbox;
-  commands: CommandBatch;
+  writes: WriteBatch;
+  /** A write's own SAVEPOINT inside the batch's transaction (a nested transaction). */
+  savepoint: <T>(f: () => T) => T;
   txParts: TransactionParts;
   dispatcher: Dispatcher;
   events: EventLog;
@@ -152,8 +155,10 @@ export class ReliableLayer {
       logged: (logged) => this.goLive(logged),
     };
     const inbox = new Inbox(db, space);
-    const commands = new CommandBatch({ db, space, inbox, transaction: () => this.transaction(), maxCommands: MAX_BATCH_COMMANDS, budgetMs: BATCH_BUDGET_MS, log });
-    this.open = { store, db, storeId, outbox, inbox, commands, dispatcher, events, publishing, pruneTimer, txParts };
+    const writes = new WriteBatch({ db, space, hooks: inbox, transaction: () => this.transaction(), maxWrites: MAX_BATCH_WRITES, budgetMs: BATCH_BUDGET_MS });
+    const nested = db.transaction((f: () => unknown) => f());
+    const savepoint = <T>(f: () => T): T => nested(f) as T;
+    this.open = { store, db, storeId, outbox, inbox, writes, savepoint, dispatcher, events, publishing, pruneTimer, txParts };
     dispatcher.kick();
   }
 
@@ -195,6 +200,28 @@ export class ReliableLayer {
     }
     committed();
     return result;
+  }
+
+  /** Like transact(), but in the transaction the writes of this moment share (reliable
+   *  commands being applied, other commit() calls): one commit, one fsync for all.
+   *  Resolves with what `fn` returned once that transaction committed; rejects with
+   *  what `fn` threw (its own writes rolled back, nobody else's), or with the
+   *  commit's failure (STORE_FULL for a full disk), in which case nothing was written. */
+  commit<T>(fn: (tx: Transaction) => T): Promise<T> {
+    let o: Open;
+    try {
+      o = this.store();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<T>((resolve, reject) => {
+      let result: T;
+      o.writes.add({
+        apply: ({ tx }) => { result = o.savepoint(() => fn(tx)); },
+        done: () => resolve(result),
+        fail: reject,
+      });
+    });
   }
 
   async subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
@@ -242,7 +269,7 @@ export class ReliableLayer {
     const o = this.open;
     return o === undefined ? undefined : {
       pending: o.outbox.size, commits: o.outbox.commits, ackCommits: o.outbox.ackCommits, eventCommits: o.events.commits,
-      held: o.dispatcher.heldCount, inbox: { ...o.commands.stats }, store: o.store.space.stats(),
+      held: o.dispatcher.heldCount, batches: { ...o.writes.stats }, store: o.store.space.stats(),
     };
   }
 
@@ -252,7 +279,7 @@ export class ReliableLayer {
     const o = this.open;
     if (o === undefined) return;
     clearInterval(o.pruneTimer);
-    o.commands.close();
+    o.writes.close();
     o.dispatcher.close();
     o.store.close();
   }
@@ -268,19 +295,18 @@ export class ReliableLayer {
     const headers = headersOf(env);
     const at = parseStreamPosition(headers);
     if (at === undefined) return answer.fail(new BadMessageError('reliable command with bad zmesh-stream/zmesh-seq/zmesh-prev headers (proto/README.md section 14)'));
-    let batch: CommandBatch;
+    let o: Open;
     try {
-      batch = this.store().commands;
+      o = this.store();
     } catch (err) {
       return answer.fail(err);
     }
-    batch.add({
-      // Watermarks are per proven sender too: no member can advance another's stream.
-      stream: caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`,
-      seq: at.seq,
-      prev: at.prev,
-      run: ({ tx }) => handler(env.payload, { db: tx.db, send: tx.send, publish: tx.publish, method: env.subject, caller, headers }),
-      ack: () => answer.ack(),
+    // Watermarks are per proven sender too: no member can advance another's stream.
+    const stream = caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`;
+    o.writes.add({
+      apply: ({ tx }) => o.inbox.applyInBatch(stream, at.seq, at.prev, () =>
+        handler(env.payload, { db: tx.db, send: tx.send, publish: tx.publish, method: env.subject, caller, headers })),
+      done: () => answer.ack(),
       fail: (err) => answer.fail(err),
     });
   }
