@@ -84,7 +84,13 @@ export interface PublisherParts {
   flooded(distinct: number): void;
 }
 
+/** Subscribed prefixes whose reliable events are chained (zmesh-eprev), at most. */
+export const MAX_CHAINED_PREFIXES = 64;
+
 export class Publisher {
+  /** Subscribed prefix -> seq of the last reliable event published that matched it,
+   *  since the prefix was subscribed (undefined: none yet). See chain(). */
+  private readonly chains = new Map<string, number | undefined>();
   /** Without ZMQ_TOPICS_COUNT: distinct subscriptions from libzmq's notices (latin1
    *  keys keep bytes exact). */
   private readonly held = new Set<string>();
@@ -117,8 +123,14 @@ export class Publisher {
       return;
     }
     if (!this.track(msg)) return;
-    if (msg[0] !== 1) return; // unsubscribe: nothing to answer
     const topic = msg.subarray(1).toString();
+    if (msg[0] !== 1) {
+      this.chains.delete(topic);
+      return; // unsubscribe: nothing to answer
+    }
+    // The first subscription to a prefix (libzmq reports each prefix once, until the
+    // last subscriber drops it): chain its reliable events from now on.
+    if (!topic.startsWith('$') && !this.chains.has(topic) && this.chains.size < MAX_CHAINED_PREFIXES) this.chains.set(topic, undefined);
     if (!topic.startsWith(this.syncPrefix)) return;
     const token = topic.slice(this.syncPrefix.length);
     const { header, body } = this.builder.build(Kind.SYNC, { subject: topic, payload: encodeSyncMark(token) });
@@ -130,8 +142,27 @@ export class Publisher {
     }
   }
 
+  /**
+   * For the reliable event numbered `seq` on `topic`, going out live: each subscribed
+   * prefix it matches, with the number of the previous reliable event that matched
+   * that prefix, when known (a prefix subscribed since then). A durable subscriber of
+   * that prefix then knows that no event it wants lies between the two, and applies
+   * this one without asking for a replay (proto/README.md section 15.1). Events must be
+   * passed in seq order, each once, whether or not they reach the socket.
+   */
+  chain(topic: string, seq: number): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [prefix, last] of this.chains) {
+      if (!topic.startsWith(prefix)) continue;
+      if (last !== undefined) out.push([prefix, last]);
+      this.chains.set(prefix, seq);
+    }
+    return out;
+  }
+
   /** The XPUB was replaced: it holds nothing yet. */
   reset(): void {
+    this.chains.clear();
     this.held.clear();
     this.overflowing = false;
   }

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { MAX_REPLAY_ASKERS, REPLAY_BURST_BYTES, REPLAY_BYTES_PER_SECOND, REPLAY_MIN_COST_BYTES } from '../bounds.js';
 import { BadMessageError, ClosedError, QueueFullError, StoreFullError, UnknownMethodError } from '../errors.js';
 import { headersOf, type Envelope } from '../codec/envelope.js';
-import { HEADER_ESEQ, HEADER_ESTREAM, parseStreamPosition } from '../codec/stream-headers.js';
+import { HEADER_EPREV, HEADER_ESEQ, HEADER_ESTREAM, encodeEventPrevs, parseStreamPosition } from '../codec/stream-headers.js';
 import { checkMethodName, type CommandDef, type EventDef } from '../defs.js';
 import type { EventBus } from '../bus.js';
 import type { ResolvedOptions } from '../options.js';
@@ -63,7 +63,7 @@ export interface ReliableParts {
   peers: { pick(service: string): Conduit | undefined; byNode(nodeId: string): Conduit | undefined; upOf(service: string): string[] };
   server: Pick<RequestServer, 'handle' | 'receiveStreams'>;
   /** Publishes live (fast path) once an event is on disk. */
-  publisher: Pick<Publisher, 'publish'>;
+  publisher: Pick<Publisher, 'publish' | 'chain'>;
   subscriber: Pick<EventSubscriber, 'subscribe'>;
   bus: EventBus;
   clock: Clock;
@@ -339,8 +339,11 @@ export class ReliableLayer {
   private goLive(events: LoggedEvent[]): void {
     const { storeId } = this.store();
     for (const e of events) {
+      const headers: Record<string, string> = { ...e.headers, [HEADER_ESTREAM]: storeId, [HEADER_ESEQ]: String(e.seq) };
+      const prevs = encodeEventPrevs(this.p.publisher.chain(e.topic, e.seq));
+      if (prevs !== undefined) headers[HEADER_EPREV] = prevs;
       try {
-        this.p.publisher.publish(e.topic, e.payload, { ...e.headers, [HEADER_ESTREAM]: storeId, [HEADER_ESEQ]: String(e.seq) });
+        this.p.publisher.publish(e.topic, e.payload, headers);
       } catch (err) {
         // Queue full: subscribers find the gap and replay it from the log.
         this.p.log.debug({ err, seq: e.seq }, 'live publish of a logged event failed');
