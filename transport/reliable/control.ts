@@ -109,6 +109,22 @@ export async function requestReplay(client: Pick<RequestClient, 'requestNode'>, 
   return reply;
 }
 
+/** Subscriber side: how far an answer to a request from `from` (its known seq) takes
+ *  the asker. `through`: once the page's events are applied, it has every event of its
+ *  prefix up to there, and may store that as its progress even past the last event
+ *  (events between were not for it). `done`: it has caught up, do not ask again. */
+export function reachOf(reply: ReplayReply, from: number, max: number): { through: number; done: boolean } {
+  const lastEvent = Math.max(from, ...reply.events.map((e) => e.seq));
+  const scanned = reply.scanned ?? 0;
+  // A publisher that predates `scanned`: only its events move us on, and a short page
+  // that was not cut by size means caught up.
+  if (scanned === 0) return { through: lastEvent, done: reply.events.length < max && !reply.more };
+  const through = Math.max(lastEvent, Math.min(scanned, reply.head));
+  // No step forward ends it too: a publisher that does not move us on is not asked
+  // again and again.
+  return { through, done: through >= reply.head || through <= from };
+}
+
 /** Subscriber side: reports progress to publisher `nodeId`. Throws NO_ROUTE or
  *  QUEUE_FULL; the next ack carries the same progress, so callers may ignore that. */
 export function sendAck(client: Pick<RequestClient, 'commandNode'>, nodeId: string, stream: string, subscriber: string, seq: number): void {
