@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeReplayReply, encodeReplayRequest, type ReplayReply, type ReplayRequest } from '../transport/codec/control.js';
 import { silentLogger } from '../transport/log.js';
-import { answerReplay } from '../transport/reliable/control.js';
+import { answerReplay, reachOf } from '../transport/reliable/control.js';
 import { DurableSubscription } from '../transport/reliable/durable.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../transport/reliable/event-batch.js';
 import { EVENT_RETENTION, EventLog } from '../transport/reliable/event-log.js';
@@ -216,5 +216,29 @@ describe('durable batches', () => {
     await vi.waitFor(() => expect(s.progress(a.stream)).toBe(head + 1));
     expect(a.replays).toBe(3);
     expect(s.effects(a.stream)).toEqual([head, head + 1]);
+  });
+
+  it('durable batch - how far an answer takes the asker: to scanned (at most the head) from a publisher that says it, to its last event from one that predates the field', () => {
+    const reply = (seqs: number[], o: { head: number; scanned?: number; more?: boolean }): ReplayReply => ({
+      stream: 's', head: o.head, more: o.more ?? false, scanned: o.scanned,
+      events: seqs.map((seq) => ({ seq, topic: 'ev.x', payload: Buffer.alloc(0), headers: {}, timestampMs: 0, id: Buffer.alloc(16), node: 'n', service: 'v' })),
+    });
+    // Bounded scans: on to scanned, past events that were not ours, until the head.
+    expect(reachOf(reply([], { head: 100_000, scanned: 10_000 }), 0, 1_000)).toEqual({ through: 10_000, done: false });
+    expect(reachOf(reply([15_000], { head: 100_000, scanned: 20_000 }), 10_000, 1_000)).toEqual({ through: 20_000, done: false });
+    expect(reachOf(reply([99_999], { head: 100_000, scanned: 100_000 }), 90_000, 1_000)).toEqual({ through: 100_000, done: true });
+    // A page cut by size says its last event.
+    expect(reachOf(reply([5, 6], { head: 100, scanned: 6, more: true }), 4, 1_000)).toEqual({ through: 6, done: false });
+    // Never beyond the head, never behind the last event, and an answer that does not
+    // move the asker on ends the catch-up instead of repeating it.
+    expect(reachOf(reply([], { head: 50, scanned: 80 }), 10, 1_000)).toEqual({ through: 50, done: true });
+    expect(reachOf(reply([30], { head: 50, scanned: 20 }), 10, 1_000)).toEqual({ through: 30, done: false });
+    expect(reachOf(reply([], { head: 50, scanned: 10 }), 10, 1_000)).toEqual({ through: 10, done: true });
+    // A publisher that predates scanned (0 or absent): only events move the asker, and
+    // a short page without `more` is the end; a full one, or one with `more`, is not.
+    expect(reachOf(reply([3, 9], { head: 50 }), 2, 2)).toEqual({ through: 9, done: false });
+    expect(reachOf(reply([3, 9], { head: 50, scanned: 0 }), 2, 3)).toEqual({ through: 9, done: true });
+    expect(reachOf(reply([3], { head: 50, more: true }), 2, 3)).toEqual({ through: 3, done: false });
+    expect(reachOf(reply([], { head: 50 }), 2, 3)).toEqual({ through: 2, done: true });
   });
 });

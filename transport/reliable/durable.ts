@@ -205,7 +205,7 @@ export class DurableSubscription {
       let pages = 0;
       for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
         for (let done = false; !done;) {
-          if (++pages > MAX_PAGES_PER_CATCH_UP) return;
+          if (++pages > MAX_PAGES_PER_CATCH_UP || this.closed) return;
           // Only this publisher's progress, by its own stream ids.
           const known = Object.fromEntries([...this.streams.values()].filter((v) => v.key.startsWith(scope)).map((v) => [v.raw, v.last]));
           const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0, boundedScan: true });
