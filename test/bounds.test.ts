@@ -272,6 +272,8 @@ describe('bounds: durable subscriptions', () => {
           headers: { 'zmesh-estream': `stream${String(i).padStart(12, '0')}`, 'zmesh-eseq': '1' },
         });
       }
+      // The burst applies in one batch, on the next turn of the event loop.
+      await vi.waitFor(() => expect(sub.commits).toBe(1));
       expect(new Set(applied).size).toBe(MAX_STREAMS_PER_PUBLISHER);
       const rows = store.db.prepare('SELECT count(*) FROM zmesh_durable').pluck().get() as number;
       expect(rows).toBe(MAX_STREAMS_PER_PUBLISHER);

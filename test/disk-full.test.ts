@@ -6,6 +6,7 @@
  *
  *   source (store on local disk) --reliable 'apply'--> sink (store on the tmpfs)
  *   source (store on the tmpfs)  --reliable 'apply'--> sink (store on local disk)
+ *   publisher (local disk)       --reliable events---> durable subscriber (tmpfs)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,6 +170,58 @@ describe('disk full', () => {
     } finally {
       await source?.close();
       await sink?.close();
+      tmpfs.unmount();
+      rmSync(local, { recursive: true, force: true });
+    }
+  });
+
+  it('disk full - a durable subscriber out of space holds its events, warns, and applies each once, in order, when space is back', async ({ skip }) => {
+    const tmpfs = mountTmpfs(TMPFS_KIB);
+    if ('skip' in tmpfs) return skip(tmpfs.skip);
+    const local = mkdtempSync(join(tmpdir(), 'zmesh-disk-full-'));
+    const subLog = captured();
+    let pub: MeshNode | undefined;
+    let sub: MeshNode | undefined;
+    try {
+      pub = meshNode({ service: 'pub', storePath: join(local, 'pub.db') }, captured().logger);
+      await pub.start();
+      sub = meshNode({ service: 'sub', storePath: join(tmpfs.dir, 'sub.db'), peers: [pub.endpoints.router] }, subLog.logger);
+      await sub.start();
+      sub.db!.exec('CREATE TABLE effects (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+      const effects = (): number[] => sub!.db!.prepare('SELECT n FROM effects ORDER BY id').pluck().all() as number[];
+      // The disk fills while event FILL_AT is applied, in the middle of its batch.
+      const FILL_AT = 40;
+      let filled = 0;
+      await sub.subscribeDurable('audit', 'ev.', (e, tx) => {
+        const n = Number(Buffer.from(e.payload).toString());
+        if (n === FILL_AT && filled === 0) filled = tmpfs.fill();
+        tx.db.prepare('INSERT INTO effects (n) VALUES (?)').run(n);
+      });
+      await pub.waitForService('sub');
+      const publish = (from: number, to: number): Promise<unknown> => Promise.all(upTo(to).slice(from - 1).map((n) => pub!.publishReliable('ev.n', Buffer.from(String(n)))));
+      await publish(1, 10);
+      await vi.waitFor(() => expect(effects()).toEqual(upTo(10)), WAIT);
+      await publish(11, 100);
+
+      // Held: try after try (live, then the subscription's poll) fails for want of
+      // space, and what committed before stays a prefix, with its progress.
+      await vi.waitFor(() => expect(sub!.reliableStats()!.store.diskFullErrors).toBeGreaterThan(2), WAIT);
+      expect(filled).toBeGreaterThan(0);
+      const held = effects();
+      expect(held).toEqual(upTo(held.length));
+      expect(held.length).toBeLessThan(FILL_AT);
+      expect(sub.db!.prepare("SELECT last_seq FROM zmesh_durable WHERE name = 'audit'").pluck().get()).toBe(held.length);
+      expect(sub.reliableStats()!.store.diskFull).toBe(true);
+      expect(subLog.count('store is full')).toBeGreaterThan(0);
+
+      // Space is back: the next poll applies everything, once, in order.
+      tmpfs.release();
+      await vi.waitFor(() => expect(effects()).toHaveLength(100), WAIT);
+      expect(effects()).toEqual(upTo(100));
+      expect(sub.reliableStats()!.store.diskFull).toBe(false);
+    } finally {
+      await sub?.close();
+      await pub?.close();
       tmpfs.unmount();
       rmSync(local, { recursive: true, force: true });
     }

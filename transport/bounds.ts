@@ -46,6 +46,11 @@ export const MAX_REPLAY_BYTES = 256 * 1024;
 export const REPLAY_BYTES_PER_SECOND = 8 * 1024 * 1024;
 export const REPLAY_BURST_BYTES = 2 * 1024 * 1024;
 export const REPLAY_MIN_COST_BYTES = 4 * 1024;
+/** `$replay`: log rows one answer looks at, for an asker that continues from where the
+ *  answer says it stopped (ReplayRequest.bounded_scan). Without it, an asker whose
+ *  prefix matches nothing made every poll read the whole log (up to 1 000 000 rows):
+ *  10 000 rows cost about 2 ms. */
+export const MAX_REPLAY_SCAN_ROWS = 10_000;
 /** Askers whose replay budget is remembered; the least recent are forgotten. */
 export const MAX_REPLAY_ASKERS = 4_096;
 

@@ -358,8 +358,12 @@ export interface MeshNode extends AsyncDisposable {
   publishReliable<T>(event: EventDef<T>, value: T, options?: PublishOptions): Promise<void>;
 
   /** Durable subscription `name` to reliable events under `prefix`: each event once,
-   *  in each publisher's order, across restarts; the handler runs in one transaction
-   *  with the subscription's progress. Resolves once subscribed (catch-up runs on). */
+   *  in each publisher's order, across restarts; the handler runs in a savepoint of
+   *  the transaction that stores the subscription's progress. Events that arrive
+   *  together (a live burst, a replay page) share that transaction, so one fsync; a
+   *  handler that throws rolls back its own writes only, and its event (with the later
+   *  ones of that publisher) is applied again by the catch-up. Resolves once
+   *  subscribed (catch-up runs on). */
   subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }>;
 
   /** Registers the handler for reliable commands to `method`. Throws

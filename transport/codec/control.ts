@@ -80,6 +80,9 @@ export interface ReplayRequest {
   subscriber: string;
   /** Largest answer the asker takes, in bytes of events; 0 = the publisher's cap. */
   maxBytes: number;
+  /** The asker continues from ReplayReply.scanned, so the publisher may bound its
+   *  scan of the log. Absent or false: the unbounded scan of earlier revisions. */
+  boundedScan?: boolean;
 }
 
 export interface ReplayedEvent {
@@ -99,6 +102,10 @@ export interface ReplayReply {
   events: ReplayedEvent[];
   /** The page was cut short by size: more follow. */
   more: boolean;
+  /** How far the publisher looked: the events are all there are after the asker's
+   *  progress up to here. 0 (or absent) from a publisher that predates the field,
+   *  or with head 0. */
+  scanned?: number;
 }
 
 export interface DurableAck {
@@ -118,7 +125,7 @@ export function decodeReplayRequest(payload: Uint8Array): ReplayRequest | undefi
     if (utf8Over(r.prefix, MAX_SUBJECT_BYTES)) return undefined;
     const known: Record<string, number> = {};
     for (const [k, v] of Object.entries(r.known ?? {})) known[k] = toNumber(v);
-    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes };
+    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes, boundedScan: r.boundedScan };
   } catch {
     return undefined;
   }
@@ -143,6 +150,7 @@ export function decodeReplayReply(payload: Uint8Array): ReplayReply | undefined 
         timestampMs: toNumber(e.timestampMs), id: e.id, node: e.node, service: e.service,
       })),
       more: r.more,
+      scanned: toNumber(r.scanned),
     };
   } catch {
     return undefined;

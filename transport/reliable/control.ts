@@ -5,7 +5,7 @@
  * it reports its progress so the publisher may prune. Both sides live here: what a
  * publisher answers, and how a subscriber asks.
  */
-import { MAX_REPLAY_BYTES } from '../bounds.js';
+import { MAX_REPLAY_BYTES, MAX_REPLAY_SCAN_ROWS } from '../bounds.js';
 import { BadMessageError, ForbiddenError } from '../errors.js';
 import {
   decodeDurableAck, decodeReplayReply, decodeReplayRequest, encodeDurableAck, encodeReplayReply, encodeReplayRequest,
@@ -63,17 +63,27 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   const req = decodeReplayRequest(body);
   if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
   if (!asker.maySubscribe(req.prefix)) throw new ForbiddenError(`subscribing to "${req.prefix}" is not in its certificate`);
-  const last = Math.min(req.known[p.storeId] ?? 0, p.events.head());
+  // The head is read once, before the page, and the page stops there: `scanned` never
+  // claims rows that were not there when they were looked for.
+  const head = p.events.head();
+  const last = Math.min(req.known[p.storeId] ?? 0, head);
   if (req.subscriber !== '' && last > 0) p.events.acknowledge(asker.scope, req.subscriber, last);
-  // Events under the prefix that the asker may not read are left out, not refused:
-  // its rules may be narrower than the prefix it asked for.
   const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_REPLAY_BYTES) : MAX_REPLAY_BYTES;
-  const { events: page, more } = p.events.page(last + 1, req.prefix, Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS), fitting(maxBytes));
+  // An asker that does not read `scanned` would take an empty page for "caught up"
+  // and never look past the bound: it gets the unbounded scan it always had.
+  const { events: page, more, scanned } = p.events.page({
+    after: last, upTo: head, prefix: req.prefix, maxEvents: Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS),
+    maxRows: req.boundedScan ? MAX_REPLAY_SCAN_ROWS : Infinity, fits: fitting(maxBytes),
+  });
+  // Events under the prefix that the asker may not read are left out, not refused:
+  // its rules may be narrower than the prefix it asked for. `scanned` still covers
+  // them: they are not for this asker.
   const events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
   return encodeReplayReply({
     stream: p.storeId,
-    head: p.events.head(),
+    head,
     more,
+    scanned,
     events: events.map((e) => ({
       seq: e.seq, topic: e.topic, payload: e.payload, headers: e.headers ?? {}, timestampMs: e.createdMs,
       id: e.id, node: p.nodeId, service: p.service,
@@ -97,6 +107,22 @@ export async function requestReplay(client: Pick<RequestClient, 'requestNode'>, 
   const reply = decodeReplayReply(await client.requestNode(nodeId, REPLAY_METHOD, encodeReplayRequest(request)));
   if (reply === undefined) throw new BadMessageError(`$replay answer from ${nodeId} is not a ReplayReply`);
   return reply;
+}
+
+/** Subscriber side: how far an answer to a request from `from` (its known seq) takes
+ *  the asker. `through`: once the page's events are applied, it has every event of its
+ *  prefix up to there, and may store that as its progress even past the last event
+ *  (events between were not for it). `done`: it has caught up, do not ask again. */
+export function reachOf(reply: ReplayReply, from: number, max: number): { through: number; done: boolean } {
+  const lastEvent = Math.max(from, ...reply.events.map((e) => e.seq));
+  const scanned = reply.scanned ?? 0;
+  // A publisher that predates `scanned`: only its events move us on, and a short page
+  // that was not cut by size means caught up.
+  if (scanned === 0) return { through: lastEvent, done: reply.events.length < max && !reply.more };
+  const through = Math.max(lastEvent, Math.min(scanned, reply.head));
+  // No step forward ends it too: a publisher that does not move us on is not asked
+  // again and again.
+  return { through, done: through >= reply.head || through <= from };
 }
 
 /** Subscriber side: reports progress to publisher `nodeId`. Throws NO_ROUTE or

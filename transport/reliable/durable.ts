@@ -4,23 +4,32 @@
  * and partitions (the zguide's Clone pattern, DDS transient-local durability).
  *
  * Per publisher stream (its store id) the last processed seq is stored in the same
- * transaction as the handler's effects. Live events arrive over PUB/SUB; one that is
- * not the next expected starts a catch-up: `$replay` requests to that publisher fetch
- * the missing events from its log while later live events wait in a buffer. On every
- * peer:up the subscriber also asks that peer for anything it missed while away.
- * Progress is acknowledged to publishers (`$ack`), which lets them prune.
- * An event that cannot be applied for want of disk space is left for the catch-up to
- * replay: the store raises the alarm, and this subscription waits quietly.
+ * transaction as the handler's effects. Events are applied in batches (event-batch.ts):
+ * a live burst, a replay page or a drained buffer in one transaction, each event in a
+ * savepoint of its own. Live events arrive over PUB/SUB; one that is not the next
+ * expected starts a catch-up: `$replay` requests to that publisher fetch the missing
+ * events from its log while later live events wait in a buffer. On every peer:up the
+ * subscriber also asks that peer for anything it missed while away.
+ *
+ * A replay answer says how far the publisher looked (`scanned`, control.ts reachOf):
+ * progress moves there with the page's effects, past events that were not ours. So a
+ * subscriber whose prefix matches nothing a publisher logs still acknowledges its head
+ * and lets it prune, and the next live event applies directly.
+ * Progress is acknowledged to publishers (`$ack`) after it committed.
+ * An event that cannot be applied for want of disk space, or whose handler throws, is
+ * left for the catch-up to replay: the store raises the disk-full alarm, the batch
+ * warns about a handler.
  */
 import type { Logger } from 'pino';
-import { ErrorCode, StoreFullError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import type { ReplayReply, ReplayRequest } from '../codec/control.js';
 import { HEADER_ESEQ, HEADER_ESTREAM, parseDecimal } from '../codec/stream-headers.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
 import type { DurableEvent, DurableHandler, MeshEvent } from '../types.js';
-import { MAX_REPLAY_EVENTS } from './control.js';
+import { MAX_REPLAY_EVENTS, reachOf } from './control.js';
+import { EventBatch, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, type BatchItem } from './event-batch.js';
 import type { OpenTransaction } from './transaction.js';
 
 export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
@@ -37,12 +46,22 @@ export const ACK_EVERY = 500;
  *  Triggers (a gap, peer:up) do most of the work; this catches what no trigger shows:
  *  a lost tail with no later event, or a trigger that came while the link was down. */
 export const DURABLE_POLL_MS = 1_000;
+/** One catch-up asks for at most this many pages (a full log of 1 000 000 events is
+ *  1 000 pages, more when cut by size) and goes round (replay, drain) at most this
+ *  often; then the next trigger or poll takes over. A publisher that logs faster than
+ *  we replay so never keeps one catch-up running for good. */
+export const MAX_PAGES_PER_CATCH_UP = 10_000;
+export const MAX_CATCH_UP_ROUNDS = 100;
+/** A drain applies at most this many batches before it goes round again: the whole
+ *  buffer, and as much again of what arrives meanwhile. */
+const MAX_DRAIN_BATCHES = 2 * Math.ceil(MAX_BUFFERED / MAX_BATCH_EVENTS);
 
 interface StreamState {
   /** Where its progress is stored: scope + raw. */
-  key: string;
+  readonly key: string;
   /** The publisher's stream id (its store id). */
-  raw: string;
+  readonly raw: string;
+  /** The last seq applied and committed. */
   last: number;
   unacked: number;
   /** The publisher's service, to find it again after it restarts with a new node id. */
@@ -54,7 +73,7 @@ interface StreamState {
 
 export interface DurableDeps {
   db: Db;
-  space: Pick<StoreSpace, 'write'>;
+  space: Pick<StoreSpace, 'write' | 'classify'>;
   name: string;
   prefix: string;
   handler: DurableHandler;
@@ -77,23 +96,32 @@ export interface DurableDeps {
 /** The publisher's own stream id of a progress key ("<scope><stream id>"). */
 const rawOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
 
+type Drained = 'caught up' | 'more' | 'stopped';
+
 export class DurableSubscription {
   private readonly streams = new Map<string, StreamState>();
   private readonly limited: RateLimitedLog;
-  private readonly load;
-  private readonly save;
+  private readonly batch: EventBatch<StreamState>;
   private readonly catchingUpWith = new Set<string>();
   private readonly poll: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly d: DurableDeps) {
     this.limited = new RateLimitedLog(d.log);
-    this.load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
-    this.save = d.db.prepare('INSERT INTO zmesh_durable (name, stream, last_seq) VALUES (?, ?, ?) ON CONFLICT (name, stream) DO UPDATE SET last_seq = excluded.last_seq');
-    for (const r of this.load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
+    this.batch = new EventBatch<StreamState>({
+      db: d.db, space: d.space, name: d.name, handler: d.handler, tx: d.tx, log: d.log,
+      onCommitted: (s, applied) => this.onCommitted(s, applied),
+    });
+    const load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
+    for (const r of load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
       this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
     }
     this.poll = setInterval(() => this.antiEntropy(), DURABLE_POLL_MS);
+  }
+
+  /** Transactions this subscription committed (one per batch). */
+  get commits(): number {
+    return this.batch.commits;
   }
 
   private antiEntropy(): void {
@@ -103,43 +131,25 @@ export class DurableSubscription {
     }
   }
 
-  /** A live event from SUB. */
+  /** A live event from SUB. The next expected one of its stream is queued for the
+   *  next batch; an older one is a duplicate; a newer one starts a catch-up. */
   onLive(e: MeshEvent): void {
     const stream = e.headers[HEADER_ESTREAM];
     const seq = parseDecimal(e.headers[HEADER_ESEQ]);
     if (stream === undefined || seq === undefined || seq < 1) return; // fast-class event
-    const scope = this.d.scope(e.sender.node);
-    if (!this.streams.has(scope + stream) && this.streamsOf(e.sender.node) >= MAX_STREAMS_PER_PUBLISHER) {
-      this.limited.warn(`streams:${e.sender.node}`, { publisher: e.sender.node, stream }, 'publisher has too many event streams here: event dropped');
-      return;
-    }
-    const s = this.state(scope, stream);
-    s.publisher = e.sender.node;
+    const s = this.streamOf(e.sender.node, stream);
+    if (s === undefined) return;
     s.service = e.sender.service;
     const event: DurableEvent = { ...e, seq, stream };
     if (s.catchingUp) {
       if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
       return;
     }
-    if (seq <= s.last) return;
-    if (seq === s.last + 1) {
-      try {
-        this.apply(s, event);
-      } catch (err) {
-        // Not applied; the next event shows the gap, or anti-entropy finds it.
-        if (err instanceof StoreFullError) return;
-        throw err;
-      }
-      return;
-    }
+    const next = this.batch.nextLive(s);
+    if (seq < next) return;
+    if (seq === next) return this.batch.add(s, event);
     if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
     void this.catchUp(e.sender.node);
-  }
-
-  private streamsOf(publisher: string): number {
-    let n = 0;
-    for (const s of this.streams.values()) if (s.publisher === publisher) n++;
-    return n;
   }
 
   /** A peer came up: it may hold events we missed. */
@@ -150,89 +160,128 @@ export class DurableSubscription {
   close(): void {
     this.closed = true;
     clearInterval(this.poll);
+    this.batch.close();
   }
 
-  private state(scope: string, raw: string): StreamState {
-    const key = scope + raw;
+  /** The state of publisher `nodeId`'s stream `raw`, made if new; undefined when that
+   *  publisher has MAX_STREAMS_PER_PUBLISHER here already. */
+  private streamOf(nodeId: string, raw: string): StreamState | undefined {
+    const key = this.d.scope(nodeId) + raw;
     let s = this.streams.get(key);
     if (s === undefined) {
+      let n = 0;
+      for (const v of this.streams.values()) if (v.publisher === nodeId) n++;
+      if (n >= MAX_STREAMS_PER_PUBLISHER) {
+        this.limited.warn(`streams:${nodeId}`, { publisher: nodeId, stream: raw }, 'publisher has too many event streams here: event dropped');
+        return undefined;
+      }
       s = { key, raw, last: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
       this.streams.set(key, s);
     }
+    s.publisher = nodeId;
     return s;
   }
 
-  private apply(s: StreamState, e: DurableEvent): void {
-    const { tx, committed, rolledBack } = this.d.tx();
-    try {
-      this.d.space.write(() => this.d.db.transaction(() => {
-        this.d.handler(e, tx);
-        this.save.run(this.d.name, s.key, e.seq);
-      })());
-    } catch (err) {
-      rolledBack();
-      throw err;
-    }
-    committed();
-    s.last = e.seq;
-    if (++s.unacked >= ACK_EVERY && s.publisher !== undefined) {
+  /** After a commit: acknowledge every ACK_EVERY events, so a long run lets the
+   *  publisher prune before it ends. */
+  private onCommitted(s: StreamState, applied: number): void {
+    s.unacked += applied;
+    if (s.unacked >= ACK_EVERY && s.publisher !== undefined) {
       s.unacked = 0;
       this.d.ack(s.publisher, s.raw, s.last);
     }
   }
 
   /** Replays from `nodeId` until its log has nothing newer for us, then drains the
-   *  buffer; goes round again while the buffer still has a hole. One at a time per node. */
+   *  buffer; goes round again while the buffer still has a hole. One at a time per
+   *  node. Whatever ends it, what committed is acknowledged, and a catch-up that did
+   *  not finish is taken up again by the next trigger (a live gap, the poll). */
   private async catchUp(nodeId: string): Promise<void> {
     if (this.catchingUpWith.has(nodeId) || this.closed) return;
     this.catchingUpWith.add(nodeId);
     const scope = this.d.scope(nodeId);
-    let stream: string | undefined;
+    let s: StreamState | undefined;
     try {
-      for (let more = true; more && !this.closed;) {
-        for (;;) {
+      let pages = 0;
+      for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
+        for (let done = false; !done;) {
+          if (++pages > MAX_PAGES_PER_CATCH_UP || this.closed) return;
           // Only this publisher's progress, by its own stream ids.
           const known = Object.fromEntries([...this.streams.values()].filter((v) => v.key.startsWith(scope)).map((v) => [v.raw, v.last]));
-          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0 });
+          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0, boundedScan: true });
           if (this.closed) return;
-          stream = reply.stream;
-          const s = this.state(scope, stream);
-          s.publisher = nodeId;
+          s = this.streamOf(nodeId, reply.stream);
+          if (s === undefined) return;
           s.service = reply.events[0]?.service ?? s.service;
           s.catchingUp = true;
-          for (const r of reply.events) {
-            if (r.seq <= s.last) continue;
-            this.apply(s, {
-              topic: r.topic, payload: r.payload, sender: { node: r.node, service: r.service },
-              id: r.id, seq: r.seq, stream, timestampMs: r.timestampMs, headers: r.headers,
-            });
-          }
-          // A page cut short by size says so; otherwise a short page means caught up.
-          if (reply.events.length < REPLAY_BATCH && !reply.more) break;
+          const from = known[reply.stream] ?? 0;
+          const reach = reachOf(reply, from, REPLAY_BATCH);
+          // One transaction for the page, with progress moved to `through`.
+          if (this.batch.apply(this.pageItems(s, reply, from, reach.through)).has(s)) return;
+          done = reach.done;
         }
-        const s = this.state(scope, stream!);
-        // Live events that arrived meanwhile: apply what continues the stream; a hole
-        // left means more was published while we replayed.
-        s.buffer.sort((a, b) => a.seq - b.seq);
-        const rest: DurableEvent[] = [];
-        for (const e of s.buffer) {
-          if (e.seq <= s.last) continue;
-          if (e.seq === s.last + 1) this.apply(s, e);
-          else rest.push(e);
-        }
-        s.buffer = rest;
-        more = rest.length > 0;
-        if (!more) s.catchingUp = false;
-        this.d.ack(nodeId, stream!, s.last);
+        if (await this.drain(s!) !== 'more') return;
       }
     } catch (err) {
       // A peer without reliable events (no store) or one that went away: nothing to do.
       // An event larger than we take can never be replayed to us: that an operator must see.
       if ((err as { code?: string }).code === ErrorCode.MESSAGE_TOO_LARGE) this.limited.warn(`large:${nodeId}`, { err, nodeId }, 'replay refused: an event is larger than this node takes (maxPayloadBytes)');
       else this.d.log.debug({ err, nodeId }, 'replay failed');
-      if (stream !== undefined) this.state(scope, stream).catchingUp = false;
     } finally {
       this.catchingUpWith.delete(nodeId);
+      if (s !== undefined && !this.closed) {
+        s.catchingUp = false;
+        s.unacked = 0;
+        this.d.ack(nodeId, s.raw, s.last);
+      }
     }
+  }
+
+  /** A page as batch items: each event follows the one before it in the page (the
+   *  first follows `from`), and a last item moves progress on to `through`. */
+  private pageItems(s: StreamState, reply: ReplayReply, from: number, through: number): Array<BatchItem<StreamState>> {
+    const items: Array<BatchItem<StreamState>> = [];
+    let prev = from;
+    for (const r of reply.events) {
+      items.push({
+        stream: s, seq: r.seq, prev,
+        event: { topic: r.topic, payload: r.payload, sender: { node: r.node, service: r.service }, id: r.id, seq: r.seq, stream: s.raw, timestampMs: r.timestampMs, headers: r.headers },
+      });
+      prev = Math.max(prev, r.seq);
+    }
+    if (through > prev) items.push({ stream: s, seq: through, prev });
+    return items;
+  }
+
+  /** Live events that arrived meanwhile: applies what continues the stream, a batch
+   *  per turn of the event loop. 'caught up' when none is left: catchingUp ends in the
+   *  same turn, so no live event can slip into the buffer unseen. 'more' when a hole is
+   *  left (more was published while we replayed) or the bound was reached; 'stopped'
+   *  when a handler threw. */
+  private async drain(s: StreamState): Promise<Drained> {
+    for (let n = 0; n < MAX_DRAIN_BATCHES && !this.closed; n++) {
+      s.buffer.sort((a, b) => a.seq - b.seq);
+      const items: Array<BatchItem<StreamState>> = [];
+      let bytes = 0;
+      let next = s.last + 1;
+      let i = 0;
+      for (; i < s.buffer.length; i++) {
+        const e = s.buffer[i]!;
+        if (e.seq < next) continue; // applied already
+        if (e.seq > next || items.length >= MAX_BATCH_EVENTS || (items.length > 0 && bytes + e.payload.byteLength > MAX_BATCH_BYTES)) break;
+        items.push({ stream: s, seq: e.seq, prev: e.seq - 1, event: e });
+        bytes += e.payload.byteLength;
+        next++;
+      }
+      s.buffer = s.buffer.slice(i);
+      if (items.length === 0) {
+        if (s.buffer.length > 0) return 'more';
+        s.catchingUp = false;
+        return 'caught up';
+      }
+      if (this.batch.apply(items).has(s)) return 'stopped';
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return 'more';
   }
 }

@@ -8,6 +8,15 @@
  * subscriber and within the retention (age and count). With no durable subscriber
  * known, events live for the retention, so late joiners still get history.
  *
+ * No poll and no prune reads the whole log: seq is the rowid, so a replay page reads a
+ * rowid range (page() bounds it in rows for askers that continue from `scanned`), and
+ * pruning deletes rowid ranges. Age is found from the low end of the rowid: rows are
+ * appended as the wall clock goes, so the oldest rows come first and the scan stops at
+ * the first row young enough, having read only rows it then deletes. An index on
+ * created_ms would cost every publish a second b-tree insert for a lookup that is
+ * already this cheap. If the clock stepped back, rows after a "future" one wait for
+ * it (count and acknowledgements still prune them): kept longer, never dropped early.
+ *
  * Durable-subscriber names come from peers, so they are bounded (bounds.ts): at most
  * MAX_DURABLE_NAMES_PER_ASKER per asker scope (a key fingerprint; the insecure scope
  * "" has only the total bound) and MAX_DURABLE_NAMES in all. An acknowledgement for a
@@ -31,6 +40,23 @@ export interface LoggedEvent {
   payload: Buffer;
   createdMs: number;
 }
+
+export interface PageQuery {
+  after: number;
+  upTo: number;
+  prefix: string;
+  maxEvents: number;
+  maxRows: number;
+  fits(e: LoggedEvent): boolean;
+}
+
+export interface Page {
+  events: LoggedEvent[];
+  more: boolean;
+  scanned: number;
+}
+
+interface EventRow { seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }
 
 export interface Retention {
   maxAgeMs: number;
@@ -64,12 +90,18 @@ export class EventLog {
   ) {
     this.stmts = {
       insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?)'),
-      range: db.prepare('SELECT * FROM zmesh_events WHERE seq >= ? AND substr(topic, 1, ?) = ? ORDER BY seq LIMIT ?'),
+      first: db.prepare('SELECT seq FROM zmesh_events WHERE seq > ? ORDER BY seq LIMIT 1').pluck(),
+      // seq is the rowid: a range search, never a scan of the table. substr() counts
+      // characters (code points) in TEXT, so the prefix length is given in those too.
+      range: db.prepare('SELECT * FROM zmesh_events WHERE seq >= ? AND seq <= ? AND substr(topic, 1, ?) = ? ORDER BY seq LIMIT ?'),
       head: db.prepare('SELECT coalesce(max(seq), 0) FROM zmesh_events').pluck(),
       ack: db.prepare('INSERT INTO zmesh_event_acks (subscriber, seq, updated_ms) VALUES (?, ?, ?) ON CONFLICT (subscriber) DO UPDATE SET seq = max(seq, excluded.seq), updated_ms = excluded.updated_ms'),
       minAck: db.prepare('SELECT min(seq) FROM zmesh_event_acks').pluck(),
       pruneAcked: db.prepare('DELETE FROM zmesh_events WHERE seq <= ?'),
-      pruneOld: db.prepare('DELETE FROM zmesh_events WHERE created_ms < ?'),
+      // Everything below the first row young enough (all of it when none is).
+      pruneOld: db.prepare(`DELETE FROM zmesh_events WHERE seq < coalesce(
+        (SELECT seq FROM zmesh_events WHERE created_ms >= ? ORDER BY seq LIMIT 1),
+        (SELECT max(seq) + 1 FROM zmesh_events))`),
       pruneCount: db.prepare('DELETE FROM zmesh_events WHERE seq <= (SELECT max(seq) FROM zmesh_events) - ?'),
       names: db.prepare('SELECT subscriber FROM zmesh_event_acks').pluck(),
       expire: db.prepare('DELETE FROM zmesh_event_acks WHERE updated_ms < ? RETURNING subscriber').pluck(),
@@ -98,22 +130,28 @@ export class EventLog {
     return { seq, id, topic, headers, payload: buf, createdMs };
   }
 
-  /** Events from `from` on whose topic starts with `prefix`, in order. */
-  range(from: number, prefix: string, max: number): LoggedEvent[] {
-    return this.page(from, prefix, max, () => true).events;
-  }
-
-  /** Like range(), but rows are read one at a time and reading stops at the first
-   *  event `fits` refuses (it is given each event in turn): a page cut by size never
-   *  loads the rows it leaves out. `more` says one was left out. */
-  page(from: number, prefix: string, max: number, fits: (e: LoggedEvent) => boolean): { events: LoggedEvent[]; more: boolean } {
+  /** One `$replay` page: the events of seq in (after, upTo] whose topic starts with
+   *  `prefix`, in order, at most `maxEvents`, reading the rows of at most `maxRows`
+   *  seqs (Infinity: up to `upTo`). Rows are read one at a time and reading stops at
+   *  the first event `fits` refuses (it is given each event in turn): a page cut by
+   *  size never loads the rows it leaves out; `more` says one was left out.
+   *  `scanned`: every matching event of seq in (after, scanned] is in `events`. */
+  page(q: PageQuery): Page {
+    if (q.after >= q.upTo) return { events: [], more: false, scanned: q.upTo };
+    // Start at the oldest row left: retention may have pruned far past `after`, and a
+    // range of seqs that no longer exist would use up the bound for nothing.
+    const first = this.stmts.first.get(q.after) as number | undefined;
+    if (first === undefined || first > q.upTo) return { events: [], more: false, scanned: q.upTo };
+    const end = Math.min(q.upTo, first + q.maxRows - 1);
     const events: LoggedEvent[] = [];
-    for (const r of this.stmts.range.iterate(from, prefix.length, prefix, max) as IterableIterator<{ seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }>) {
+    const rows = this.stmts.range.iterate(first, end, [...q.prefix].length, q.prefix, q.maxEvents) as IterableIterator<EventRow>;
+    for (const r of rows) {
       const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms };
-      if (!fits(e)) return { events, more: true }; // leaving the loop resets the statement
+      if (!q.fits(e)) return { events, more: true, scanned: events.at(-1)?.seq ?? q.after }; // leaving the loop resets the statement
       events.push(e);
     }
-    return { events, more: false };
+    // Cut by count: rows after the last event were not looked at.
+    return { events, more: false, scanned: events.length >= q.maxEvents ? events.at(-1)!.seq : end };
   }
 
   head(): number {
