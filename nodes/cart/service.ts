@@ -12,7 +12,7 @@ import {
   AddItem, CartService, Checkout, CheckoutStatus, GetCart, GetProduct, ListProducts, OrderConfirmed, OrderRejected, PlaceOrder,
   RemoveItem, type Cart, type CheckoutReply, type LineItem, type Product,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, sql, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
 const schema = serviceSchema('cart', [
   `CREATE TABLE cart_lines (
@@ -52,7 +52,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
   const node = serviceNode(CartService, o);
   const db = (): Database => tablesOf(node, schema);
   const cartOf = (d: Database, cartId: string): Cart => {
-    const items = (d.prepare('SELECT sku, quantity, unit_price_cents FROM cart_lines WHERE cart_id = ? ORDER BY added_ms, sku').all(cartId) as
+    const items = (sql(d, 'SELECT sku, quantity, unit_price_cents FROM cart_lines WHERE cart_id = ? ORDER BY added_ms, sku').all(cartId) as
       Array<{ sku: string; quantity: number; unit_price_cents: number }>)
       .map((r): LineItem => ({ sku: r.sku, quantity: r.quantity, unitPriceCents: r.unit_price_cents }));
     return { cartId, items, totalCents: items.reduce((s, i) => s + i.quantity * i.unitPriceCents, 0) };
@@ -66,11 +66,11 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     const product = await call(node, GetProduct, { sku }, { signal: ctx.signal });
     return node.commit(({ db: d }) => {
       schema(d);
-      const lines = (d.prepare('SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
-      const existing = d.prepare('SELECT quantity FROM cart_lines WHERE cart_id = ? AND sku = ?').get(cartId, sku) as { quantity: number } | undefined;
+      const lines = (sql(d, 'SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
+      const existing = sql(d, 'SELECT quantity FROM cart_lines WHERE cart_id = ? AND sku = ?').get(cartId, sku) as { quantity: number } | undefined;
       if (existing === undefined && lines >= MAX_LINES) throw new InvalidRequest(`a cart holds at most ${MAX_LINES} lines`);
       if ((existing?.quantity ?? 0) + quantity > MAX_QUANTITY) throw new InvalidRequest(`at most ${MAX_QUANTITY} of one item`);
-      d.prepare(`INSERT INTO cart_lines (cart_id, sku, quantity, unit_price_cents, added_ms) VALUES (?, ?, ?, ?, ?)
+      sql(d, `INSERT INTO cart_lines (cart_id, sku, quantity, unit_price_cents, added_ms) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (cart_id, sku) DO UPDATE SET quantity = quantity + excluded.quantity, unit_price_cents = excluded.unit_price_cents`)
         .run(cartId, sku, quantity, product.priceCents, now());
       return cartOf(d, cartId);
@@ -83,7 +83,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     if (!Number.isSafeInteger(quantity) || quantity < 0) throw new InvalidRequest('quantity must be 0 (the whole line) or more');
     return node.commit(({ db: d }) => {
       schema(d);
-      if (quantity === 0) d.prepare('DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?').run(cartId, sku);
+      if (quantity === 0) sql(d, 'DELETE FROM cart_lines WHERE cart_id = ? AND sku = ?').run(cartId, sku);
       else takeFromCart(d, cartId, [{ sku, quantity, unitPriceCents: 0 }]);
       return cartOf(d, cartId);
     });
@@ -114,7 +114,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     if (earlier !== undefined) return replyOf(earlier);
     // One checkout in flight per cart: a second one (another key) would order the same
     // items twice.
-    const inFlight = d.prepare('SELECT order_id FROM cart_checkouts WHERE cart_id = ? AND status = ?')
+    const inFlight = sql(d, 'SELECT order_id FROM cart_checkouts WHERE cart_id = ? AND status = ?')
       .get(cartId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as { order_id: string } | undefined;
     const reason = refusal ?? (inFlight === undefined ? undefined : `checkout already in progress (order ${inFlight.order_id})`);
     const row: CheckoutRow = {
@@ -122,7 +122,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
       status: reason === undefined ? CheckoutStatus.CHECKOUT_STATUS_SUBMITTED : CheckoutStatus.CHECKOUT_STATUS_REJECTED,
       reason: reason ?? '',
     };
-    d.prepare(`INSERT INTO cart_checkouts (idempotency_key, cart_id, order_id, items, status, reason, created_ms)
+    sql(d, `INSERT INTO cart_checkouts (idempotency_key, cart_id, order_id, items, status, reason, created_ms)
                VALUES (@idempotency_key, @cart_id, @order_id, @items, @status, @reason, @created_ms)`).run({ ...row, created_ms: now() });
     if (reason === undefined) tx.send(PlaceOrder, { orderId: row.order_id, cartId, idempotencyKey: key, items });
     return replyOf(row);
@@ -131,10 +131,10 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
   /** An order ended: the checkout still waiting for it, if any, takes its outcome. */
   function onOrderOutcome(tx: Transaction, orderId: string, confirmed: boolean, reason: string): void {
     const d = schema(tx.db);
-    const row = d.prepare('SELECT * FROM cart_checkouts WHERE order_id = ? AND status = ?')
+    const row = sql(d, 'SELECT * FROM cart_checkouts WHERE order_id = ? AND status = ?')
       .get(orderId, CheckoutStatus.CHECKOUT_STATUS_SUBMITTED) as CheckoutRow | undefined;
     if (row === undefined) return; // not ours, or already settled
-    d.prepare('UPDATE cart_checkouts SET status = ?, reason = ? WHERE idempotency_key = ?')
+    sql(d, 'UPDATE cart_checkouts SET status = ?, reason = ? WHERE idempotency_key = ?')
       .run(confirmed ? CheckoutStatus.CHECKOUT_STATUS_CONFIRMED : CheckoutStatus.CHECKOUT_STATUS_REJECTED, reason, row.idempotency_key);
     // Only what was ordered leaves the cart: items added since stay.
     if (confirmed) takeFromCart(d, row.cart_id, JSON.parse(row.items) as LineItem[]);
@@ -152,14 +152,14 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
 }
 
 function checkoutByKey(d: Database, key: string): CheckoutRow | undefined {
-  return d.prepare('SELECT * FROM cart_checkouts WHERE idempotency_key = ?').get(key) as CheckoutRow | undefined;
+  return sql(d, 'SELECT * FROM cart_checkouts WHERE idempotency_key = ?').get(key) as CheckoutRow | undefined;
 }
 
 const replyOf = (r: CheckoutRow): CheckoutReply => ({ orderId: r.order_id, status: r.status, reason: r.reason });
 
 function takeFromCart(d: Database, cartId: string, items: LineItem[]): void {
-  const take = d.prepare('UPDATE cart_lines SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ?');
-  const drop = d.prepare('DELETE FROM cart_lines WHERE cart_id = ? AND sku = ? AND quantity <= ?');
+  const take = sql(d, 'UPDATE cart_lines SET quantity = quantity - ? WHERE cart_id = ? AND sku = ? AND quantity > ?');
+  const drop = sql(d, 'DELETE FROM cart_lines WHERE cart_id = ? AND sku = ? AND quantity <= ?');
   for (const i of items) {
     if (take.run(i.quantity, cartId, i.sku, i.quantity).changes === 0) drop.run(cartId, i.sku, i.quantity);
   }

@@ -102,6 +102,20 @@ export async function startNode<T>(node: MeshNode, setup: () => T | Promise<T>):
   }
 }
 
+type Statement = import('better-sqlite3').Statement<unknown[], unknown>;
+const compile = (db: Database, text: string): Statement => db.prepare<unknown[]>(text);
+const statements = new WeakMap<Database, Map<string, Statement>>();
+
+/** `db.prepare(text)`, compiled once per database and kept: a handler that prepared
+ *  its statements on every call spent more time compiling SQL than running it. */
+export function sql(db: Database, text: string): Statement {
+  let byText = statements.get(db);
+  if (byText === undefined) statements.set(db, byText = new Map());
+  let stmt = byText.get(text);
+  if (stmt === undefined) byText.set(text, stmt = compile(db, text));
+  return stmt;
+}
+
 /** The node's database, with the service's tables in place. */
 export function tablesOf(node: MeshNode, ensure: (db: Database) => Database): Database {
   const db = node.db;

@@ -16,7 +16,7 @@ import {
   GetOrder, ListOrders, OrderConfirmed, OrderPlaced, OrderRejected, OrderService, OrderStatus, PlaceOrder, ReleaseStock,
   ReserveStock, StockRejected, StockReserved, type LineItem, type Order,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, sql, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 
 const schema = serviceSchema('order', [
   `CREATE TABLE order_orders (
@@ -58,7 +58,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
   const node = serviceNode(OrderService, o);
   const db = (): Database => tablesOf(node, schema);
   const find = (d: Database, orderId: string): OrderRow | undefined =>
-    d.prepare('SELECT * FROM order_orders WHERE order_id = ?').get(orderId) as OrderRow | undefined;
+    sql(d, 'SELECT * FROM order_orders WHERE order_id = ?').get(orderId) as OrderRow | undefined;
 
   serve(node, GetOrder, ({ orderId }) => {
     if (orderId === '') throw new InvalidRequest('orderId is required');
@@ -70,9 +70,9 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
     const d = db();
     const n = limit === 0 ? MAX_LIMIT : Math.min(limit, MAX_LIMIT);
     const rows = (status === OrderStatus.ORDER_STATUS_UNSPECIFIED
-      ? d.prepare('SELECT * FROM order_orders ORDER BY created_ms DESC LIMIT ?').all(n)
-      : d.prepare('SELECT * FROM order_orders WHERE status = ? ORDER BY created_ms DESC LIMIT ?').all(status, n)) as OrderRow[];
-    const counts = new Map((d.prepare('SELECT status, count(*) AS n FROM order_orders GROUP BY status').all() as
+      ? sql(d, 'SELECT * FROM order_orders ORDER BY created_ms DESC LIMIT ?').all(n)
+      : sql(d, 'SELECT * FROM order_orders WHERE status = ? ORDER BY created_ms DESC LIMIT ?').all(status, n)) as OrderRow[];
+    const counts = new Map((sql(d, 'SELECT status, count(*) AS n FROM order_orders GROUP BY status').all() as
       Array<{ status: number; n: number }>).map((r) => [r.status, r.n]));
     return {
       orders: rows.map(toOrder),
@@ -90,7 +90,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
     // Idempotent twice over: the inbox drops a redelivered command, and a second
     // PlaceOrder for an order id or idempotency key (a retried checkout that took
     // another path) finds its order already there.
-    const known = d.prepare('SELECT 1 FROM order_orders WHERE order_id = ? OR idempotency_key = ?')
+    const known = sql(d, 'SELECT 1 FROM order_orders WHERE order_id = ? OR idempotency_key = ?')
       .get(orderId, cmd.idempotencyKey === '' ? orderId : cmd.idempotencyKey);
     if (known !== undefined) return;
     const t = now();
@@ -101,7 +101,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
       status: problem === undefined ? OrderStatus.ORDER_STATUS_PENDING : OrderStatus.ORDER_STATUS_REJECTED,
       reason: problem ?? '', created_ms: t, updated_ms: t,
     };
-    d.prepare(`INSERT INTO order_orders VALUES (@order_id, @cart_id, @idempotency_key, @items, @total_cents, @status, @reason, @created_ms, @updated_ms)`).run(row);
+    sql(d, `INSERT INTO order_orders VALUES (@order_id, @cart_id, @idempotency_key, @items, @total_cents, @status, @reason, @created_ms, @updated_ms)`).run(row);
     const order = toOrder(row);
     tx.publish(OrderPlaced, { order });
     if (problem !== undefined) {
@@ -114,7 +114,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
   /** Moves a PENDING order to its terminal state; false when it was not pending. */
   function settle(tx: Transaction, orderId: string, status: number, reason: string): boolean {
     const d = schema(tx.db);
-    const changed = d.prepare('UPDATE order_orders SET status = ?, reason = ?, updated_ms = ? WHERE order_id = ? AND status = ?')
+    const changed = sql(d, 'UPDATE order_orders SET status = ?, reason = ?, updated_ms = ? WHERE order_id = ? AND status = ?')
       .run(status, reason, now(), orderId, OrderStatus.ORDER_STATUS_PENDING).changes === 1;
     if (!changed) return false;
     const order = toOrder(find(d, orderId)!);
@@ -138,7 +138,7 @@ export async function startOrder(o: OrderOptions): Promise<RunningService> {
 
   /** Rejects orders that waited too long, releasing whatever they may hold. */
   function expire(): void {
-    const stale = db().prepare('SELECT order_id FROM order_orders WHERE status = ? AND created_ms < ? LIMIT 500')
+    const stale = sql(db(), 'SELECT order_id FROM order_orders WHERE status = ? AND created_ms < ? LIMIT 500')
       .all(OrderStatus.ORDER_STATUS_PENDING, now() - pendingTimeoutMs) as Array<{ order_id: string }>;
     for (const { order_id } of stale) {
       node.transact((tx) => {

@@ -15,7 +15,7 @@ import {
   GetProduct, ListProducts, ListReservations, ProductChanged, ProductService, ReleaseStock, ReservationState, ReserveStock,
   StockRejected, StockReserved, type LineItem, type Product, type Reservation,
 } from '../commerce/api.js';
-import { InvalidRequest, now, serviceNode, serviceSchema, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { InvalidRequest, now, serviceNode, serviceSchema, sql, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
 import { demoCatalog, type SeedProduct } from './catalog.js';
 
 const schema = serviceSchema('product', [
@@ -50,7 +50,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
   const node = serviceNode(ProductService, o);
   const db = (): Database => tablesOf(node, schema);
   const item = (sku: string): ItemRow | undefined =>
-    db().prepare('SELECT * FROM product_items WHERE sku = ?').get(sku) as ItemRow | undefined;
+    sql(db(), 'SELECT * FROM product_items WHERE sku = ?').get(sku) as ItemRow | undefined;
 
   serve(node, GetProduct, ({ sku }) => {
     if (sku === '' || sku.length > MAX_SKU_LENGTH) throw new InvalidRequest('sku must be 1 to 64 characters');
@@ -59,10 +59,10 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
     return toProduct(row);
   });
   serve(node, ListProducts, () => ({
-    products: (db().prepare('SELECT * FROM product_items ORDER BY sku').all() as ItemRow[]).map(toProduct),
+    products: (sql(db(), 'SELECT * FROM product_items ORDER BY sku').all() as ItemRow[]).map(toProduct),
   }));
   serve(node, ListReservations, () => ({
-    reservations: (db().prepare('SELECT order_id, items, state FROM product_reservations ORDER BY updated_ms').all() as
+    reservations: (sql(db(), 'SELECT order_id, items, state FROM product_reservations ORDER BY updated_ms').all() as
       Array<{ order_id: string; items: string; state: number }>)
       .map((r): Reservation => ({ orderId: r.order_id, items: JSON.parse(r.items) as LineItem[], state: r.state })),
   }));
@@ -74,7 +74,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
     const d = schema(ctx.db);
     if (orderId === '') return; // nothing to key a reservation on; nothing can be reserved
     // Idempotent: a reservation, a refusal or a tombstone for this order already decided.
-    if (d.prepare('SELECT 1 FROM product_reservations WHERE order_id = ?').get(orderId) !== undefined) return;
+    if (sql(d, 'SELECT 1 FROM product_reservations WHERE order_id = ?').get(orderId) !== undefined) return;
 
     const wanted = mergeLines(items);
     const refusal = checkReservation(wanted, item);
@@ -83,7 +83,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
       ctx.publish(StockRejected, { orderId, reason: refusal.reason, sku: refusal.sku });
       return;
     }
-    const take = d.prepare('UPDATE product_items SET stock = stock - ?, reserved = reserved + ? WHERE sku = ?');
+    const take = sql(d, 'UPDATE product_items SET stock = stock - ?, reserved = reserved + ? WHERE sku = ?');
     for (const line of wanted) take.run(line.quantity, line.quantity, line.sku);
     insertReservation(d, orderId, wanted, ReservationState.RESERVATION_STATE_HELD, '');
     ctx.publish(StockReserved, { orderId, items: wanted });
@@ -93,7 +93,7 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
   function release({ orderId, reason }: ReleaseStock, ctx: ReliableContext): void {
     const d = schema(ctx.db);
     if (orderId === '') return;
-    const row = d.prepare('SELECT items, state FROM product_reservations WHERE order_id = ?').get(orderId) as
+    const row = sql(d, 'SELECT items, state FROM product_reservations WHERE order_id = ?').get(orderId) as
       { items: string; state: number } | undefined;
     if (row === undefined) {
       // The release overtook its reservation (another sender, a failover): refuse the
@@ -103,9 +103,9 @@ export async function startProduct(o: ProductOptions): Promise<RunningService> {
     }
     if (row.state !== ReservationState.RESERVATION_STATE_HELD) return;
     const lines = JSON.parse(row.items) as LineItem[];
-    const give = d.prepare('UPDATE product_items SET stock = stock + ?, reserved = reserved - ? WHERE sku = ?');
+    const give = sql(d, 'UPDATE product_items SET stock = stock + ?, reserved = reserved - ? WHERE sku = ?');
     for (const line of lines) give.run(line.quantity, line.quantity, line.sku);
-    d.prepare('UPDATE product_reservations SET state = ?, reason = ?, updated_ms = ? WHERE order_id = ?')
+    sql(d, 'UPDATE product_reservations SET state = ?, reason = ?, updated_ms = ? WHERE order_id = ?')
       .run(ReservationState.RESERVATION_STATE_RELEASED, reason, now(), orderId);
     for (const line of lines) announce(line.sku, ctx);
   }
@@ -144,14 +144,14 @@ function checkReservation(lines: LineItem[], item: (sku: string) => ItemRow | un
 }
 
 function insertReservation(db: Database, orderId: string, items: LineItem[], state: number, reason: string): void {
-  db.prepare('INSERT INTO product_reservations (order_id, items, state, reason, updated_ms) VALUES (?, ?, ?, ?, ?)')
+  sql(db, 'INSERT INTO product_reservations (order_id, items, state, reason, updated_ms) VALUES (?, ?, ?, ?, ?)')
     .run(orderId, JSON.stringify(items), state, reason, now());
 }
 
 function seed(db: Database, catalog: SeedProduct[]): void {
   db.transaction(() => {
-    if (db.prepare('SELECT 1 FROM product_items LIMIT 1').get() !== undefined) return;
-    const add = db.prepare('INSERT INTO product_items (sku, name, price_cents, stock) VALUES (?, ?, ?, ?)');
+    if (sql(db, 'SELECT 1 FROM product_items LIMIT 1').get() !== undefined) return;
+    const add = sql(db, 'INSERT INTO product_items (sku, name, price_cents, stock) VALUES (?, ?, ?, ?)');
     for (const p of catalog) add.run(p.sku, p.name, p.priceCents, p.stock);
   }).immediate();
 }

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import type { ReplayReply, ReplayRequest } from '../codec/control.js';
-import { HEADER_ESEQ, HEADER_ESTREAM, parseDecimal } from '../codec/stream-headers.js';
+import { HEADER_EPREV, HEADER_ESEQ, HEADER_ESTREAM, eventPrevFor, parseDecimal } from '../codec/stream-headers.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
 import type { DurableEvent, DurableHandler, MeshEvent } from '../types.js';
@@ -147,9 +147,19 @@ export class DurableSubscription {
     }
     const next = this.batch.nextLive(s);
     if (seq < next) return;
-    if (seq === next) return this.batch.add(s, event);
+    // Not the next number: the events between may be ones we do not take (other
+    // topics). The publisher says which earlier event under our prefix this one
+    // follows (zmesh-eprev); when we have that one, nothing we want lies between.
+    const prev = seq === next ? seq - 1 : this.follows(event);
+    if (prev !== undefined && prev < next) return this.batch.add(s, event, prev);
     if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
     void this.catchUp(e.sender.node);
+  }
+
+  /** The seq of the previous event under this subscription's prefix, as the event's
+   *  publisher states it (proto/README.md section 15.1), or undefined. */
+  private follows(e: DurableEvent): number | undefined {
+    return eventPrevFor(e.headers[HEADER_EPREV], this.d.prefix, e.seq);
   }
 
   /** A peer came up: it may hold events we missed. */
@@ -268,10 +278,11 @@ export class DurableSubscription {
       for (; i < s.buffer.length; i++) {
         const e = s.buffer[i]!;
         if (e.seq < next) continue; // applied already
-        if (e.seq > next || items.length >= MAX_BATCH_EVENTS || (items.length > 0 && bytes + e.payload.byteLength > MAX_BATCH_BYTES)) break;
-        items.push({ stream: s, seq: e.seq, prev: e.seq - 1, event: e });
+        const prev = e.seq === next ? e.seq - 1 : this.follows(e);
+        if (prev === undefined || prev >= next || items.length >= MAX_BATCH_EVENTS || (items.length > 0 && bytes + e.payload.byteLength > MAX_BATCH_BYTES)) break;
+        items.push({ stream: s, seq: e.seq, prev, event: e });
         bytes += e.payload.byteLength;
-        next++;
+        next = e.seq + 1;
       }
       s.buffer = s.buffer.slice(i);
       if (items.length === 0) {

@@ -104,9 +104,10 @@ export class EventBatch<S extends StreamProgress> {
     return Math.max(stream.last, this.queued.get(stream)?.to ?? 0) + 1;
   }
 
-  /** Queues a live event (seq === nextLive(stream)) for the next batch. */
-  add(stream: S, event: DurableEvent): void {
-    this.queue.push({ stream, seq: event.seq, prev: event.seq - 1, event });
+  /** Queues a live event for the next batch: one that follows `prev` (seq - 1, or the
+   *  previous event under the prefix its publisher named), with prev < nextLive(stream). */
+  add(stream: S, event: DurableEvent, prev = event.seq - 1): void {
+    this.queue.push({ stream, seq: event.seq, prev, event });
     this.queuedBytes += event.payload.byteLength;
     const q = this.queued.get(stream);
     this.queued.set(stream, { to: event.seq, count: (q?.count ?? 0) + 1 });
