@@ -81,11 +81,24 @@ const matrix = matrixScenarios.length > 0
   : { rows: [], versions: {}, settings: {} };
 // Pairs need both zmesh systems; a --systems run without them skips it.
 const pairsWanted = only.includes('pairs') && systems.includes('zmesh') && systems.includes('zmesh-secure');
-const pairs: PairRow[] = pairsWanted ? await runPairs(matrixConfig, values.full ? PAIRS_FULL : PAIRS_QUICK, progress) : [];
-const reliable: ReliableRow[] = only.includes('reliable') ? await runReliable(values.full ? RELIABLE_FULL : RELIABLE_QUICK, progress) : [];
-const e2e = only.includes('reliable-e2e') ? await runE2e(values.full ? E2E_FULL : E2E_QUICK, { systems, progress }) : { rows: [], versions: {}, settings: {} };
-const checkout: CheckoutRow[] = only.includes('checkout') ? await runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress) : [];
-const discovery: DiscoveryRow[] | { skipped: string } = only.includes('discovery') ? await runDiscovery([3, 10, 30], progress) : [];
+// A scenario that fails is reported as failed, with its reason: the others' results
+// (minutes of measurement) are still written.
+const failures: Record<string, string> = {};
+async function guarded<T>(name: string, wanted: boolean, run: () => Promise<T>, none: T): Promise<T> {
+  if (!wanted) return none;
+  try {
+    return await run();
+  } catch (err) {
+    failures[name] = err instanceof Error ? err.message : String(err);
+    progress(`${name}: FAILED: ${failures[name]}`);
+    return none;
+  }
+}
+const pairs: PairRow[] = await guarded('pairs', pairsWanted, () => runPairs(matrixConfig, values.full ? PAIRS_FULL : PAIRS_QUICK, progress), []);
+const reliable: ReliableRow[] = await guarded('reliable', only.includes('reliable'), () => runReliable(values.full ? RELIABLE_FULL : RELIABLE_QUICK, progress), []);
+const e2e = await guarded('reliable-e2e', only.includes('reliable-e2e'), () => runE2e(values.full ? E2E_FULL : E2E_QUICK, { systems, progress }), { rows: [], versions: {}, settings: {} });
+const checkout: CheckoutRow[] = await guarded('checkout', only.includes('checkout'), () => runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress), []);
+const discovery: DiscoveryRow[] | { skipped: string } = await guarded('discovery', only.includes('discovery'), () => runDiscovery([3, 10, 30], progress), []);
 endProgress();
 
 const host = machine();
@@ -103,6 +116,7 @@ const result = {
   e2eSettings: e2e.settings,
   checkout,
   discovery,
+  failures,
 };
 
 // Compiled to dist/bench/run.js; results belong in the source tree's bench/results/.
@@ -131,4 +145,6 @@ out(`results: ${where}/latest.json${Object.keys(charts).length > 0 ? `; charts: 
 if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
 if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
 else if (!Array.isArray(discovery)) out(`\ndiscovery: skipped (${discovery.skipped})`);
+for (const [name, why] of Object.entries(failures)) out(`\n${name}: FAILED: ${why}`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+if (Object.keys(failures).length > 0) process.exitCode = 1;
