@@ -49,8 +49,8 @@ interface Stream {
   /** Rounds answered STORE_FULL since the last acknowledgement: the backoff of a
    *  held stream. */
   held: number;
-  /** Connectivity failures since the last acknowledgement: the backoff of a stream
-   *  whose receiver is unreachable (never counted as attempts). */
+  /** Rounds of connectivity failures since the last acknowledgement: the backoff of a
+   *  stream whose receiver is unreachable (never counted as attempts). */
   failures: number;
 }
 
@@ -221,11 +221,13 @@ export class Dispatcher {
       // nothing is counted (types.ts, maxAttempts); it waits for a live instance
       // until maxAgeMs, backing off per stream. Out-of-order answers only mean an
       // earlier command is being resent: not this command's fault either.
-      const firstOfRound = s.blockedUntil <= this.d.clock.now();
-      s.failures++;
-      this.backOff(s, s.failures);
-      // One note per round, not one write per command in flight.
-      if (firstOfRound) this.bookkeeping('noting a failed delivery', row.service, () => this.d.outbox.held(row, why));
+      // Rounds count, not commands: a window of 1 000 timing out together is one
+      // failure of the stream, and one note, not one write per command in flight.
+      if (s.blockedUntil <= this.d.clock.now()) {
+        s.failures++;
+        this.backOff(s, s.failures);
+        this.bookkeeping('noting a failed delivery', row.service, () => this.d.outbox.held(row, why));
+      }
       if (err.code === ErrorCode.PEER_DOWN || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.CLOSED) s.pinned = undefined;
     }
     // Go back: resend from the oldest unacknowledged command of the stream.
