@@ -38,7 +38,7 @@ import { keyFingerprint, keyText } from './security/keys.js';
 import { TrustPolicy, ZAP_DOMAIN_PUB, ZAP_DOMAIN_ROUTER } from './security/policy.js';
 import { SUB_REBUILD_AFTER_MS } from './bounds.js';
 import { PubSocket } from './pubsub/pub-socket.js';
-import { createPublisher, createRouter, createSubscriber, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
+import { createPublisher, createRouter, createSubscriber, newContext, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
 import { Counters } from './stats.js';
 import type { Clock, Discovery, NodeComponents } from './types.js';
 
@@ -94,7 +94,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     });
     // Binding connections (section 17.4) needs libzmq's draft options; without them
     // every message to a ROUTER is sealed instead.
-    return { policy, audit, context: new zmq.Context(), bindsConnections: zmq.capability.draft === true };
+    return { policy, audit, context: newContext(), bindsConnections: zmq.capability.draft === true };
   })();
   const curve: SocketSecurity | undefined = trust === undefined ? undefined
     : {

@@ -71,13 +71,35 @@ class GreetingDealer extends zmq.Dealer {
   }
 }
 
+/**
+ * Sockets one ZeroMQ context may hold. libzmq's default is 1 023, and a node holds
+ * about four per peer: a DEALER, a SUB, and the two sockets of the monitor that
+ * watches each SUB (subscriber.ts). Ten nodes of a 30-node mesh in one process passed
+ * that, and new sockets failed with EMFILE ("Too many open file descriptors") while
+ * file descriptors were plentiful. The limit must be set before a context's first
+ * socket, so zmesh makes its contexts itself.
+ */
+export const MAX_SOCKETS_PER_CONTEXT = 16_384;
+
+/** A context of zmesh's own, with room for MAX_SOCKETS_PER_CONTEXT sockets. */
+export function newContext(): zmq.Context {
+  return new zmq.Context({ maxSockets: MAX_SOCKETS_PER_CONTEXT });
+}
+
+/** The context insecure nodes of this process share (secure ones have their own,
+ *  where their ZAP handler is). */
+let shared: zmq.Context | undefined;
+function sharedContext(): zmq.Context {
+  return shared ??= newContext();
+}
+
 function common(s: SocketSettings, sec: SocketSecurity | undefined) {
   return {
     linger: s.lingerMs,
     maxMessageSize: s.maxMessageSize,
     receiveHighWaterMark: s.highWaterMark,
     sendHighWaterMark: s.highWaterMark,
-    ...(sec === undefined ? {} : { context: sec.context }),
+    context: sec === undefined ? sharedContext() : sec.context,
   };
 }
 
