@@ -1,6 +1,9 @@
 // examples/events.js: prefix subscriptions, live once subscribe() resolves.
 import { createNode } from 'zmesh';
 
+// An example must end: it gives up after 15 s rather than wait for good.
+setTimeout(() => { console.error('timed out'); process.exit(1); }, 15_000).unref();
+
 const sensor = createNode({ service: 'sensor', insecure: true, host: '127.0.0.1', discovery: 'static' });
 await sensor.start();
 const panel = createNode({ service: 'panel', insecure: true, host: '127.0.0.1', discovery: 'static', peers: [sensor.endpoints.router] });

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode, defineCommand, jsonCodec, serveReliable } from 'zmesh';
 
+// An example must end: it gives up after 15 s rather than wait for good.
+setTimeout(() => { console.error('timed out'); process.exit(1); }, 15_000).unref();
+
 /** @type {import('zmesh').Codec<{ orderId: string, sku: string }>} */
 const PlaceCodec = jsonCodec();
 const Place = defineCommand({ service: 'order', method: 'place', codec: PlaceCodec });
