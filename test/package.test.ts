@@ -9,7 +9,7 @@
  *   <tmp>/examples/*.js: tsc (3 resolutions), then node, each to completion
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
@@ -139,12 +139,18 @@ describe('package', () => {
     expect([...named.keys()].sort()).toEqual(EXAMPLES.map((e) => `examples/${e}`));
   });
 
-  it('package - a fresh strict TypeScript project type-checks every example, under node16, nodenext and node10 resolution', async () => {
+  it('package - a fresh strict TypeScript project type-checks every example and the README\'s TypeScript, under node16, nodenext and node10 resolution', async () => {
     const tsc = join(project.dir, 'node_modules/typescript/bin/tsc');
+    // The README's TypeScript blocks that import zmesh, each as a module of its own.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const snippets = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.includes("from 'zmesh'"));
+    expect(snippets.length).toBeGreaterThan(0);
+    mkdirSync(join(project.dir, 'snippets'), { recursive: true });
+    snippets.forEach((b, i) => writeFileSync(join(project.dir, 'snippets', `readme-${i + 1}.ts`), b));
     // The three at once: each is one process, and most of its time is @types/node.
     const results = await Promise.all(Object.entries(RESOLUTIONS).map(([name, resolution]) => {
       const config = `tsconfig.${name}.json`;
-      writeFileSync(join(project.dir, config), JSON.stringify({ compilerOptions: { ...STRICT, ...resolution }, include: ['examples/*.js'] }, null, 2));
+      writeFileSync(join(project.dir, config), JSON.stringify({ compilerOptions: { ...STRICT, ...resolution }, include: ['examples/*.js', 'snippets/*.ts'] }, null, 2));
       return new Promise<string | undefined>((done) => {
         const child = track(spawn(process.execPath, [tsc, '-p', config, '--pretty', 'false'], { cwd: project.dir, stdio: ['ignore', 'pipe', 'pipe'] }));
         let out = '';
@@ -158,6 +164,15 @@ describe('package', () => {
       });
     }));
     expect(results.filter((r) => r !== undefined)).toEqual([]);
+  });
+
+  it('package - the zmesh CLI runs from the installed package', () => {
+    const r = spawnSync(join(project.dir, 'node_modules/.bin/zmesh'), ['version'], { cwd: project.dir, encoding: 'utf8', timeout: EXAMPLE_TIMEOUT_MS, killSignal: 'SIGKILL' });
+    expect(r.status, r.stderr).toBe(0);
+    // Its native parts load from the installed package: libzmq with CURVE.
+    const { version } = JSON.parse(readFileSync(join(project.pkg, 'package.json'), 'utf8')) as { version: string };
+    expect(r.stdout).toMatch(new RegExp(`^zmesh\\s+${version.replaceAll('.', '\\.')}$`, 'm'));
+    expect(r.stdout).toMatch(/^curve\s+true$/m);
   });
 
   it('package - every example runs to completion against the installed tarball', () => {
