@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, InvalidArgumentError, StoreError, createNode, type MeshNode, type Migration, type NodeOptions } from '../transport/index.js';
+import { ErrorCode, InvalidArgumentError, StoreError, createNode, openStoreAdmin, type MeshNode, type Migration, type NodeOptions } from '../transport/index.js';
 
 const dirs: string[] = [];
 const nodes: MeshNode[] = [];
@@ -192,6 +192,15 @@ describe('migrations', () => {
     const check = node({ service: 'orders', storePath: path, migrations: [ORDERS, LINES] });
     await check.start();
     expect(appVersion(check)).toBe(2);
+    // Beside the node, an operator tool opens the store without steps, and leaves the
+    // count alone; so does a node started without the option.
+    const admin = openStoreAdmin(path);
+    expect(admin.pending()).toEqual([]);
+    admin.close();
+    await check.close();
+    const without = node({ service: 'orders', storePath: path });
+    await without.start();
+    expect(appVersion(without)).toBe(2);
   });
 
   it('migrations - bad values are refused by createNode, naming the option', () => {

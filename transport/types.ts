@@ -72,7 +72,8 @@ export interface NodeOptions {
    *  one transaction and the count is recorded in the store; append steps, never edit
    *  one that has run. A step that fails rolls back all of that start's steps and
    *  fails start() with STORE (problem 'migration', naming the step); a store that ran
-   *  more steps than given fails it with STORE ('newer'). Needs `storePath`. */
+   *  more steps than given fails it with STORE ('newer'). Without it (or with none),
+   *  the recorded count is neither checked nor changed. Needs `storePath`. */
   migrations?: Migration[];
   reliable?: ReliableOptions;
   /** Trust: CURVE on every socket, membership and authorization (README "Security").

@@ -15,6 +15,10 @@
  *            promise) rolls back every step of this start: the store stays at v, and
  *            the error is STORE 'migration', naming the step and its cause
  *   v >  n   newer code ran on this store: STORE 'newer'; nothing is written
+ *
+ * openStore calls this only when steps are given: operator tools that open a store
+ * beside its node (`zmesh outbox`) and nodes that do not use the option leave the
+ * application's version alone.
  */
 import { StoreError, errorMessage } from '../errors.js';
 import type { Database, Migration } from '../types.js';

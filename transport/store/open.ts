@@ -152,7 +152,9 @@ function openChecked(path: string, durability: Durability, appSteps: readonly Mi
     if (version < SCHEMA_VERSION) migrate.immediate();
     const row = db.prepare("SELECT value FROM zmesh_meta WHERE key = 'store_id'").get() as { value: string } | undefined;
     if (row === undefined) throw new StoreError('corrupt', `${path} has no store id`);
-    applyAppMigrations(db, path, appSteps);
+    // Without steps (operator tools, a node that does not use the option) the
+    // application's version is neither checked nor changed.
+    if (appSteps.length > 0) applyAppMigrations(db, path, appSteps);
     return { db, storeId: row.value };
   } catch (err) {
     db.close();
