@@ -119,12 +119,11 @@ export function freshProject(): FreshProject {
   const reached = closure(lock, [...Object.keys(deps), ...OWN_DEV_DEPENDENCIES]);
   const integrity = `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`;
   const project = { name: 'fresh-zmesh-user', version: '1.0.0', private: true, type: 'module', dependencies: { zmesh: `file:${tgz}` }, devDependencies: own };
-  const { scripts: _scripts, devDependencies: _dev, files: _files, exports: _exports, allowScripts: _allow, ...published } = manifest;
   const projectLock = {
     name: project.name, version: project.version, lockfileVersion: 3, requires: true,
     packages: {
       '': { name: project.name, version: project.version, dependencies: project.dependencies, devDependencies: own },
-      'node_modules/zmesh': { version: published['version'], resolved: `file:${tgz}`, integrity, license: published['license'], dependencies: deps, bin: published['bin'], engines: published['engines'] },
+      'node_modules/zmesh': { version: manifest['version'], resolved: `file:${tgz}`, integrity, license: manifest['license'], dependencies: deps, bin: manifest['bin'], engines: manifest['engines'] },
       ...reached,
     },
   };
