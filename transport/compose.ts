@@ -182,7 +182,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // reliable/
   const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
-    storePath: opts.storePath, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
+    storePath: opts.storePath, migrations: opts.migrations, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
     client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
     ...(trust === undefined ? {} : {

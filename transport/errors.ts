@@ -30,7 +30,8 @@ export const ErrorCode = {
   CLOSED: 'ZMESH_ERR_CLOSED',
   /** The outbox holds its configured maximum; the message was not stored. */
   OUTBOX_FULL: 'ZMESH_ERR_OUTBOX_FULL',
-  /** The node's store is corrupt, foreign, newer than this code, locked or unreadable. */
+  /** The node's store is corrupt, foreign, newer than this code, locked or unreadable,
+   *  or one of the application's migrations failed. */
   STORE: 'ZMESH_ERR_STORE',
   /** The node's store cannot grow (disk full); nothing was written. A condition of the
    *  node, not of the message: a reliable command answered with it is held and sent
@@ -112,7 +113,9 @@ export class ClosedError extends ZmeshError {
 export class OutboxFullError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.OUTBOX_FULL, message, { retryable: true, ...o }); }
 }
-export type StoreProblem = 'corrupt' | 'foreign' | 'newer' | 'locked' | 'io';
+/** 'migration': a step of the `migrations` option failed (rolled back; the store is
+ *  at its earlier step). The others: see the STORE code. */
+export type StoreProblem = 'corrupt' | 'foreign' | 'newer' | 'locked' | 'io' | 'migration';
 export class StoreError extends ZmeshError {
   readonly problem: StoreProblem;
   constructor(problem: StoreProblem, message: string, o: ZmeshErrorOptions = {}) {

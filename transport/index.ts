@@ -110,6 +110,7 @@ export type {
   ReliableContext,
   Transaction,
   Database,
+  Migration,
   DurableEvent,
   DurableHandler,
   ReliableStats,

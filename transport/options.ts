@@ -16,7 +16,7 @@ import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
 import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
-import type { Discovery, DiscoveryMode, Durability, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
+import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -119,6 +119,8 @@ export interface ResolvedOptions {
   closeTimeoutMs: number;
   subscribeTimeoutMs: number;
   storePath: string | undefined;
+  /** The application's migration steps, in order; empty without a store. */
+  migrations: readonly Migration[];
   reliable: Readonly<Required<ReliableOptions>>;
   /** Undefined when discovery is "static" (no mDNS source runs). */
   mdns: MdnsSettings | undefined;
@@ -133,7 +135,7 @@ export interface ResolvedOptions {
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
-  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'reliable', 'security', 'insecure',
+  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
@@ -226,6 +228,17 @@ function sources(value: unknown): Discovery[] {
     }
   });
   return [...(value as Discovery[])];
+}
+
+function migrations(value: unknown, storePath: string | undefined): Migration[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) bad('migrations', 'an array of steps (SQL text or (db) => void)', value);
+  value.forEach((s: unknown, i) => {
+    if (typeof s === 'function') return;
+    if (typeof s !== 'string' || s.trim() === '') bad(`migrations[${i}]`, 'SQL text or a function (db) => void', typeof s === 'string' ? s : typeof s);
+  });
+  if (value.length > 0 && storePath === undefined) throw new InvalidArgumentError('migrations need a store: set storePath');
+  return [...(value as Migration[])];
 }
 
 function bytes(name: string, value: unknown): Uint8Array | undefined {
@@ -338,6 +351,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     closeTimeoutMs: positiveInt('closeTimeoutMs', o.closeTimeoutMs, CLOSE_TIMEOUT_MS),
     subscribeTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
     storePath: o.storePath,
+    migrations: migrations(o.migrations, o.storePath),
     reliable: resolveReliableOptions(o.reliable),
     mdns: discovery === 'static' ? undefined : mdns,
     sockets: {

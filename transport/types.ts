@@ -65,6 +65,16 @@ export interface NodeOptions {
    *  process; `<storePath>-lock` holds the lock) fails start() with STORE and is left
    *  alone. */
   storePath?: string;
+  /** The service's own tables: ordered steps, each applied once per store, at start()
+   *  before any socket is bound, so a handler never meets a store without its tables
+   *  (not even one running on the first message after start). A step is SQL text or a
+   *  synchronous function given the database. The steps that are new to a store run in
+   *  one transaction and the count is recorded in the store; append steps, never edit
+   *  one that has run. A step that fails rolls back all of that start's steps and
+   *  fails start() with STORE (problem 'migration', naming the step); a store that ran
+   *  more steps than given fails it with STORE ('newer'). Without it (or with none),
+   *  the recorded count is neither checked nor changed. Needs `storePath`. */
+  migrations?: Migration[];
   reliable?: ReliableOptions;
   /** Trust: CURVE on every socket, membership and authorization (README "Security").
    *  Without it the node runs open to anyone on the network. */
@@ -135,6 +145,10 @@ export type Durability = 'full' | 'os';
 
 /** The node's SQLite database (better-sqlite3), for the service's own tables. */
 export type Database = import('better-sqlite3').Database;
+
+/** One step of `migrations`: SQL text (several statements allowed), or a function that
+ *  writes with the database. Synchronous: it runs inside the migration transaction. */
+export type Migration = string | ((db: Database) => void);
 
 /** What a reliable handler, or a transact() block, may do inside its transaction. */
 export interface Transaction {
@@ -309,7 +323,10 @@ export interface MeshNode extends AsyncDisposable {
    *  needs after "#" (`tcp://10.0.0.7:5555#<key>`). Undefined when insecure. */
   readonly publicKey: string | undefined;
 
-  /** Binds sockets and starts discovery. Idempotent; resolves when bound. */
+  /** Opens the store (with `storePath`) and applies `migrations`, then binds sockets and
+   *  starts discovery. Idempotent; resolves when bound. Rejects BIND_FAILED, or STORE
+   *  for a store it cannot use or a migration that failed; a rejected start leaves
+   *  nothing bound, open or locked. */
   start(): Promise<void>;
 
   /** Registers the handler for `method` of this node's service. Throws

@@ -30,7 +30,7 @@ import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
 import { KeyedBudget } from '../rate.js';
 import { openStore, type Db, type OpenedStore } from '../store/open.js';
-import type { BoundsStats, Clock, DurableHandler, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
+import type { BoundsStats, Clock, DurableHandler, Migration, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { WriteBatch } from './write-batch.js';
 import { Dispatcher } from './dispatcher.js';
@@ -53,6 +53,8 @@ export const PRUNE_INTERVAL_MS = 5_000;
 /** What the reliable class needs from the node. */
 export interface ReliableParts {
   storePath: string;
+  /** The application's own tables, in place before start() returns. */
+  migrations: readonly Migration[];
   settings: ResolvedOptions['reliable'];
   maxPayloadBytes: number;
   subscribeTimeoutMs: number;
@@ -115,11 +117,12 @@ export class ReliableLayer {
     p.bus.on('peer:up', ({ peer }) => this.onPeerUp(peer.nodeId));
   }
 
-  /** Opens the store (throws STORE) and starts delivering what earlier runs left. */
+  /** Opens the store with the application's tables in place (throws STORE) and starts
+   *  delivering what earlier runs left. */
   start(): void {
     if (this.open !== undefined) return;
     const { settings, log } = this.p;
-    const store = openStore(this.p.storePath, { log, durability: settings.durability });
+    const store = openStore(this.p.storePath, { log, durability: settings.durability, migrations: this.p.migrations });
     const { db, storeId, space } = store;
     const events = new EventLog(db, space, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
     const outbox = new Outbox(db, space, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());

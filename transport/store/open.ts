@@ -15,6 +15,7 @@
  *   2. its bytes, read with fs only (inspect.ts)      'foreign' / 'corrupt' / 'newer'
  *   3. SQLite opens it read-write; PRAGMA quick_check 'corrupt'
  *   4. migrations to SCHEMA_VERSION
+ *   5. the application's migrations (app-schema.ts)   'migration' / 'newer'
  * A file refused at 1 or 2 is not written at all, not even a -wal or -shm file beside
  * it. A refused store of ours is not repaired or deleted either; SQLite alone may
  * checkpoint committed WAL frames into it when the connection closes.
@@ -25,7 +26,8 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { StoreError, errorMessage } from '../errors.js';
 import { silentLogger } from '../log.js';
-import type { Durability } from '../types.js';
+import type { Durability, Migration } from '../types.js';
+import { applyAppMigrations } from './app-schema.js';
 import { inspectStore } from './inspect.js';
 import { lockStore, type StoreLock } from './lock.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
@@ -52,6 +54,8 @@ export interface OpenOptions {
   log?: Logger;
   /** 'full' (default): synchronous=FULL; 'os': synchronous=NORMAL (see above). */
   durability?: Durability;
+  /** The application's migration steps (app-schema.ts), applied after zmesh's own. */
+  migrations?: readonly Migration[];
 }
 
 const BUSY_TIMEOUT_MS = 2_000;
@@ -78,7 +82,7 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
   const lock: StoreLock | undefined = options.lock === false ? undefined : lockStore(path);
   try {
     if (!openHere.has(fileKey(path) ?? '')) judge(path);
-    const { db, storeId } = openChecked(path, options.durability ?? 'full');
+    const { db, storeId } = openChecked(path, options.durability ?? 'full', options.migrations ?? []);
     const key = fileKey(path)!;
     openHere.set(key, (openHere.get(key) ?? 0) + 1);
     let closed = false;
@@ -117,8 +121,8 @@ function judge(path: string): void {
   if (verdict.is === 'ours' && verdict.userVersion > SCHEMA_VERSION) throw newer(path, verdict.userVersion);
 }
 
-/** Steps 3 and 4. */
-function openChecked(path: string, durability: Durability): { db: Db; storeId: string } {
+/** Steps 3 to 5. */
+function openChecked(path: string, durability: Durability, appSteps: readonly Migration[]): { db: Db; storeId: string } {
   let db: Db;
   try {
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
@@ -148,6 +152,9 @@ function openChecked(path: string, durability: Durability): { db: Db; storeId: s
     if (version < SCHEMA_VERSION) migrate.immediate();
     const row = db.prepare("SELECT value FROM zmesh_meta WHERE key = 'store_id'").get() as { value: string } | undefined;
     if (row === undefined) throw new StoreError('corrupt', `${path} has no store id`);
+    // Without steps (operator tools, a node that does not use the option) the
+    // application's version is neither checked nor changed.
+    if (appSteps.length > 0) applyAppMigrations(db, path, appSteps);
     return { db, storeId: row.value };
   } catch (err) {
     db.close();
