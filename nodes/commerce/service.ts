@@ -23,6 +23,9 @@ export interface ServiceOptions {
   discovery?: DiscoveryMode;
   /** Only for an insecure node: a secure node's id is derived from its key. */
   nodeId?: string;
+  /** ROUTER and PUB ports; 0 or absent: any free port. */
+  routerPort?: number;
+  pubPort?: number;
   logger?: Logger;
   /** The node's credentials (credentials.ts loadSecurity). Exactly one of `security`
    *  and `insecure` must be given: running open is a decision, never a default. */
@@ -45,6 +48,8 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
   const node = createNode({
     service: def.name,
     nodeId: o.nodeId,
+    routerPort: o.routerPort,
+    pubPort: o.pubPort,
     mesh: o.mesh,
     interface: o.interface,
     host: o.host,
