@@ -72,9 +72,6 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const observer = guardObserver(components.observer, log);
   const counters = new Counters();
   const bus = createEventBus();
-  // What an operator wants to hear at the default level: who came and went.
-  bus.on('peer:up', ({ peer }) => log.info({ peer: peer.nodeId, service: peer.service, endpoint: peer.endpoint }, 'peer up'));
-  bus.on('peer:down', ({ peer, reason }) => log.info({ peer: peer.nodeId, service: peer.service, endpoint: peer.endpoint, reason }, 'peer down'));
   const drop = dropReporter(counters, log, observer?.dropped);
   const builder = new EnvelopeBuilder(opts.nodeId, opts.service, clock);
   const decode = inbound({ maxPayloadBytes: opts.maxPayloadBytes, counters, drop });

@@ -88,7 +88,9 @@ function fromFlag(setting: Setting, value: unknown): unknown {
 }
 
 /** Refuses a bad value, in the library's words where it is a node option. */
-function check(setting: Setting, { value, from }: Sourced): void {
+function check(setting: Setting, { value, from }: Sourced, command: string): void {
+  // `zmesh peers --mesh "*"` browses every mesh: no node's name, but a valid filter.
+  if (setting === 'mesh' && command === 'peers' && value === '*') return;
   const option = LIBRARY_OPTION[setting];
   if (option !== undefined) {
     try {
@@ -155,7 +157,7 @@ export function resolveConfig(argv: Record<string, unknown>, command: string, en
       if (fallback === undefined) continue;
       chosen = { value: fallback, from: 'the default' };
     }
-    check(setting, chosen);
+    check(setting, chosen, command);
     argv[flag] = chosen.value;
     // yargs gives every dashed option a camelCase twin; keep the two equal.
     const camel = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -49,10 +49,10 @@ export function howWeLooked(args: MeshArgs): string {
  * soon as the answer is known rather than at the deadline: once every static peer is
  * up (or, with mDNS, some node is) and no new peer came up for a settle period, a
  * service still missing is NO_ROUTE, naming the mesh, the discovery mode and what was
- * found. TIMEOUT only when nobody answered within `waitS` seconds. Every listener and
- * timer is released on every exit.
+ * found. TIMEOUT only when nobody answered within `args.wait` seconds (`because` ends
+ * its message). Every listener and timer is released on every exit.
  */
-export async function findService(node: MeshNode, service: string | undefined, args: MeshArgs & { wait: number }): Promise<void> {
+export async function findService(node: MeshNode, service: string | undefined, args: MeshArgs & { wait: number }, because = ''): Promise<void> {
   const has = (): boolean => node.peers().some((p) => p.state === 'up' && (service === undefined || p.service === service));
   if (has()) return;
   const staticPeers = (args.peer ?? []).map((p) => p.split('#')[0]!);
@@ -77,8 +77,8 @@ export async function findService(node: MeshNode, service: string | undefined, a
       off = node.on('peer:up', () => (has() ? resolve() : arm()));
       deadline = setTimeout(() => {
         if (up().length > 0 && service !== undefined) return reject(missing());
-        const who = staticPeers.length > 0 ? `none of the peers (${staticPeers.join(', ')}) answered` : `no node answered (${howWeLooked(args)})`;
-        reject(new TimeoutError(`${who} within ${args.wait} s`));
+        const who = staticPeers.length > 0 ? `none of the --peer nodes (${staticPeers.join(', ')}) answered` : `no node of mesh "${args.mesh}" was found (${howWeLooked(args)})`;
+        reject(new TimeoutError(`${who} within ${args.wait} s${because}`));
       }, Math.max(1, args.wait * 1000));
       arm();
     });

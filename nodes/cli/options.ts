@@ -34,7 +34,7 @@ export function configOption<T>(y: Argv<T>): Argv<T & { config?: string }> {
  * config.ts fills in whatever the command line leaves out from the environment, the
  * config file or the default, so that each value is known to come from one place.
  */
-export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
+export function meshOptions<T>(y: Argv<T>, o: { allMeshes?: boolean } = {}): Argv<T & MeshArgs> {
   return configOption(y)
     .option('mesh', { type: 'string', requiresArg: true, describe: 'mesh name; nodes of other meshes are ignored (default "default"; ZMESH_MESH)' })
     .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on (ZMESH_INTERFACE)' })
@@ -42,7 +42,7 @@ export function meshOptions<T>(y: Argv<T>): Argv<T & MeshArgs> {
     .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns; ZMESH_DISCOVERY)' })
     .option('log-level', { type: 'string', requiresArg: true, choices: LOG_LEVELS, describe: 'log level, logs go to stderr: readable on a terminal, JSON lines otherwise (default: info for node, warn otherwise; ZMESH_LOG_LEVEL)' })
     .check((a) => {
-      checkMesh(a.mesh ?? 'default');
+      checkMesh(a.mesh ?? 'default', o.allMeshes === true);
       checkInterface(a.interface);
       for (const p of a.peer ?? []) if (!isPeerEntry(p)) throw new Error(`--peer "${p}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535), optionally followed by #<its public key, 64 lowercase hex>`);
       return true;

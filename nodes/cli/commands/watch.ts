@@ -60,7 +60,7 @@ export const watchCommand: CommandModule<object, Args> = {
       if (args.count !== undefined && ++seen >= args.count) stop.abort();
     };
     try {
-      await findService(node, undefined, args);
+      await findService(node, undefined, args, ': nothing to watch');
       await node.subscribe(args.prefix, print, { signal: stop.signal });
       // Handlers before the "watching" line: whoever waits for it may signal at once.
       const onSignal = (): void => stop.abort();
