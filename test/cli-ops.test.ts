@@ -4,7 +4,7 @@
  * the demo's edges. Real `zmesh` processes on 127.0.0.1 (static peers, no mDNS), or
  * on the virtual LAN where mDNS is the point.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { summarize } from '../nodes/demo/summary.js';
 import type { ShopperResult } from '../nodes/demo/shoppers.js';
 import type { AuditReport } from '../nodes/demo/audit.js';
+import { dist } from './helpers/paths.js';
 import { requireRoot } from './helpers/root.js';
 import { createLan, type Lan } from './helpers/vlan.js';
 
@@ -206,6 +207,57 @@ describe('light clients', () => {
     const found = (JSON.parse(peersOut[0]!) as Array<{ nodeId: string; endpoint: string }>);
     expect(found.map((p) => p.nodeId)).toEqual([nodeId]);
     expect(found[0]!.endpoint).toMatch(new RegExp(`^tcp://${h0.address.replace(/\./g, '\\.')}:\\d+$`));
+  }, 60_000);
+});
+
+/** A reliable publisher (test/fixtures/reliable-proc.ts): events "ev.<k>" with
+ *  payload n = 1..total, paced, continuing after its last commit when restarted. */
+async function publisher(storePath: string, routerPort: number, total: number): Promise<{ child: ChildProcess; enqueued: Promise<void> }> {
+  const child = fork(dist('test/fixtures/reliable-proc.js'), [JSON.stringify({ role: 'publisher', storePath, routerPort, total })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  running.push(child);
+  const seen = (key: string): Promise<void> => new Promise((resolve, reject) => {
+    const on = (m: Record<string, unknown>): void => { if (key in m) { child.off('message', on); resolve(); } };
+    child.on('message', on);
+    child.once('exit', (code) => reject(new Error(`publisher exited ${code} before "${key}"`)));
+  });
+  const enqueued = seen('enqueued');
+  enqueued.catch(() => undefined);
+  await seen('ready');
+  return { child, enqueued };
+}
+
+describe('watch', () => {
+  it('cli ops - watch catches up on a restarted publisher: its first events after the restart arrive, in order, once', async () => {
+    //   zmesh watch --peer P  ...  P: SIGKILL, restarted on its store and port, publishes at once
+    const dir = tempDir();
+    const port = await freePort();
+    const store = join(dir, 'publisher.db');
+    const FIRST = 3_000;
+    const SECOND = 3_500;
+    const watch = spawn(process.execPath, [CLI, 'watch', 'ev.', '--json', '--wait', '20', '--log-level', 'info', '--insecure', '--peer', `tcp://127.0.0.1:${port}`, ...LOOPBACK],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
+    running.push(watch);
+    const printed: number[] = [];
+    const watchLog: string[] = [];
+    createInterface({ input: watch.stdout! }).on('line', (l) => printed.push(Number((JSON.parse(l) as { event: string }).event)));
+    createInterface({ input: watch.stderr! }).on('line', (l) => watchLog.push(l));
+    const downs = (): number => watchLog.filter((l) => l.includes('"msg":"peer down"')).length;
+
+    const first = await publisher(store, port, FIRST);
+    await first.enqueued;
+    // watch heard the first run (its tail at least: it subscribed while it ran).
+    await vi.waitFor(() => expect(printed.at(-1)).toBe(FIRST), { timeout: 10_000, interval: 20 });
+    first.child.kill('SIGKILL');
+    await vi.waitFor(() => expect(downs()).toBe(1), { timeout: 10_000, interval: 20 });
+    const before = printed.length;
+
+    // Restarted, it publishes FIRST+1... at once, before watch can have reconnected.
+    const second = await publisher(store, port, SECOND);
+    await second.enqueued;
+    await vi.waitFor(() => expect(printed.at(-1)).toBe(SECOND), { timeout: 15_000, interval: 20 });
+    const after = printed.slice(before);
+    expect(after[0]).toBe(FIRST + 1);
+    expect(after).toEqual(Array.from({ length: SECOND - FIRST }, (_, i) => FIRST + 1 + i));
   }, 60_000);
 });
 

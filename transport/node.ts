@@ -20,6 +20,8 @@ import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { validatePrefix } from './pubsub/topics.js';
 import type { ReliableLayer } from './reliable/layer.js';
+import { CatchUp } from './reliable/catch-up.js';
+import { requestReplay } from './reliable/control.js';
 import { checkPayloadSize } from './reliable/transaction.js';
 import { readLoop } from './socket/read-loop.js';
 import { bindOrFail, boundPort, closeQuietly } from './socket/sockets.js';
@@ -195,14 +197,43 @@ class Node implements MeshNode {
   async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
     validatePrefix(prefix);
     this.assertRunning();
-    const remove = await this.p.subscriber.subscribe(prefix, listener, o.timeoutMs ?? this.opts.subscribeTimeoutMs);
-    const onAbort = (): void => remove();
+    const catchUp = o.catchUp === true ? this.catchUpFor(prefix, listener) : undefined;
+    let remove: () => void;
+    try {
+      remove = await this.p.subscriber.subscribe(prefix, catchUp?.onEvent ?? listener, o.timeoutMs ?? this.opts.subscribeTimeoutMs);
+    } catch (err) {
+      catchUp?.release();
+      throw err;
+    }
+    const stop = (): void => {
+      remove();
+      catchUp?.release();
+    };
+    const onAbort = (): void => stop();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     return {
       prefix,
       unsubscribe: () => {
         o.signal?.removeEventListener('abort', onAbort);
-        remove();
+        stop();
+      },
+    };
+  }
+
+  /** A catch-up (reliable/catch-up.ts) fed with this node's peer events; release()
+   *  stops it and removes its listeners. */
+  private catchUpFor(prefix: string, listener: EventListener): { onEvent: EventListener; release(): void } {
+    const maxBytes = Math.max(1_024, this.opts.maxPayloadBytes - 1_024);
+    const catchUp = new CatchUp({ prefix, deliver: listener, log: this.p.log, replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, maxBytes }) });
+    const offs = [
+      this.p.bus.on('peer:down', ({ peer }) => catchUp.publisherDown(peer.nodeId)),
+      this.p.bus.on('peer:up', ({ peer }) => catchUp.publisherUp(peer.nodeId, peer.service)),
+    ];
+    return {
+      onEvent: catchUp.onEvent,
+      release: () => {
+        for (const off of offs) off();
+        catchUp.close();
       },
     };
   }

@@ -289,6 +289,12 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** How long to wait for publishers to confirm the subscription. Default 5_000. */
   timeoutMs?: number;
+  /** Fetch the reliable events a publisher logged while this subscription was cut off
+   *  from it (it restarted, its link dropped), from its event log when it is back, and
+   *  deliver them in order before its later live events. For publishers this
+   *  subscription has heard from; needs no store of its own (reliable/catch-up.ts).
+   *  Best effort: a publisher without a log is followed live. Default false. */
+  catchUp?: boolean;
 }
 
 export interface Subscription {

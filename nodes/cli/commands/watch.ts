@@ -61,7 +61,8 @@ export const watchCommand: CommandModule<object, Args> = {
     };
     try {
       await findService(node, undefined, args, ': nothing to watch');
-      await node.subscribe(args.prefix, print, { signal: stop.signal });
+      // catchUp: a publisher that restarts has its first events fetched from its log.
+      await node.subscribe(args.prefix, print, { signal: stop.signal, catchUp: true });
       // Handlers before the "watching" line: whoever waits for it may signal at once.
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
