@@ -289,12 +289,12 @@ describe('settings', () => {
   it.each([
     ['a flag', ['--port', 'x'], {}, undefined, 'zmesh: --port must be an integer 0..65535 (0: any free port), got "x"'],
     ['a variable', [], { ZMESH_PORT: '70000' }, undefined, 'zmesh: ZMESH_PORT must be an integer 0..65535 (0: any free port), got 70000'],
-    ['a variable', [], { ZMESH_MESH: 'no spaces' }, undefined, 'zmesh: ZMESH_MESH must be a name matching'],
+    ['a variable', [], { ZMESH_MESH: 'no spaces' }, undefined, 'zmesh: ZMESH_MESH must be 1 to 64 of A-Z, a-z, 0-9, ".", "_" and "-", got "no spaces"'],
     ['a variable', [], { ZMESH_LOG_LEVEL: 'loud' }, undefined, 'zmesh: ZMESH_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
     ['a variable', [], { ZMESH_INSECURE: 'maybe' }, undefined, 'zmesh: ZMESH_INSECURE must be true or false (or 1 or 0), got "maybe"'],
     ['the file', [], {}, { port: 70000 }, 'must be an integer 0..65535 (0: any free port), got 70000'],
     ['the file', [], {}, { port: '5555' }, 'must be an integer, got "5555"'],
-    ['the file', [], {}, { peers: ['tcp://nowhere'] }, 'must be endpoints tcp://HOST:PORT'],
+    ['the file', [], {}, { peers: ['tcp://nowhere'] }, 'entry "tcp://nowhere" is not an endpoint like tcp://10.0.0.7:5555'],
     ['the file', [], {}, { prot: 5555 }, 'unknown setting "prot"'],
     ['the file', [], {}, '{"port": 5555', 'is not valid JSON'],
   ] as Array<[string, string[], Record<string, string>, unknown, string]>)('cli ops - a bad value from %s is refused before anything runs: exit 2, one line naming where it came from (%#)', (_source, args, env, config, message) => {

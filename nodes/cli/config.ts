@@ -22,6 +22,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkNodeOptions, type NodeOptions } from 'zmesh';
+import { checkMesh, isPeerEntry } from './options.js';
 import schema from './zmesh-config.schema.json' with { type: 'json' };
 
 type Property = { type?: string; enum?: string[]; 'x-env'?: string };
@@ -89,8 +90,14 @@ function fromFlag(setting: Setting, value: unknown): unknown {
 
 /** Refuses a bad value, in the library's words where it is a node option. */
 function check(setting: Setting, { value, from }: Sourced, command: string): void {
-  // `zmesh peers --mesh "*"` browses every mesh: no node's name, but a valid filter.
-  if (setting === 'mesh' && command === 'peers' && value === '*') return;
+  // The mesh and the peers are said in the CLI's words, which name the rule rather
+  // than a regular expression; the validators are the library's all the same.
+  if (setting === 'mesh') return checkMesh(value, command === 'peers', from);
+  if (setting === 'peers') {
+    const bad = (value as string[]).find((p) => !isPeerEntry(p));
+    if (bad !== undefined) throw new Error(`${from === '--peer' ? '--peer' : `${from} entry`} "${bad}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535), optionally followed by #<its public key, 64 lowercase hex>`);
+    return;
+  }
   const option = LIBRARY_OPTION[setting];
   if (option !== undefined) {
     try {
@@ -104,7 +111,10 @@ function check(setting: Setting, { value, from }: Sourced, command: string): voi
   }
   const { enum: choices } = PROPERTIES[setting]!;
   if (choices !== undefined && !choices.includes(value as string)) throw new Error(`${from} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
-  if (PATHS.includes(setting) && (value === '' || String(value).includes('\0'))) throw new Error(`${from} must be a path (not empty, no NUL byte), got ${JSON.stringify(value)}`);
+  if (PATHS.includes(setting)) {
+    if (value === '') throw new Error(`${from} needs a path, got ""`);
+    if (String(value).includes('\0')) throw new Error(`${from} must not contain a NUL byte`);
+  }
 }
 
 /** Reads and checks the config file: JSON, an object, only keys the schema knows. */

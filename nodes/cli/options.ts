@@ -64,10 +64,11 @@ export function isPeerEntry(p: string): boolean {
 
 const MESH_RULE = '1 to 64 of A-Z, a-z, 0-9, ".", "_" and "-"';
 
-/** --mesh: a mesh name as zmesh defines it; `orAll` also takes "*" (every mesh). */
-export function checkMesh(mesh: string, orAll = false): void {
+/** --mesh: a mesh name as zmesh defines it; `orAll` also takes "*" (every mesh).
+ *  `what` names where the value came from (config.ts: ZMESH_MESH, the file). */
+export function checkMesh(mesh: unknown, orAll = false, what = '--mesh'): void {
   if (orAll && mesh === '*') return;
-  if (!isMeshName(mesh)) throw new Error(`--mesh must be ${orAll ? `"*" or ` : ''}${MESH_RULE}, got ${JSON.stringify(mesh)}`);
+  if (typeof mesh !== 'string' || !isMeshName(mesh)) throw new Error(`${what} must be ${orAll ? `"*" or ` : ''}${MESH_RULE}, got ${JSON.stringify(mesh)}`);
 }
 
 /** --interface: binding and mDNS are IPv4 only, so a name like eth0 is refused too. */
