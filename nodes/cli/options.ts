@@ -36,7 +36,7 @@ export function configOption<T>(y: Argv<T>): Argv<T & { config?: string }> {
  */
 export function meshOptions<T>(y: Argv<T>, o: { allMeshes?: boolean } = {}): Argv<T & MeshArgs> {
   return configOption(y)
-    .option('mesh', { type: 'string', requiresArg: true, describe: 'mesh name; nodes of other meshes are ignored (default "default"; ZMESH_MESH)' })
+    .option('mesh', { type: 'string', requiresArg: true, describe: `mesh name; nodes of other meshes are ignored${o.allMeshes === true ? ' ("*": every mesh mDNS finds)' : ''} (default "default"; ZMESH_MESH)` })
     .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on (ZMESH_INTERFACE)' })
     .option('peer', { type: 'string', array: true, requiresArg: true, describe: 'static peer: its ROUTER endpoint and public key, tcp://10.0.0.7:5555#<64 hex> (repeatable; ZMESH_PEERS, comma-separated); with peers, mDNS is off' })
     .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns; ZMESH_DISCOVERY)' })
