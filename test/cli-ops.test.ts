@@ -134,6 +134,22 @@ describe('stable identity', () => {
   }, 60_000);
 });
 
+describe('advertised endpoints', () => {
+  it('cli ops - --advertise (or ZMESH_ADVERTISE) names the address peers dial, for NAT and containers; the ready line prints it with the bound port', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const flag = await start(['node', 'product', '--insecure', '--json', '--data', join(dir, 'a'), '--port', String(port), '--advertise', '192.0.2.10', ...LOOPBACK]);
+    expect(flag.ready).toMatchObject({ router: `tcp://192.0.2.10:${port}`, endpoints: [`tcp://192.0.2.10:${port}`], bound: `tcp://127.0.0.1:${port}` });
+    expect(await flag.stop()).toBe(0);
+    const env = await start(['node', 'product', '--insecure', '--json', '--data', join(dir, 'a'), '--port', String(port), ...LOOPBACK], { env: { ZMESH_ADVERTISE: '192.0.2.10,192.0.2.11' } });
+    expect(env.ready).toMatchObject({ endpoints: [`tcp://192.0.2.10:${port}`, `tcp://192.0.2.11:${port}`] });
+    expect(await env.stop()).toBe(0);
+    const bad = zmesh(['node', 'product', '--insecure', '--data', join(dir, 'a'), ...LOOPBACK], { env: { ZMESH_ADVERTISE: '0.0.0.0' } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('zmesh: ZMESH_ADVERTISE[0] must be addresses peers can reach (no wildcard), got "0.0.0.0"');
+  }, 30_000);
+});
+
 describe('light clients', () => {
   it('cli ops - call, watch and peers bind nothing and are never dialled back: no node counts them as peers', async () => {
     const dir = tempDir();

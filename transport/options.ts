@@ -331,7 +331,8 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     nodeId,
     mesh,
     host,
-    advertise: o.interface !== undefined ? [o.interface] : advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
+    // Given addresses win (NAT, containers); else the interface's, the host's, or every one.
+    advertise: advertise ?? (o.interface !== undefined ? [o.interface] : isWildcard(host) ? hostAddresses() : [host]),
     routerPort: port('routerPort', o.routerPort),
     pubPort: port('pubPort', o.pubPort),
     peers,

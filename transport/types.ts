@@ -38,7 +38,8 @@ export interface NodeOptions {
    *  Default: "static" when `peers` is given, otherwise "mdns". */
   discovery?: DiscoveryMode;
   /** One address to bind, advertise and run mDNS on, for hosts with several
-   *  interfaces. Overrides `host` and `advertise`. */
+   *  interfaces. Overrides `host`, and `advertise` unless that is given too (an
+   *  address translated on the way, NAT or a container's port mapping). */
   interface?: string;
   /** mDNS tuning (query and staleness periods). */
   mdns?: { queryIntervalMs?: number; staleAfterMs?: number; reproposeMs?: number };

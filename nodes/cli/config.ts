@@ -37,6 +37,7 @@ const flagOf = (s: Setting): string => (s === 'peers' ? 'peer' : s);
 /** The createNode option each setting becomes, for the library's checks. */
 const LIBRARY_OPTION: Partial<Record<Setting, keyof NodeOptions>> = {
   mesh: 'mesh', interface: 'interface', peers: 'peers', discovery: 'discovery', 'node-id': 'nodeId', port: 'routerPort', 'pub-port': 'pubPort',
+  advertise: 'advertise',
 };
 const PATHS: readonly Setting[] = ['data', 'credentials'];
 
@@ -46,7 +47,7 @@ export const ENV_VARS: readonly string[] = [CONFIG_ENV, ...Object.values(PROPERT
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Readonly<Record<string, readonly Setting[]>> = {
-  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'data', 'credentials', 'insecure'],
+  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'advertise', 'data', 'credentials', 'insecure'],
   call: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   watch: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   peers: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],

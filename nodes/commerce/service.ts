@@ -26,6 +26,8 @@ export interface ServiceOptions {
   /** ROUTER and PUB ports; 0 or absent: any free port. */
   routerPort?: number;
   pubPort?: number;
+  /** Addresses peers dial, when not the bound ones (NAT, containers). */
+  advertise?: string[];
   logger?: Logger;
   /** The node's credentials (credentials.ts loadSecurity). Exactly one of `security`
    *  and `insecure` must be given: running open is a decision, never a default. */
@@ -50,6 +52,7 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     nodeId: o.nodeId,
     routerPort: o.routerPort,
     pubPort: o.pubPort,
+    advertise: o.advertise,
     mesh: o.mesh,
     interface: o.interface,
     host: o.host,

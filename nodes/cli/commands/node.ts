@@ -33,6 +33,7 @@ interface Args extends MeshArgs, CredentialArgs {
   'node-id'?: string;
   port?: number;
   'pub-port'?: number;
+  advertise?: string[];
   stock?: number;
   'pending-timeout': number;
 }
@@ -48,6 +49,7 @@ export const nodeCommand: CommandModule<object, Args> = {
     // Strings, so that config.ts can say "got \"x\"" rather than "got NaN".
     .option('port', { type: 'string', requiresArg: true, describe: 'ROUTER port, the one peers dial (default: any free port; ZMESH_PORT)' })
     .option('pub-port', { type: 'string', requiresArg: true, describe: 'PUB port (default: any free port; ZMESH_PUB_PORT)' })
+    .option('advertise', { type: 'string', array: true, requiresArg: true, describe: 'address peers dial this node at, when not the bound one (NAT, containers; repeatable; default: the --interface address, or every non-internal IPv4 address; ZMESH_ADVERTISE)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
@@ -87,6 +89,7 @@ export const nodeCommand: CommandModule<object, Args> = {
       nodeId,
       routerPort: args.port,
       pubPort: args['pub-port'],
+      advertise: args.advertise,
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
