@@ -131,7 +131,10 @@ const charts = matrixCharts(matrix.rows, subtitle);
 if (checkout.length > 0) charts['checkout.svg'] = checkoutChart(checkout, subtitle);
 for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, resultsDir), svg);
 
-const out = (s: string): void => { process.stderr.write(`${s}\n`); };
+// The tables are the run's output: stdout, where `npm run bench > file` catches them
+// (progress stays on stderr). With --json, stdout carries the JSON alone, so a reader
+// can parse it; the tables go to stderr then.
+const out = (s: string): void => { (values.json ? process.stderr : process.stdout).write(`${s}\n`); };
 if (pairs.length > 0) out(`\n${pairsTable(pairs)}`);
 if (matrix.rows.length > 0) out(`\n${matrixTable(matrix.rows)}\n`);
 if (e2e.rows.length > 0) out(`\nreliable end to end (sent, applied by the receiver in its transaction, acknowledged; ${(values.full ? E2E_FULL : E2E_QUICK).window} in flight):\n${e2eTable(e2e.rows)}\n`);

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ServiceName } from '../nodes/commerce/api.js';
 import { startCluster, CLI, type Cluster } from '../nodes/demo/cluster.js';
 import type { Progress } from '../nodes/demo/shoppers.js';
@@ -20,6 +20,7 @@ import type { DemoSummary } from '../nodes/demo/summary.js';
 import { demoTrust, type DemoTrust } from '../nodes/demo/trust.js';
 import { dist } from './helpers/paths.js';
 import { createLan, type Lan, type LanHost } from './helpers/vlan.js';
+import { requireRoot } from './helpers/root.js';
 
 let lan: Lan | undefined;
 let cluster: Cluster | undefined;
@@ -94,6 +95,7 @@ function expectInvariants(summary: DemoSummary, orders: number): void {
 }
 
 describe('commerce', () => {
+  beforeEach((ctx) => requireRoot(ctx, 'the commerce mesh on the virtual LAN (network namespaces)'));
   it('commerce - 200 concurrent checkouts against stock for 50: exactly 50 sold and every invariant holds', async () => {
     const mesh = 'shop1';
     const { lan: l, shopperHost, trust } = await commerceLan(mesh, 50);

@@ -19,6 +19,7 @@ import type { DiscoveryProcConfig, DiscoveryProcMessage } from './fixtures/disco
 import { discoveryContract, inProcessHarness, type DiscoveryHarness, type SinkCall } from './helpers/discovery-contract.js';
 import { dist } from './helpers/paths.js';
 import { createLan, type Lan, type LanHost } from './helpers/vlan.js';
+import { requireRoot } from './helpers/root.js';
 
 const FIXTURE = dist('test/fixtures/discovery-proc.js');
 /** Fast mDNS periods, so that finding, re-proposing and quiet windows take ms. */
@@ -242,10 +243,11 @@ async function mdnsHarness(): Promise<DiscoveryHarness> {
   };
 }
 
-discoveryContract('mdns', mdnsHarness);
+discoveryContract('mdns', mdnsHarness, { needsRoot: 'the virtual LAN (network namespaces)' });
 
 describe('mdns discovery', () => {
-  it('mdns discovery - two sources on two LAN hosts find each other, and one stopped by SIGTERM says goodbye and exits', async () => {
+  it('mdns discovery - two sources on two LAN hosts find each other, and one stopped by SIGTERM says goodbye and exits', async (ctx) => {
+    requireRoot(ctx, 'the virtual LAN (network namespaces)');
     const { local, remote, a, b, hosts } = await mdnsPair();
     try {
       await Promise.all([a.ask('start', ['started']), b.ask('start', ['started'])]);

@@ -15,13 +15,18 @@ import { testAuthority, type TestAuthority } from './helpers/trust.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NodeProc, killAll } from './helpers/proc.js';
 import { dist } from './helpers/paths.js';
+import { requireRoot } from './helpers/root.js';
 import { createLan, type Lan } from './helpers/vlan.js';
 
 let lan: Lan;
-beforeEach(() => { lan = createLan({ hosts: 4 }); });
+beforeEach((ctx) => {
+  requireRoot(ctx, 'the virtual LAN (network namespaces)');
+  lan = createLan({ hosts: 4 });
+});
 afterEach(async () => {
   await killAll();
-  lan.destroy();
+  // Undefined when the test was skipped for want of root.
+  (lan as Lan | undefined)?.destroy();
 });
 
 const mdnsNode = (service: string, hostIndex: number, extra: Record<string, unknown> = {}) => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ErrorCode, InvalidArgumentError, MDNS_DEFAULTS, RELIABLE_DEFAULTS, createNode, mdnsDiscovery, staticDiscovery,
+  ErrorCode, InvalidArgumentError, MDNS_DEFAULTS, RELIABLE_DEFAULTS, checkNodeOptions, createNode, mdnsDiscovery, staticDiscovery,
   type NodeOptions,
 } from '../transport/index.js';
 import { resolveOptions } from '../transport/options.js';
@@ -66,10 +66,28 @@ const BAD: Array<[string, string, Record<string, unknown>]> = [
   ['security with both modes', 'not both', { insecure: undefined, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, authorizedKeys: [], certificate: new Uint8Array(3), authorities: [new Uint8Array(32)] } }],
   ['security.authorities of the wrong size', 'security.authorities[0]', { insecure: undefined, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, certificate: new Uint8Array(3), authorities: [new Uint8Array(31)] } }],
   ['security with a misspelt key', 'security.certficate', { insecure: undefined, security: { certficate: 1 } }],
+  ['client not a boolean', 'client', { client: 'yes' }],
+  ['a client with a store', 'storePath contradicts client', { client: true, storePath: '/tmp/x.db' }],
+  ['a client with a ROUTER port', 'routerPort contradicts client', { client: true, routerPort: 5555 }],
+  ['a client that advertises', 'advertise contradicts client', { client: true, advertise: ['10.0.0.1'] }],
   ['security and insecure together', 'contradict', { insecure: true, security: { keys: { publicKey: '0'.repeat(40), secretKey: '0'.repeat(40) }, authorizedKeys: [] } }],
 ];
 
 describe('options', () => {
+  it('options - a light client binds nothing and refuses to serve or publish; checkNodeOptions checks without building', async () => {
+    const client = createNode({ service: 'tool', insecure: true, client: true, discovery: 'static' });
+    await client.start();
+    try {
+      expect(client.endpoints).toEqual({ router: '', pub: '', routerPort: 0, pubPort: 0, advertised: [] });
+      expect(() => client.handle('x', () => undefined)).toThrow(/light client .* cannot handle/);
+      expect(() => client.publish('t', new Uint8Array(1))).toThrow(/light client .* cannot publish/);
+    } finally {
+      await client.close();
+    }
+    expect(() => checkNodeOptions({ routerPort: 70_000 })).toThrow(/^routerPort must be an integer 0..65535/);
+    expect(() => checkNodeOptions({ mesh: 'shop', peers: ['tcp://127.0.0.1:5555'] })).not.toThrow();
+  });
+
   it.each(BAD)('options - %s fails createNode with INVALID_ARGUMENT naming %s', (_what, name, o) => {
     const options = { service: 'svc', host: '127.0.0.1', insecure: true, ...o } as unknown as NodeOptions;
     if (!('service' in o) && name === 'service') delete (options as Partial<NodeOptions>).service;

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dist } from './helpers/paths.js';
 import { createLan, type Lan, type LanHost } from './helpers/vlan.js';
+import { requireRoot } from './helpers/root.js';
 
 const TOTAL = 10_000;
 let dir: string;
@@ -158,7 +159,8 @@ describe('reliable commands applied in batches', () => {
 });
 
 describe('reliable commands across a cut link', () => {
-  it('reliable - the link between two hosts is cut and restored twice mid-stream: every command takes effect once, in order', async () => {
+  it('reliable - the link between two hosts is cut and restored twice mid-stream: every command takes effect once, in order', async (ctx) => {
+    requireRoot(ctx, 'the virtual LAN (network namespaces)');
     //   h1: source ──veth── br0 ──veth── h2: sink      (h2's port is unplugged twice)
     const lan = createLan({ hosts: 2 });
     try {

@@ -228,6 +228,16 @@ describe('wire spec', () => {
     expect((await ask(dealer, { kind: pb.Kind.HELLO, payload: foreign.hello() })).kind).toBe(pb.Kind.WELCOME);
   });
 
+  it('wire spec - 5: a light client\'s HELLO (router_port 0, pub_port 0, no router_endpoints) is answered WELCOME; pub_port 0 with an endpoint is not', async () => {
+    const { foreign, dealer } = await setup();
+    const hello = pb.Hello.decode(foreign.hello());
+    const client = pb.Hello.encode({ ...hello, routerPort: 0, pubPort: 0, routerEndpoints: [] }).finish();
+    expect((await ask(dealer, { kind: pb.Kind.HELLO, payload: client })).kind).toBe(pb.Kind.WELCOME);
+    // Half of the form is not the form: a node that names an endpoint must name its PUB port.
+    const half = pb.Hello.encode({ ...hello, routerPort: 0, pubPort: 0 }).finish();
+    expect(errorOf(await ask(dealer, { kind: pb.Kind.HELLO, payload: half }))).toMatchObject({ code: 'ZMESH_ERR_BAD_MESSAGE' });
+  });
+
   it('wire spec - 3, 7, 8: a reliable COMMAND gets an empty ACK; bad stream headers, an unknown method and no store get ERROR', async () => {
     const { node, dealer } = await storeNode();
     const applied: string[] = [];

@@ -31,6 +31,7 @@ export {
 } from './errors.js';
 export type { ZmeshErrorOptions, StoreProblem, SecurityProblem } from './errors.js';
 export { openStoreAdmin } from './reliable/admin.js';
+export { storedNodeId } from './store/identity.js';
 export type { StoreAdmin, OutboxEntry } from './reliable/admin.js';
 export {
   bytesCodec, jsonCodec, protoCodec, defineMethod, defineCommand, defineEvent, defineService, topicOf, isEventOf,
@@ -73,6 +74,7 @@ export {
   SUBSCRIBE_TIMEOUT_MS,
   RELIABLE_DEFAULTS,
   MDNS_DEFAULTS,
+  checkNodeOptions,
 } from './options.js';
 export type {
   NodeOptions,

@@ -20,6 +20,8 @@ import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { validatePrefix } from './pubsub/topics.js';
 import type { ReliableLayer } from './reliable/layer.js';
+import { CatchUp } from './reliable/catch-up.js';
+import { requestReplay } from './reliable/control.js';
 import { checkPayloadSize } from './reliable/transaction.js';
 import { readLoop } from './socket/read-loop.js';
 import { bindOrFail, boundPort, closeQuietly } from './socket/sockets.js';
@@ -97,12 +99,20 @@ class Node implements MeshNode {
       // The ZAP handler must serve before the first CURVE handshake can happen.
       this.zap = await startZap(trust.context, (r) => trust.policy.zapAllows(r.domain, r.clientKey, r.address), (err) => this.p.log.error({ err }, 'ZAP handler failed'));
     }
-    const { router } = this.p.sockets;
-    await bindOrFail(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
-    const pub = await this.p.pubSocket.bind(`tcp://${this.opts.host}:${this.opts.pubPort}`);
-    const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(pub) };
-    this.bound = { router: router.lastEndpoint!, pub, ...ports };
-    void readLoop(router, (f) => this.p.server.onMessage(f), (err) => this.p.log.error({ err }, 'router receive failed'));
+    if (this.p.reliable !== undefined) this.p.log.info({ store: this.opts.storePath }, 'store open');
+    if (this.opts.client) {
+      // A light client binds nothing: its requests and their replies travel on the
+      // DEALERs it opens, its events come on its SUB, and nobody can dial it.
+      this.bound = { router: '', pub: '', routerPort: 0, pubPort: 0, advertised: [] };
+    } else {
+      const { router } = this.p.sockets;
+      await bindOrFail(router, `tcp://${this.opts.host}:${this.opts.routerPort}`, 'ROUTER');
+      const pub = await this.p.pubSocket.bind(`tcp://${this.opts.host}:${this.opts.pubPort}`);
+      const ports = { routerPort: boundPort(router.lastEndpoint), pubPort: boundPort(pub) };
+      this.bound = { router: router.lastEndpoint!, pub, ...ports, advertised: this.opts.advertise.map((a) => `tcp://${a}:${ports.routerPort}`) };
+      void readLoop(router, (f) => this.p.server.onMessage(f), (err) => this.p.log.error({ err }, 'router receive failed'));
+    }
+    const ports = { routerPort: this.bound.routerPort, pubPort: this.bound.pubPort };
     // A timer callback must never take the process down: log and keep ticking.
     let ticks = 0;
     this.ticker = setInterval(() => {
@@ -118,13 +128,15 @@ class Node implements MeshNode {
       nodeId: this.id, service: this.service, mesh: this.mesh, ...ports, protocolVersion: PROTOCOL_VERSION,
       ...(trust === undefined ? {} : { publicKey: trust.policy.publicKeyHex }),
     };
-    for (const [, source] of this.p.sources) await source.start(local, sink, this.lifetime.signal);
+    // A light client only browses: a source given no local node advertises nothing.
+    for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
     this.state = 'running';
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
 
   handle(method: string, handler: Handler): void {
     checkMethodName(method);
+    this.notClient('handle');
     this.p.server.handle(method, handler);
   }
 
@@ -177,6 +189,7 @@ class Node implements MeshNode {
   }
 
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
+    this.notClient('publish');
     this.checkSend(payload, o.headers);
     this.p.publisher.publish(topic, payload, o.headers);
   }
@@ -184,14 +197,43 @@ class Node implements MeshNode {
   async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
     validatePrefix(prefix);
     this.assertRunning();
-    const remove = await this.p.subscriber.subscribe(prefix, listener, o.timeoutMs ?? this.opts.subscribeTimeoutMs);
-    const onAbort = (): void => remove();
+    const catchUp = o.catchUp === true ? this.catchUpFor(prefix, listener) : undefined;
+    let remove: () => void;
+    try {
+      remove = await this.p.subscriber.subscribe(prefix, catchUp?.onEvent ?? listener, o.timeoutMs ?? this.opts.subscribeTimeoutMs);
+    } catch (err) {
+      catchUp?.release();
+      throw err;
+    }
+    const stop = (): void => {
+      remove();
+      catchUp?.release();
+    };
+    const onAbort = (): void => stop();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     return {
       prefix,
       unsubscribe: () => {
         o.signal?.removeEventListener('abort', onAbort);
-        remove();
+        stop();
+      },
+    };
+  }
+
+  /** A catch-up (reliable/catch-up.ts) fed with this node's peer events; release()
+   *  stops it and removes its listeners. */
+  private catchUpFor(prefix: string, listener: EventListener): { onEvent: EventListener; release(): void } {
+    const maxBytes = Math.max(1_024, this.opts.maxPayloadBytes - 1_024);
+    const catchUp = new CatchUp({ prefix, deliver: listener, log: this.p.log, replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, maxBytes }) });
+    const offs = [
+      this.p.bus.on('peer:down', ({ peer }) => catchUp.publisherDown(peer.nodeId)),
+      this.p.bus.on('peer:up', ({ peer }) => catchUp.publisherUp(peer.nodeId, peer.service)),
+    ];
+    return {
+      onEvent: catchUp.onEvent,
+      release: () => {
+        for (const off of offs) off();
+        catchUp.close();
       },
     };
   }
@@ -272,6 +314,11 @@ class Node implements MeshNode {
     this.markClosed();
   }
 
+  /** What a light client cannot do: nobody could reach a handler or a publication. */
+  private notClient(what: string): void {
+    if (this.opts.client) throw new InvalidArgumentError(`a light client (client: true) cannot ${what}: nothing can reach it`);
+  }
+
   /** The one lifecycle guard. */
   private assertRunning(): void {
     if (this.state !== 'running') throw new ClosedError(`node is ${this.state}, not running`);
@@ -303,7 +350,8 @@ class Node implements MeshNode {
       mesh: this.mesh,
       routerPort: ports.routerPort,
       pubPort: ports.pubPort,
-      routerEndpoints: this.opts.advertise.map((a) => `tcp://${a}:${ports.routerPort}`),
+      // A light client names no endpoint (and ports 0): nobody dials it or lists it.
+      routerEndpoints: this.opts.client ? [] : this.opts.advertise.map((a) => `tcp://${a}:${ports.routerPort}`),
       protocolVersion: PROTOCOL_VERSION,
       heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
       startedMs: this.startedMs,

@@ -130,12 +130,14 @@ export interface ResolvedOptions {
   security: SecuritySettings | undefined;
   /** The user asked for no security (and is warned at start). */
   insecure: boolean;
+  /** A light client: binds nothing, advertises nothing, is no member (types.ts). */
+  client: boolean;
 }
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
-  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure',
+  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
@@ -331,12 +333,19 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
   const maxFrameBytes = Math.max(maxPayloadBytes, MAX_HEADER_BYTES);
   // Validated whatever the discovery mode, so that a bad value never waits to be found.
   const mdns = resolveMdnsOptions(o.mdns, o.interface);
+  if (o.client !== undefined && typeof o.client !== 'boolean') bad('client', 'a boolean', o.client);
+  if (o.client === true) {
+    // What a light client would never use: saying so beats ignoring it.
+    const serving = (['routerPort', 'pubPort', 'advertise', 'storePath'] as const).find((k) => o[k] !== undefined && o[k] !== 0);
+    if (serving !== undefined) throw new InvalidArgumentError(`${serving} contradicts client: true (a light client binds nothing, advertises nothing and keeps no store)`);
+  }
   return {
     service: o.service,
     nodeId,
     mesh,
     host,
-    advertise: o.interface !== undefined ? [o.interface] : advertise ?? (isWildcard(host) ? hostAddresses() : [host]),
+    // Given addresses win (NAT, containers); else the interface's, the host's, or every one.
+    advertise: advertise ?? (o.interface !== undefined ? [o.interface] : isWildcard(host) ? hostAddresses() : [host]),
     routerPort: port('routerPort', o.routerPort),
     pubPort: port('pubPort', o.pubPort),
     peers,
@@ -365,5 +374,17 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     sources: sources(o.sources),
     security: secure,
     insecure: o.insecure === true,
+    client: o.client === true,
   };
+}
+
+/**
+ * Checks options as createNode would, without building anything: throws the same
+ * INVALID_ARGUMENT (the message starts with the option's name). For tools that take
+ * options from elsewhere (the CLI's flags, environment and config file) and want to
+ * refuse a bad value before anything runs. `service` and the security choice default
+ * to placeholders, so a partial set can be checked.
+ */
+export function checkNodeOptions(o: Partial<NodeOptions>): void {
+  resolveOptions({ service: 'check', ...(o.security === undefined ? { insecure: true } : {}), ...o } as NodeOptions);
 }

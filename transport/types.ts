@@ -15,7 +15,9 @@ export type { BoundsStats, DropReason, BatchStats, NodeStats, ReliableStats, Sto
 export interface NodeOptions {
   /** Service this node provides, e.g. "order". [a-z0-9][a-z0-9_-]{0,31}. */
   service: string;
-  /** Unique node id. Default: `<service>-<8 random hex>`, new on every start. */
+  /** Unique node id. Default: `<service>-<8 random hex>`, new on every start; keep
+   *  one across restarts with `storedNodeId(storePath, service)`. A secure node's id
+   *  is derived from its key: give none, or exactly that one. */
   nodeId?: string;
   /** Mesh name; nodes of different meshes ignore each other. Default "default". */
   mesh?: string;
@@ -36,7 +38,8 @@ export interface NodeOptions {
    *  Default: "static" when `peers` is given, otherwise "mdns". */
   discovery?: DiscoveryMode;
   /** One address to bind, advertise and run mDNS on, for hosts with several
-   *  interfaces. Overrides `host` and `advertise`. */
+   *  interfaces. Overrides `host`, and `advertise` unless that is given too (an
+   *  address translated on the way, NAT or a container's port mapping). */
   interface?: string;
   /** mDNS tuning (query and staleness periods). */
   mdns?: { queryIntervalMs?: number; staleAfterMs?: number; reproposeMs?: number };
@@ -82,6 +85,11 @@ export interface NodeOptions {
   /** Run without security, on purpose: anyone who can reach the node can join,
    *  forge and read. Logged as a warning at start. */
   insecure?: boolean;
+  /** A light client (tools such as `zmesh call`): it dials peers and may request,
+   *  command and subscribe, but binds nothing, advertises nothing (mDNS only browses)
+   *  and is no member: its hello names no endpoint, so no node dials it back or lists
+   *  it. It cannot serve (`handle`), publish or hold a store. Default false. */
+  client?: boolean;
 }
 
 /** How a node proves who it is and decides whom to trust. Two modes: certificates
@@ -296,6 +304,12 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
   /** How long to wait for publishers to confirm the subscription. Default 5_000. */
   timeoutMs?: number;
+  /** Fetch the reliable events a publisher logged while this subscription was cut off
+   *  from it (it restarted, its link dropped), from its event log when it is back, and
+   *  deliver them in order before its later live events. For publishers this
+   *  subscription has heard from; needs no store of its own (reliable/catch-up.ts).
+   *  Best effort: a publisher without a log is followed live. Default false. */
+  catchUp?: boolean;
 }
 
 export interface Subscription {
@@ -305,12 +319,17 @@ export interface Subscription {
 }
 
 export interface NodeEndpoints {
-  /** ROUTER endpoint as bound, e.g. "tcp://127.0.0.1:41234". */
+  /** ROUTER endpoint as bound, e.g. "tcp://0.0.0.0:41234"; "" for a light client. */
   router: string;
-  /** PUB endpoint as bound. */
+  /** PUB endpoint as bound; "" for a light client. */
   pub: string;
+  /** 0 for a light client, which binds nothing. */
   routerPort: number;
   pubPort: number;
+  /** The ROUTER endpoints peers can dial: the advertised addresses with the bound
+   *  port, as the hello carries them (never a wildcard such as 0.0.0.0). What a
+   *  static peer entry names. Empty for a light client. */
+  advertised: string[];
 }
 
 export interface MeshNode extends AsyncDisposable {

@@ -34,13 +34,14 @@ const IN_DIR = ['key', 'cert', 'authority'] as const;
 
 export function credentialOptions<T>(y: Argv<T>): Argv<T & CredentialArgs> {
   return y
-    .option('credentials', { type: 'string', requiresArg: true, describe: `directory holding ${KEY_FILE}, ${CERT_FILE} and ${AUTHORITY_PUB_FILE} (and revoked.list, when there is one)` })
+    .option('credentials', { type: 'string', requiresArg: true, describe: `directory holding ${KEY_FILE}, ${CERT_FILE} and ${AUTHORITY_PUB_FILE} (and revoked.list, when there is one; ZMESH_CREDENTIALS)` })
     .option('key', { type: 'string', requiresArg: true, describe: 'node key file (zmesh keygen); must be private to its owner (chmod 600)' })
     .option('cert', { type: 'string', requiresArg: true, describe: 'certificate file (zmesh cert issue)' })
     .option('authority', { type: 'string', requiresArg: true, array: true, describe: 'authority.pub to trust, or a directory holding one (repeatable)' })
     .option('revocations', { type: 'string', requiresArg: true, describe: 'revocation list file (zmesh cert revoke), re-read when it changes (default with --credentials: DIR/revoked.list)' })
     .option('audit', { type: 'string', requiresArg: true, describe: 'also append audit events to this file (JSON lines)' })
-    .option('insecure', { type: 'boolean', default: false, describe: 'run WITHOUT security: anyone who can reach the node can join, forge and read' })
+    // No yargs default: config.ts tells a flag from ZMESH_INSECURE and the config file.
+    .option('insecure', { type: 'boolean', describe: 'run WITHOUT security: anyone who can reach the node can join, forge and read (ZMESH_INSECURE)' })
     .check((a) => {
       for (const k of ['credentials', ...IN_DIR, 'revocations', 'audit'] as const) checkPath(k, a[k]);
       const named = IN_DIR.filter((k) => a[k] !== undefined);

@@ -17,7 +17,16 @@ import { nodeCommand } from './commands/node.js';
 import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
 import { watchCommand } from './commands/watch.js';
+import { resolveConfig } from './config.js';
 import { EXIT_USAGE } from './run.js';
+
+/** Bad usage: one clear line, the pointer to --help, exit 2. */
+function usageFailure(message: string): never {
+  // yargs writes some messages over several lines ("Invalid values:\n  Argument: ...").
+  const line = message.replace(/:?\s*\n\s*/g, ': ');
+  console.error(`zmesh: ${line}\nrun "zmesh --help" for usage`);
+  process.exit(EXIT_USAGE);
+}
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -43,7 +52,18 @@ await yargs(hideBin(process.argv))
   .command(keygenCommand)
   .command(authorityCommand)
   .command(certCommand)
-  .demandCommand(1, 'name a command; see zmesh --help')
+  // The fail hook below adds the pointer to --help: said once.
+  .demandCommand(1, 'name a command')
+  // Settings a command leaves to the environment or the config file are filled in
+  // here, checked, before yargs' own checks see them (config.ts).
+  // yargs does not route a middleware's throw to fail(): report it the same way.
+  .middleware((argv) => {
+    try {
+      resolveConfig(argv as Record<string, unknown>, String(argv._[0] ?? ''));
+    } catch (err) {
+      usageFailure((err as Error).message);
+    }
+  }, true)
   // Said as the option is written: options.ts explains why every value is required.
   .updateStrings({ 'Not enough arguments following: %s': '--%s needs a value' })
   .strict()
@@ -51,10 +71,5 @@ await yargs(hideBin(process.argv))
   .help()
   // Only usage problems reach here (commands catch their own errors, see run.ts):
   // one clear line and exit 2.
-  .fail((msg, err) => {
-    // yargs writes some messages over several lines ("Invalid values:\n  Argument: ...").
-    const line = (msg ?? err?.message ?? 'bad usage').replace(/:?\s*\n\s*/g, ': ');
-    console.error(`zmesh: ${line}\nrun "zmesh --help" for usage`);
-    process.exit(EXIT_USAGE);
-  })
+  .fail((msg, err) => usageFailure(msg ?? err?.message ?? 'bad usage'))
   .parseAsync();

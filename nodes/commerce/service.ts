@@ -23,6 +23,11 @@ export interface ServiceOptions {
   discovery?: DiscoveryMode;
   /** Only for an insecure node: a secure node's id is derived from its key. */
   nodeId?: string;
+  /** ROUTER and PUB ports; 0 or absent: any free port. */
+  routerPort?: number;
+  pubPort?: number;
+  /** Addresses peers dial, when not the bound ones (NAT, containers). */
+  advertise?: string[];
   logger?: Logger;
   /** The node's credentials (credentials.ts loadSecurity). Exactly one of `security`
    *  and `insecure` must be given: running open is a decision, never a default. */
@@ -45,6 +50,9 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
   const node = createNode({
     service: def.name,
     nodeId: o.nodeId,
+    routerPort: o.routerPort,
+    pubPort: o.pubPort,
+    advertise: o.advertise,
     mesh: o.mesh,
     interface: o.interface,
     host: o.host,

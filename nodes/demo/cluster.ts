@@ -9,6 +9,7 @@ import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ServiceName } from '../commerce/api.js';
+import { ENV_VARS } from '../cli/config.js';
 import type { DemoTrust } from './trust.js';
 
 /** The built CLI entry point. Tests run this module from its .ts source, whose
@@ -90,16 +91,19 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     return a;
   };
 
+  // The services get their settings from the flags above alone: a ZMESH_PORT or a
+  // ZMESH_CONFIG meant for one node would otherwise give all three the same port.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARS.includes(k)));
   const start = async (service: ServiceName): Promise<ServiceProcess> => {
-    const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'] });
-    const ready = await new Promise<{ nodeId: string; router: string; publicKey?: string }>((resolve, reject) => {
+    const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'], env });
+    const ready = await new Promise<{ nodeId: string; bound: string; publicKey?: string }>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
       const timer = setTimeout(() => fail(new Error(`${service} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       const fail = (err: Error): void => { clearTimeout(timer); child.kill('SIGKILL'); reject(err); };
       lines.once('line', (line) => {
         clearTimeout(timer);
         try {
-          const m = JSON.parse(line) as { event: string; nodeId: string; router: string; publicKey?: string };
+          const m = JSON.parse(line) as { event: string; nodeId: string; bound: string; publicKey?: string };
           if (m.event !== 'ready') throw new Error(line);
           resolve(m);
         } catch {
@@ -108,9 +112,11 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       });
       child.once('exit', (code, signal) => fail(new Error(`${service} exited (${signal ?? code}) before it was ready`)));
     });
-    // Loopback-bound routers are reported as such; the wildcard one is reachable on
-    // the node's advertised addresses, which static peers learn from its hello.
-    const router = ready.router.replace('0.0.0.0', '127.0.0.1');
+    // The endpoint as bound: loopback-bound and interface-bound routers as such, and a
+    // wildcard one over loopback, since the services share this host (its advertised
+    // addresses, in the ready line's `router`, would route through the host's LAN
+    // address instead).
+    const router = ready.bound.replace('0.0.0.0', '127.0.0.1');
     const publicKey = ready.publicKey;
     const proc = { service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}` };
     procs.set(service, proc);

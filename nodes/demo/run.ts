@@ -82,6 +82,11 @@ export async function shopAndAudit(node: MeshNode, o: ShopAndAuditOptions): Prom
   return { ...summarize(results, report, { sku: SCARCE_SKU, initial: o.stock }, wallMs, retries), results };
 }
 
+/** The run was stopped on purpose (SIGINT, SIGTERM): not a failure, and no audit. */
+export class DemoInterrupted extends Error {
+  override readonly name = 'DemoInterrupted';
+}
+
 export function defaultStock(orders: number): number {
   return Math.max(1, Math.floor(orders / 4));
 }
@@ -114,7 +119,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       ...security,
     });
     await shopper.start();
-    phase('waiting for the services to discover each other');
+    phase(o.discovery === 'static' ? 'connecting to the services at their endpoints (static, no mDNS)' : 'waiting for the services to discover each other (mDNS)');
     await Promise.all(SERVICES.map((s) => shopper!.waitForService(s, { timeoutMs: DISCOVERY_TIMEOUT_MS, signal: o.signal })));
 
     phase(`${o.orders} shoppers competing for ${stock} × ${SCARCE_SKU}`);
@@ -122,7 +127,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       orders: o.orders, concurrency: o.concurrency, stock, runId, signal: o.signal, onProgress: o.onProgress,
       // Interrupted (Ctrl-C): the books cannot balance mid-flight, so skip the audit.
       beforeAudit: () => {
-        if (o.signal?.aborted === true) throw new Error(`demo interrupted; the services were stopped, their stores kept in ${dataDir}`);
+        if (o.signal?.aborted === true) throw new DemoInterrupted(`demo interrupted; the services were stopped, their stores kept in ${dataDir}`);
         phase('auditing: stock, orders, reservations and carts');
       },
     });

@@ -23,7 +23,12 @@ export function summarize(results: ShopperResult[], report: AuditReport, scarce:
   const finished = results.filter((r) => r.outcome !== 'unfinished');
   for (const r of finished) h.recordValue(Math.max(1, Math.round(r.latencyMs * 1000)));
   const ms = (us: number): number => Math.round(us / 10) / 100;
-  const latencyMs = { p50: ms(h.getValueAtPercentile(50)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue) };
+  // A percentile of the histogram is the top of its bucket, which can lie above the
+  // largest sample (p99 1094.66 ms beside a max of 1094.34). The max is the exact
+  // largest latency, and no percentile is reported above it: clamped.
+  const max = finished.reduce((m, r) => Math.max(m, r.latencyMs), 0);
+  const upTo = (p: number): number => Math.min(ms(h.getValueAtPercentile(p)), Math.round(max * 100) / 100);
+  const latencyMs = { p50: upTo(50), p99: upTo(99), max: Math.round(max * 100) / 100 };
   h.destroy();
   const left = report.products.find((p) => p.sku === scarce.sku)?.stock ?? -1;
   const rejected = results.filter((r) => r.outcome === 'rejected');

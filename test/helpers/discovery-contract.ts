@@ -14,6 +14,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isEndpoint, parseEndpoint } from '../../transport/names.js';
 import type { Candidate, Discovery, DiscoverySink, LocalNode } from '../../transport/types.js';
+import { requireRoot } from './root.js';
 
 export interface SinkCall {
   type: 'propose' | 'withdraw';
@@ -81,7 +82,9 @@ async function fullRun(h: DiscoveryHarness, signal: AbortSignal): Promise<void> 
   await h.close();
 }
 
-export function discoveryContract(name: string, makeHarness: () => Promise<DiscoveryHarness>): void {
+/** `o.needsRoot`: what the harness needs root for (namespaces); without root the
+ *  suite is skipped with that reason, and fails under CI (helpers/root.ts). */
+export function discoveryContract(name: string, makeHarness: () => Promise<DiscoveryHarness>, o: { needsRoot?: string } = {}): void {
   describe(`discovery contract - ${name}`, () => {
     let harness: DiscoveryHarness | undefined;
     let controller: AbortController;
@@ -89,7 +92,8 @@ export function discoveryContract(name: string, makeHarness: () => Promise<Disco
       if (harness === undefined) throw new Error('harness not created');
       return harness;
     };
-    beforeEach(async () => {
+    beforeEach(async (ctx) => {
+      if (o.needsRoot !== undefined) requireRoot(ctx, o.needsRoot);
       controller = new AbortController();
       harness = await makeHarness();
     });

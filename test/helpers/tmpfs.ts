@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isCi } from './ci.js';
+import { rootMissing } from './root.js';
 
 export interface Tmpfs {
   readonly dir: string;
@@ -18,14 +20,18 @@ export interface Tmpfs {
   unmount(): void;
 }
 
-/** Mounts a tmpfs of `sizeKiB`, or says why it cannot. */
+/** Mounts a tmpfs of `sizeKiB`, or says why it cannot (the test is then skipped;
+ *  under CI=true it throws instead: root.ts). */
 export function mountTmpfs(sizeKiB: number): Tmpfs | { skip: string } {
-  if (process.getuid?.() !== 0) return { skip: 'mounting a tmpfs needs root' };
+  const missing = rootMissing('mounting a tmpfs');
+  if (missing !== undefined) return { skip: missing };
   const dir = mkdtempSync(join(tmpdir(), 'zmesh-tmpfs-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    return { skip: `mount -t tmpfs failed: ${r.error?.message ?? r.stderr.trim()}` };
+    const why = `mount -t tmpfs failed: ${r.error?.message ?? r.stderr.trim()}`;
+    if (isCi()) throw new Error(`${why} (CI=true: the disk-full tests must run, not be skipped)`);
+    return { skip: why };
   }
   const filler = join(dir, 'filler');
   return {

@@ -16,13 +16,22 @@ export function encodeHello(h: HelloInit): Buffer {
   return pb.Hello.encode(h).finish() as Buffer;
 }
 
-/** Decodes a Hello payload; undefined when it is not one we can use (control.proto). */
-export function decodeHello(payload: Uint8Array): Hello | undefined {
+/** A light client's hello (proto/README.md section 6): it bound nothing, so it names
+ *  no port and no endpoint. */
+export function isClientHello(h: Hello): boolean {
+  return h.routerPort === 0 && h.pubPort === 0 && h.routerEndpoints.length === 0;
+}
+
+/** Decodes a Hello payload; undefined when it is not one we can use (control.proto).
+ *  `fromCaller`: a HELLO that came to our ROUTER, which a light client may send; a
+ *  WELCOME always comes from a node that binds, so it must name its PUB port. */
+export function decodeHello(payload: Uint8Array, o: { fromCaller?: boolean } = {}): Hello | undefined {
   try {
     const h = pb.Hello.decode(payload);
     h.startedMs = toNumber(h.startedMs);
     if (!NODE_ID_RE.test(h.nodeId) || !SERVICE_RE.test(h.service) || !MESH_RE.test(h.mesh)) return undefined;
-    if (h.routerPort > 65535 || h.pubPort === 0 || h.pubPort > 65535) return undefined;
+    const client = o.fromCaller === true && isClientHello(h);
+    if (h.routerPort > 65535 || (h.pubPort === 0 && !client) || h.pubPort > 65535) return undefined;
     return h;
   } catch {
     return undefined;

@@ -229,7 +229,7 @@ export class RequestServer {
   }
 
   private onHello(identity: Buffer, env: Envelope, header: Buffer): void {
-    const hello = decodeHello(env.payload);
+    const hello = decodeHello(env.payload, { fromCaller: true });
     if (hello === undefined) {
       this.d.drop('invalid', 'undecodable Hello', env.senderNode);
       this.sendError(identity, env.id, ErrorCode.BAD_MESSAGE, 'bad Hello payload', false);

@@ -10,7 +10,7 @@ import { MAX_SUBJECT_BYTES, isServiceName, isSubject } from 'zmesh';
 import { Registry } from '../registry.js';
 import { fromJson, toJson } from '../../commerce/codec.js';
 import { credentialOptions, type CredentialArgs } from '../credentials.js';
-import { joinMesh } from '../mesh-client.js';
+import { findService, joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
@@ -34,7 +34,7 @@ export const callCommand: CommandModule<object, Args> = {
     .positional('json', { type: 'string', describe: 'the request as a JSON object (default {})' })
     .option('raw', { type: 'boolean', default: false, describe: 'send the JSON text unencoded and print the reply as text (methods without a schema here)' })
     .option('timeout', { type: 'number', requiresArg: true, default: 10, describe: 'seconds to wait for the reply' })
-    .option('wait', { type: 'number', requiresArg: true, default: 5, describe: 'seconds to wait for an instance of the service to be found' })))
+    .option('wait', { type: 'number', requiresArg: true, default: 5, describe: 'at most this many seconds to find an instance of the service (a mesh that plainly has none answers NO_ROUTE sooner)' })))
     .check((a) => {
       if (!Number.isFinite(a.timeout) || a.timeout <= 0 || a.timeout > 600) throw new Error('--timeout must be a number of seconds between 0 and 600');
       if (!Number.isFinite(a.wait) || a.wait < 0 || a.wait > 600) throw new Error('--wait must be a number of seconds between 0 and 600');
@@ -68,7 +68,8 @@ export const callCommand: CommandModule<object, Args> = {
     const payload = args.raw || types === undefined ? Buffer.from(text) : fromJson(types.request, JSON.parse(text) as Record<string, unknown>);
     const node = await joinMesh(args, 'call');
     try {
-      await node.waitForService(args.service, { timeoutMs: Math.max(1, args.wait * 1000) });
+      // NO_ROUTE as soon as the mesh has plainly no such service, not at --wait.
+      await findService(node, args.service, args);
       const reply = await node.request(args.service, args.method, payload, { timeoutMs: args.timeout * 1000 });
       console.log(args.raw || types === undefined ? Buffer.from(reply).toString() : JSON.stringify(toJson(types.response, reply)));
     } finally {

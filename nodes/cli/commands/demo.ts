@@ -6,11 +6,11 @@
  * every node without security, and says so loudly.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { defaultStock, runDemo } from '../../demo/run.js';
+import { DemoInterrupted, defaultStock, runDemo } from '../../demo/run.js';
 import { formatSummary } from '../../demo/summary.js';
 import type { Progress } from '../../demo/shoppers.js';
 import { insecureWarning } from '../credentials.js';
-import { checkInterface, checkPath, LOG_LEVELS } from '../options.js';
+import { checkInterface, checkPath, configOption, LOG_LEVELS } from '../options.js';
 import { makeDataDirectory } from '../paths.js';
 import { EXIT_FAILED, guarded } from '../run.js';
 
@@ -31,7 +31,7 @@ const MAX_ORDERS = 5_000;
 export const demoCommand: CommandModule<object, Args> = {
   command: 'demo',
   describe: 'run product, cart and order as processes and N concurrent shoppers; audit the result',
-  builder: (y: Argv) => y
+  builder: (y: Argv) => configOption(y)
     .option('orders', { type: 'number', requiresArg: true, default: 100, describe: `concurrent shoppers, one checkout each (1 to ${MAX_ORDERS})` })
     .option('stock', { type: 'number', requiresArg: true, describe: 'stock of the scarce item (default: a quarter of --orders)' })
     .option('concurrency', { type: 'number', requiresArg: true, describe: 'shoppers at once (default: all)' })
@@ -40,7 +40,7 @@ export const demoCommand: CommandModule<object, Args> = {
     .option('static', { type: 'boolean', default: false, describe: 'skip mDNS: wire the nodes with static endpoints on 127.0.0.1' })
     .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on' })
     .option('insecure', { type: 'boolean', default: false, describe: 'run every node WITHOUT security (default: secure, with an authority of the demo\'s own)' })
-    .option('log-level', { type: 'string', requiresArg: true, default: 'warn', choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr)' })
+    .option('log-level', { type: 'string', requiresArg: true, choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr; default warn; ZMESH_LOG_LEVEL)' })
     .check((a) => {
       if (!Number.isSafeInteger(a.orders) || a.orders < 1 || a.orders > MAX_ORDERS) throw new Error(`--orders must be a whole number from 1 to ${MAX_ORDERS}`);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
@@ -81,6 +81,12 @@ export const demoCommand: CommandModule<object, Args> = {
         if (result.dataDir !== undefined) console.log(`  stores        kept in ${result.dataDir}`);
       }
       if (!result.ok || result.unfinished > 0) process.exitCode = EXIT_FAILED;
+    } catch (err) {
+      // Ctrl-C is the operator's decision, not a failure: say where things were left,
+      // exit 0. (Whatever failed on its own still fails, with exit 1.)
+      if (!stop.signal.aborted) throw err;
+      live.end();
+      console.error(`zmesh demo: ${err instanceof DemoInterrupted ? err.message : `interrupted (${(err as Error).message})`}`);
     } finally {
       live.end();
       process.off('SIGINT', onSignal);

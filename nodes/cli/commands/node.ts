@@ -7,15 +7,22 @@
  * --cert and --authority), or --insecure, which it warns about. Without either it
  * exits 1 with the commands that make credentials. The ready line carries the node's
  * public key: what other nodes' static peer entries need after "#".
+ *
+ * Identity that survives a restart: --port and --pub-port pin the ports, and an
+ * insecure node keeps its id in its store (storedNodeId) unless --node-id says
+ * otherwise for this run. A secure node's id is derived from its key, so it is as
+ * stable as the key; --node-id may only repeat it. The ready line names the endpoint
+ * others dial (the advertised address, never the 0.0.0.0 bound).
  */
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { storedNodeId } from 'zmesh';
 import { startService } from '../../commerce/services.js';
 import { STORE_FILE } from '../../commerce/service.js';
 import { SERVICES, type ServiceName } from '../../commerce/api.js';
 import { SERVICE_PERMISSIONS } from '../../commerce/permissions.js';
 import { credentialOptions, credentialsHowTo, insecureWarning, resolveTrust, type CredentialArgs } from '../credentials.js';
-import { checkPath, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
+import { checkPath, discoveryOf, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
 import { makeDataDirectory } from '../paths.js';
 import { guarded } from '../run.js';
 
@@ -23,7 +30,10 @@ interface Args extends MeshArgs, CredentialArgs {
   service: ServiceName;
   data?: string;
   json: boolean;
-  discovery?: 'mdns' | 'static' | 'both';
+  'node-id'?: string;
+  port?: number;
+  'pub-port'?: number;
+  advertise?: string[];
   stock?: number;
   'pending-timeout': number;
 }
@@ -33,9 +43,13 @@ export const nodeCommand: CommandModule<object, Args> = {
   describe: 'run one commerce service (product, cart or order) until SIGINT/SIGTERM',
   builder: (y: Argv) => credentialOptions(meshOptions(y
     .positional('service', { type: 'string', choices: SERVICES, demandOption: true, describe: 'the service to run' })
-    .option('data', { type: 'string', requiresArg: true, describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
+    .option('data', { type: 'string', requiresArg: true, describe: 'directory of the node\'s store (default ./zmesh-data/<service>; ZMESH_DATA)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
-    .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
+    .option('node-id', { type: 'string', requiresArg: true, describe: 'node id for this run (default: the one kept in the store; a secure node\'s is derived from its key; ZMESH_NODE_ID)' })
+    // Strings, so that config.ts can say "got \"x\"" rather than "got NaN".
+    .option('port', { type: 'string', requiresArg: true, describe: 'ROUTER port, the one peers dial (default: any free port; ZMESH_PORT)' })
+    .option('pub-port', { type: 'string', requiresArg: true, describe: 'PUB port (default: any free port; ZMESH_PUB_PORT)' })
+    .option('advertise', { type: 'string', array: true, requiresArg: true, describe: 'address peers dial this node at, when not the bound one (NAT, containers; repeatable; default: the --interface address, or every non-internal IPv4 address; ZMESH_ADVERTISE)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
@@ -52,6 +66,8 @@ export const nodeCommand: CommandModule<object, Args> = {
     // Here, after the credentials were read: a node refused for those leaves nothing.
     makeDataDirectory(dataDir);
     const peers = args.peer ?? [];
+    // Insecure: the id the store keeps (made on the first start), unless overridden.
+    const nodeId = args['node-id'] ?? ('insecure' in trust ? storedNodeId(join(dataDir, STORE_FILE), args.service) : undefined);
     // Signal handlers before the ready line: whoever reads it may signal at once, and a
     // SIGTERM that beat the handlers would kill the process instead of closing it.
     let aborting: (() => void) | undefined;
@@ -69,22 +85,29 @@ export const nodeCommand: CommandModule<object, Args> = {
       mesh: args.mesh,
       interface: args.interface,
       peers,
-      discovery: args.discovery ?? (peers.length === 0 ? 'mdns' : 'static'),
+      discovery: discoveryOf(args),
+      nodeId,
+      routerPort: args.port,
+      pubPort: args['pub-port'],
+      advertise: args.advertise,
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
     });
     const { node } = running;
     aborting = () => node.abort();
+    // What peers dial: the advertised endpoints, never the wildcard that was bound.
+    const { advertised } = node.endpoints;
     const ready = {
       event: 'ready', service: node.service, nodeId: node.id, mesh: node.mesh, pid: process.pid,
-      router: node.endpoints.router, pub: node.endpoints.pub, store: join(dataDir, STORE_FILE),
+      router: advertised[0] ?? node.endpoints.router, endpoints: advertised, bound: node.endpoints.router,
+      pub: node.endpoints.pub, routerPort: node.endpoints.routerPort, pubPort: node.endpoints.pubPort, store: join(dataDir, STORE_FILE),
       secure: node.publicKey !== undefined, ...(node.publicKey === undefined ? {} : { publicKey: node.publicKey }),
     };
     if (args.json) console.log(JSON.stringify(ready));
     else {
-      const key = node.publicKey === undefined ? 'INSECURE' : `key ${node.publicKey} (peers list it as tcp://<address>:${node.endpoints.routerPort}#<key>)`;
-      console.log(`${node.service} node ${node.id} up: router ${ready.router}, pub ${ready.pub}, mesh "${node.mesh}", store ${ready.store}, ${key}`);
+      const key = node.publicKey === undefined ? 'INSECURE' : `key ${node.publicKey} (peers list it as ${ready.router}#<key>)`;
+      console.log(`${node.service} node ${node.id} up: router ${advertised.join(', ')} (pub port ${ready.pubPort}), mesh "${node.mesh}", store ${ready.store}, ${key}`);
     }
 
     await stopped;

@@ -9,11 +9,11 @@
  * watching nobody would print nothing and end as if the mesh had been quiet.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { MAX_SUBJECT_BYTES, TimeoutError, isSubject, type MeshEvent, type MeshNode } from 'zmesh';
+import { MAX_SUBJECT_BYTES, isSubject, type MeshEvent } from 'zmesh';
 import { eventTypeOf } from '../registry.js';
 import { toJson } from '../../commerce/codec.js';
 import { credentialOptions, type CredentialArgs } from '../credentials.js';
-import { joinMesh } from '../mesh-client.js';
+import { findService, joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
 
@@ -23,23 +23,6 @@ interface Args extends MeshArgs, CredentialArgs {
   count?: number;
   timeout?: number;
   wait: number;
-}
-
-/** Resolves once some peer is up; TimeoutError after `waitS` seconds. */
-async function firstPeer(node: MeshNode, args: Args): Promise<void> {
-  if (node.peers().some((p) => p.state === 'up')) return;
-  let off: (() => void) | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      off = node.on('peer:up', () => resolve());
-      const who = args.peer === undefined ? `no node of mesh "${args.mesh}" was found` : `none of the --peer nodes (${args.peer.map((p) => p.split('#')[0]).join(', ')}) answered`;
-      timer = setTimeout(() => reject(new TimeoutError(`${who} within ${args.wait} s: nothing to watch`)), args.wait * 1000);
-    });
-  } finally {
-    off?.();
-    clearTimeout(timer);
-  }
 }
 
 export const watchCommand: CommandModule<object, Args> = {
@@ -77,8 +60,9 @@ export const watchCommand: CommandModule<object, Args> = {
       if (args.count !== undefined && ++seen >= args.count) stop.abort();
     };
     try {
-      await firstPeer(node, args);
-      await node.subscribe(args.prefix, print, { signal: stop.signal });
+      await findService(node, undefined, args, ': nothing to watch');
+      // catchUp: a publisher that restarts has its first events fetched from its log.
+      await node.subscribe(args.prefix, print, { signal: stop.signal, catchUp: true });
       // Handlers before the "watching" line: whoever waits for it may signal at once.
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
