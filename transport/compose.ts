@@ -21,6 +21,7 @@ import { PeerDownError, SecurityError } from './errors.js';
 import { silentLogger } from './log.js';
 import { guardObserver } from './observe.js';
 import type { ResolvedOptions } from './options.js';
+import { MEMBERS_METHOD, MemberExchange } from './peers/members.js';
 import { PeerTable } from './peers/peer-table.js';
 import { RequestClient } from './protocol/client.js';
 import { Guard } from './protocol/guard.js';
@@ -58,6 +59,8 @@ export interface NodeParts {
   publisher: Publisher;
   subscriber: EventSubscriber;
   table: PeerTable;
+  /** Peer exchange (`$members`): learns the mesh's members from every peer. */
+  members: MemberExchange;
   /** Present when the node has a store. */
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
@@ -135,6 +138,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // peers/ and protocol/ (client)
   let client: RequestClient | undefined;
+  let members: MemberExchange | undefined;
   table = new PeerTable({
     selfId: opts.nodeId,
     mesh: opts.mesh,
@@ -167,11 +171,18 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     peerReady: (nodeId, pubEndpoint, publicKey) => subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs, publicKey),
     // A peer left: its events stop, its requests fail with PEER_DOWN.
     peerGone: (nodeId, reason) => {
+      members?.peerGone(nodeId);
       subscriber.disconnect(nodeId);
       pending.rejectPeer(nodeId, () => new PeerDownError(`peer ${nodeId} went down (${reason})`, { remoteNode: nodeId }));
     },
   });
   client = new RequestClient({ routes: table, builder, pending, drop, requestTimeoutMs: opts.requestTimeoutMs });
+  members = new MemberExchange({
+    table, bounds: counters.bounds, log, clock,
+    requestNode: (nodeId, method, payload) => client!.requestNode(nodeId, method, payload),
+  });
+  server.handle(MEMBERS_METHOD, () => members!.answer());
+  bus.on('peer:up', ({ peer }) => members!.peerUp(peer.nodeId));
   server.listen({
     onHello: (hello) => {
       if (hello.mesh !== opts.mesh) return drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
@@ -202,5 +213,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust, pubSocket };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket };
 }
