@@ -26,6 +26,11 @@ export const MAX_PENDING_PER_INFORMANT = 8;
  *  asked once as soon as the peer is up. */
 export const MEMBERS_REFRESH_MS = 5_000;
 
+/** DNS-SD (discovery/dns.ts): instances one browse looks at, and addresses kept per
+ *  SRV target. A zone that lists more is read in part (`ignored.overLimit`). */
+export const MAX_DNS_INSTANCES = 256;
+export const MAX_DNS_ADDRESSES = 4;
+
 /** First wait before opening a link's DEALER again after opening it failed (for
  *  example EMFILE); doubles up to the socket's reconnect maximum. */
 export const LINK_REOPEN_MIN_MS = 100;

@@ -15,6 +15,7 @@ import { createEventBus, type EventBus } from './bus.js';
 import { systemClock } from './clock.js';
 import type { Envelope } from './codec/envelope.js';
 import type { HelloInit } from './codec/control.js';
+import { dnsFromSettings } from './discovery/dns.js';
 import { mdnsFromSettings } from './discovery/mdns.js';
 import { staticDiscovery } from './discovery/static.js';
 import { PeerDownError, SecurityError } from './errors.js';
@@ -63,7 +64,7 @@ export interface NodeParts {
   members: MemberExchange;
   /** Present when the node has a store. */
   reliable: ReliableLayer | undefined;
-  /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
+  /** Discovery sources by name, for stats(): "static", "mdns", "dns", "source0", ... */
   sources: Array<[string, Discovery]>;
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
@@ -211,6 +212,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const sources: Array<[string, Discovery]> = [];
   if (opts.peers.length > 0) sources.push(['static', staticDiscovery({ peers: opts.peers })]);
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
+  if (opts.dns !== undefined) sources.push(['dns', dnsFromSettings(opts.dns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
   return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket };

@@ -15,7 +15,7 @@ import { STORE_FILE } from '../../commerce/service.js';
 import { SERVICES, type ServiceName } from '../../commerce/api.js';
 import { SERVICE_PERMISSIONS } from '../../commerce/permissions.js';
 import { credentialOptions, credentialsHowTo, insecureWarning, resolveTrust, type CredentialArgs } from '../credentials.js';
-import { checkPath, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
+import { checkDns, checkPath, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
 import { makeDataDirectory } from '../paths.js';
 import { guarded } from '../run.js';
 
@@ -23,7 +23,9 @@ interface Args extends MeshArgs, CredentialArgs {
   service: ServiceName;
   data?: string;
   json: boolean;
-  discovery?: 'mdns' | 'static' | 'both';
+  discovery?: 'mdns' | 'static' | 'both' | 'dns';
+  'dns-domain'?: string;
+  'dns-server'?: string[];
   stock?: number;
   'pending-timeout': number;
 }
@@ -35,11 +37,14 @@ export const nodeCommand: CommandModule<object, Args> = {
     .positional('service', { type: 'string', choices: SERVICES, demandOption: true, describe: 'the service to run' })
     .option('data', { type: 'string', requiresArg: true, describe: 'directory of the node\'s store (default ./zmesh-data/<service>)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the ready and closed lines as JSON' })
-    .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both'], describe: 'where peers come from (default: static with --peer, else mdns)' })
+    .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both', 'dns'], describe: 'where peers come from (default: dns with --dns-domain, static with --peer, else mdns)' })
+    .option('dns-domain', { type: 'string', requiresArg: true, describe: 'DNS-SD over unicast DNS: browse _zmesh._tcp.<domain> (PTR, SRV, TXT); for a Kubernetes headless service, <svc>.<namespace>.svc.cluster.local' })
+    .option('dns-server', { type: 'string', array: true, requiresArg: true, describe: 'DNS server for --dns-domain, IP[:PORT] (repeatable; default: the system\'s resolvers)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
       checkPath('data', a.data);
+      checkDns(a.discovery, a['dns-domain'], a['dns-server']);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
       return true;
@@ -69,7 +74,8 @@ export const nodeCommand: CommandModule<object, Args> = {
       mesh: args.mesh,
       interface: args.interface,
       peers,
-      discovery: args.discovery ?? (peers.length === 0 ? 'mdns' : 'static'),
+      discovery: args.discovery ?? (args['dns-domain'] !== undefined ? 'dns' : peers.length === 0 ? 'mdns' : 'static'),
+      ...(args['dns-domain'] === undefined ? {} : { dns: { domain: args['dns-domain'], ...(args['dns-server'] === undefined ? {} : { servers: args['dns-server'] }) } }),
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
