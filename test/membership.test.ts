@@ -19,7 +19,8 @@ import { call, createNode, type MeshNode } from '../transport/index.js';
 import { MAX_MEMBERS_LISTED, MAX_PENDING_PER_INFORMANT } from '../transport/bounds.js';
 import { ForeignPeer } from './helpers/foreign-peer.js';
 import { killAll, NodeProc } from './helpers/proc.js';
-import { envelope, pb } from './helpers/raw-peer.js';
+import { envelope, pb, RawDealer } from './helpers/raw-peer.js';
+import { testAuthority } from './helpers/trust.js';
 
 const FAST = { heartbeatIntervalMs: 200, suspectAfterMs: 600, deadAfterMs: 1_000 };
 const dirs: string[] = [];
@@ -60,6 +61,60 @@ describe('membership', () => {
     }, { timeout: 15_000, interval: 100 });
     // The commands went straight to each other, not through the seed.
     expect(await seed.records()).toEqual({});
+  });
+
+  it('membership - a secure mesh spreads from seeds given with their keys; learned members prove theirs in the handshake', async () => {
+    const authority = testAuthority();
+    cleanups.push(() => authority.cleanup());
+    const node = (service: string, peers: string[] = []): MeshNode => {
+      const n = createNode({ service, host: '127.0.0.1', discovery: 'static', peers, security: authority.issue(service).security, ...FAST });
+      cleanups.push(() => n.close());
+      return n;
+    };
+    const seed = node('seed');
+    await seed.start();
+    const seedPeer = `${seed.endpoints.router}#${seed.publicKey!}`;
+    const alpha = node('alpha', [seedPeer]);
+    const beta = node('beta', [seedPeer]);
+    await Promise.all([alpha.start(), beta.start()]);
+    await alpha.waitForService('beta', { timeoutMs: 15_000 });
+    await beta.waitForService('alpha', { timeoutMs: 15_000 });
+    beta.handle('whoami', () => Buffer.from(beta.id));
+    expect(Buffer.from(await alpha.request('beta', 'whoami', new Uint8Array(0))).toString()).toBe(beta.id);
+    // alpha reached beta on the endpoint and key the seed listed.
+    expect(alpha.peers().find((p) => p.nodeId === beta.id)?.endpoint).toBe(beta.endpoints.router);
+  });
+
+  it('membership - $members as the spec says: a foreign client reads the list, and a peer whose hello does not offer it is never asked', async () => {
+    const seed = await NodeProc.start({ service: 'seed', ...FAST });
+    const alpha = await NodeProc.start({ service: 'alpha', peers: [seed.endpoints.router], ...FAST });
+    await vi.waitFor(() => expect(seed.peersUp.has(alpha.nodeId)).toBe(true), { timeout: 10_000, interval: 50 });
+    // A REQUEST needs no prior HELLO (section 5).
+    const raw = new RawDealer(seed.endpoints.router);
+    cleanups.push(() => raw.close());
+    const ask = envelope({ kind: pb.Kind.REQUEST, service: 'seed', subject: '$members', ttlMs: 5_000 });
+    await raw.send(ask);
+    const answer = await raw.answerTo(pb.Envelope.decode(ask[0]!).id);
+    expect(answer.kind).toBe(pb.Kind.REPLY);
+    const listed = pb.Members.decode(answer.payload).members;
+    expect(listed.map((m) => ({ nodeId: m.nodeId, service: m.service, first: m.routerEndpoints?.[0], publicKey: m.publicKey })))
+      .toEqual([{ nodeId: alpha.nodeId, service: 'alpha', first: alpha.endpoints.router, publicKey: '' }]);
+
+    // An older peer: its hello says nothing of lists_members.
+    const old = new ForeignPeer();
+    const asked: string[] = [];
+    old.onEnvelope = (e) => {
+      if (e.kind === pb.Kind.REQUEST) asked.push(e.subject);
+      return undefined;
+    };
+    await old.start();
+    cleanups.push(() => old.close());
+    const node = await NodeProc.start({ service: 'gamma', peers: [old.routerEndpoint], ...FAST });
+    await vi.waitFor(() => expect(node.peersUp.has('foreign-1')).toBe(true), { timeout: 10_000, interval: 50 });
+    // A node asks a peer as soon as it is up: a request sent after that on the same
+    // link arrives after any $members would have.
+    expect(await node.request('foreign', 'greet', 'old peer')).toBe('hello old peer');
+    expect(asked).toEqual([]);
   });
 
   it('membership - the commerce checkout confirms with cart and order seeded with product only', async () => {
