@@ -195,9 +195,17 @@ class Dns implements DnsDiscovery {
         if (instance !== undefined) found.push([name, { ...instance, target: srv.name, port: srv.port }]);
       }
     }
+    const addressed: Array<[string, Instance, string[]]> = [];
+    for (let i = 0; i < found.length; i += LOOKUP_CONCURRENCY) {
+      addressed.push(...await Promise.all(found.slice(i, i + LOOKUP_CONCURRENCY).map(async ([key, instance]): Promise<[string, Instance, string[]]> => {
+        const addresses = isIPv4(instance.target) ? [instance.target]
+          : validSrv(instance) ? await query(`A ${instance.target}`, () => this.resolver.resolve4(instance.target)) : [];
+        return [key, instance, addresses.slice(0, MAX_DNS_ADDRESSES)];
+      })));
+    }
     if (this.closed) return;
     const now = Date.now();
-    for (const [key, instance] of found) await this.offer(key, instance, local, sink, now, query);
+    for (const [key, instance, addresses] of addressed) this.offer(key, instance, addresses, local, sink, now);
     if (failed) this.counters.failures++;
     for (const [key, k] of [...this.known]) {
       if (now - k.lastSeenMs <= this.o.staleAfterMs) continue;
@@ -236,23 +244,17 @@ class Dns implements DnsDiscovery {
     return { nodeId, ...(/^[0-9a-f]{64}$/.test(key) ? { publicKey: key } : {}) };
   }
 
-  private async offer(
-    key: string, instance: Instance, local: LocalNode | undefined, sink: DiscoverySink, now: number,
-    query: <T>(what: string, f: () => Promise<T[]>) => Promise<T[]>,
-  ): Promise<void> {
-    if (!Number.isInteger(instance.port) || instance.port < 1 || instance.port > 65535 || instance.target === '' || instance.target === '.') {
+  private offer(key: string, instance: Instance, addresses: string[], local: LocalNode | undefined, sink: DiscoverySink, now: number): void {
+    if (!validSrv(instance)) {
       this.counters.ignored.badTxt++;
       return;
     }
-    const addresses = isIPv4(instance.target) ? [instance.target]
-      : (await query(`A ${instance.target}`, () => this.resolver.resolve4(instance.target))).slice(0, MAX_DNS_ADDRESSES);
     const own = local === undefined || instance.nodeId !== undefined ? [] : ownAddresses();
     const usable = addresses.filter((a) => !(local !== undefined && instance.port === local.routerPort && own.includes(a)));
     if (usable.length === 0) {
       this.counters.ignored[addresses.length === 0 ? 'noAddress' : 'self']++;
       return;
     }
-    if (this.closed) return;
     const candidate: Candidate = {
       endpoints: usable.map((a) => `tcp://${a}:${instance.port}`), source: 'dns',
       ...(instance.nodeId === undefined ? {} : { nodeId: instance.nodeId }),
@@ -265,6 +267,11 @@ class Dns implements DnsDiscovery {
     this.counters.accepted++;
     sink.propose(candidate);
   }
+}
+
+/** An SRV record that names something to dial (target "." means "no service here"). */
+function validSrv(i: Instance): boolean {
+  return Number.isInteger(i.port) && i.port >= 1 && i.port <= 65535 && i.target !== '' && i.target !== '.';
 }
 
 /** This host's IPv4 addresses (loopback included): an SRV list of every pod names us too. */
