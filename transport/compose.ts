@@ -180,7 +180,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   client = new RequestClient({ routes: table, builder, pending, drop, requestTimeoutMs: opts.requestTimeoutMs });
   members = new MemberExchange({
     table, bounds: counters.bounds, log, clock,
-    requestNode: (nodeId, method, payload) => client!.requestNode(nodeId, method, payload),
+    requestNode: (nodeId, method, payload) => client!.requestNode(nodeId, method, payload, { internal: true }),
   });
   server.handle(MEMBERS_METHOD, () => members!.answer());
   bus.on('peer:up', ({ peer }) => members!.peerUp(peer.nodeId));
