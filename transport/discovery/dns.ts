@@ -133,7 +133,11 @@ class Dns implements DnsDiscovery {
     this.signal = signal;
     signal.addEventListener('abort', this.onAbort);
     const round = (): void => {
-      void this.browse(local, sink).finally(() => {
+      // A sink that throws must not become an unhandled rejection: count, log, go on.
+      void this.browse(local, sink).catch((err: unknown) => {
+        this.counters.failures++;
+        this.warn.warn('round', { err }, 'DNS-SD round failed');
+      }).finally(() => {
         if (!this.closed) this.timer = setTimeout(round, this.o.queryIntervalMs);
       });
     };
@@ -153,7 +157,8 @@ class Dns implements DnsDiscovery {
     this.resolver.cancel();
   }
 
-  /** One round: browse, propose what answers, withdraw what went stale. Never throws. */
+  /** One round: browse, propose what answers, withdraw what went stale. Queries never
+   *  reject (query() turns errors into "nothing"); only the sink could throw. */
   private async browse(local: LocalNode | undefined, sink: DiscoverySink): Promise<void> {
     this.counters.browses++;
     let failed = false;
