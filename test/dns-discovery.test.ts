@@ -21,11 +21,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { dnsDiscovery, type DnsDiscovery } from '../transport/discovery/dns.js';
+import { createNode, type MeshNode } from '../transport/index.js';
 import { resolveOptions } from '../transport/options.js';
 import type { Candidate, LocalNode } from '../transport/types.js';
 import { discoveryContract, inProcessHarness } from './helpers/discovery-contract.js';
 import { dnsSdRecords, killAllDnsmasq, startDnsmasq, type Dnsmasq, type DnsRecords } from './helpers/dnsmasq.js';
 import { killAll, NodeProc } from './helpers/proc.js';
+import { testAuthority } from './helpers/trust.js';
 import { createLan, type Lan } from './helpers/vlan.js';
 
 const DOMAIN = 'mesh.test';
@@ -143,6 +145,37 @@ describe('dns discovery', () => {
     await vi.waitFor(() => expect(source.stats().failures).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 20 });
     await vi.waitFor(() => expect(calls.at(-1)).toEqual({ type: 'withdraw', candidate: { endpoints: ['tcp://10.1.2.3:7000'], nodeId: 'alpha-3', source: 'dns' } }), { timeout: 15_000, interval: 20 });
     expect(source.stats().withdrawn).toBe(1);
+  });
+
+  it('dns discovery - secure nodes find each other by the key in TXT, once the DNS server comes up', async () => {
+    const authority = testAuthority();
+    const nodes: MeshNode[] = [];
+    try {
+      // The nodes start first, on a server port that nothing answers yet: the rounds
+      // fail (counted), then succeed once dnsmasq serves the records.
+      const port = await freePort();
+      for (const service of ['alpha', 'beta']) {
+        const n = createNode({
+          service, host: '127.0.0.1', security: authority.issue(service).security,
+          dns: { domain: DOMAIN, servers: [`127.0.0.1:${port}`], queryIntervalMs: QUERY_INTERVAL_MS, timeoutMs: 200 },
+        });
+        nodes.push(n);
+        await n.start();
+      }
+      const [alpha, beta] = nodes as [MeshNode, MeshNode];
+      await vi.waitFor(() => expect((alpha.stats().discovery['dns'] as { failures: number }).failures).toBeGreaterThanOrEqual(1), { timeout: 10_000, interval: 20 });
+      const dns = await startDnsmasq({
+        domain: DOMAIN, address: '127.0.0.1', port,
+        records: dnsSdRecords(DOMAIN, nodes.map((n) => ({ nodeId: n.id, service: n.service, address: '127.0.0.1', routerPort: n.endpoints.routerPort, pubPort: n.endpoints.pubPort, publicKey: n.publicKey! }))),
+      });
+      servers.add(dns);
+      await alpha.waitForService('beta', { timeoutMs: 10_000 });
+      await beta.waitForService('alpha', { timeoutMs: 10_000 });
+      expect(alpha.peers().map((p) => p.nodeId)).toEqual([beta.id]);
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+      authority.cleanup();
+    }
   });
 
   it('dns discovery - bad options are refused by name', () => {
