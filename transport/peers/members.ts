@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { MAX_MEMBERS_LISTED, MAX_MEMBER_ENDPOINTS, MEMBERS_REFRESH_MS } from '../bounds.js';
 import { decodeMembers, encodeMembers, type Member } from '../codec/control.js';
 import { RateLimitedLog } from '../log.js';
+import { isEndpoint } from '../names.js';
 import type { BoundsStats, Clock } from '../types.js';
 import type { PeerTable } from './peer-table.js';
 
@@ -51,7 +52,9 @@ export class MemberExchange {
     for (const link of this.p.table.upLinks()) {
       if (members.length === MAX_MEMBERS_LISTED) break;
       const hello = link.peer!;
-      const routerEndpoints = [...new Set([...hello.routerEndpoints, link.endpoint])].slice(0, MAX_MEMBER_ENDPOINTS);
+      // A hello's endpoints are the peer's word: only valid ones are passed on, so
+      // that junk cannot crowd out the endpoint we know works.
+      const routerEndpoints = [...new Set([...hello.routerEndpoints.filter(isEndpoint), link.endpoint])].slice(0, MAX_MEMBER_ENDPOINTS);
       members.push({ nodeId: hello.nodeId, service: hello.service, routerEndpoints, publicKey: hello.publicKey });
     }
     return encodeMembers(members);
