@@ -122,7 +122,7 @@ describe('membership', () => {
     const mesh = `seeded-${process.pid}`;
     const loopback = ['--interface', '127.0.0.1'];
     const cluster: Cluster = await startCluster({
-      dataDir, mesh, stock: 5, discovery: 'seed', insecure: true, stderr: 'inherit',
+      dataDir, mesh, stock: 5, discovery: 'seed', insecure: true,
       extraArgs: { product: loopback, order: loopback, cart: loopback },
     });
     cleanups.push(async () => { await cluster.stop(); });
