@@ -121,6 +121,19 @@ describe('dns discovery', () => {
     expect(source.stats().failures).toBe(0);
   });
 
+  it('dns discovery - an instance published with PTR and SRV but no TXT is proposed by its endpoint alone', async () => {
+    const instance = `plain._zmesh._tcp.${DOMAIN}`;
+    const { source, calls } = await start({
+      ptr: [{ name: `_zmesh._tcp.${DOMAIN}`, targets: [instance] }],
+      srv: [{ name: instance, target: `plain.${DOMAIN}`, port: 7200 }],
+      hosts: [{ name: `plain.${DOMAIN}`, address: '10.1.2.9' }],
+    }, localNode('me-4', 7000));
+    await vi.waitFor(() => expect(source.stats().browses).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 20 });
+    const proposed = calls.filter((c) => c.type === 'propose').map((c) => c.candidate);
+    expect(proposed.length).toBeGreaterThan(0);
+    for (const c of proposed) expect(c).toEqual({ endpoints: ['tcp://10.1.2.9:7200'], source: 'dns' });
+  });
+
   it('dns discovery - a Kubernetes headless service (SRV at _zmesh._tcp.<svc>.<ns>.svc.cluster.local, no PTR, no TXT) proposes every pod but this one', async () => {
     const domain = 'zmesh.prod.svc.cluster.local';
     const pods = ['10.244.1.7', '10.244.2.9', '127.0.0.1'];
