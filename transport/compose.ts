@@ -182,7 +182,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     table, bounds: counters.bounds, log, clock,
     requestNode: (nodeId, method, payload) => client!.requestNode(nodeId, method, payload, { internal: true }),
   });
-  server.handle(MEMBERS_METHOD, () => members!.answer());
+  server.handle(MEMBERS_METHOD, () => members!.answer(), { internal: true });
   bus.on('peer:up', ({ peer }) => members!.peerUp(peer.nodeId));
   server.listen({
     onHello: (hello) => {
