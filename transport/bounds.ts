@@ -22,9 +22,10 @@ export const MAX_MEMBER_ENDPOINTS = 4;
  *  dialled at a time (each dropped after PENDING_LINK_TTL_MS), and leaves room for
  *  what everyone else proposes. */
 export const MAX_PENDING_PER_INFORMANT = 8;
-/** How often a node asks each peer that lists members for its members again; also
- *  asked once as soon as the peer is up. */
+/** How often a node asks each peer that lists members for its members again. It
+ *  also asks as soon as the peer is up, and once more MEMBERS_SECOND_ASK_MS later. */
 export const MEMBERS_REFRESH_MS = 5_000;
+export const MEMBERS_SECOND_ASK_MS = 1_000;
 
 /** DNS-SD (discovery/dns.ts): instances one browse looks at, and addresses kept per
  *  SRV target. A zone that lists more is read in part (`ignored.overLimit`). */

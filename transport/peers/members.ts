@@ -4,7 +4,7 @@
  *
  *   cart --HELLO--> product <--HELLO-- order      both know product only
  *   cart --$members--> product: [order @ tcp://...]   (asked when product is up,
- *   cart --HELLO--> order                              then every 5 s)
+ *   cart --HELLO--> order                              1 s later, then every 5 s)
  *   order learns cart from that hello and dials back  (section 5)
  *
  * Answering: `$members` lists the peers that are up here, with their advertised
@@ -15,7 +15,7 @@
  * becomes a peer through the handshake, in a secure mesh only if it proves its key.
  */
 import type { Logger } from 'pino';
-import { MAX_MEMBERS_LISTED, MAX_MEMBER_ENDPOINTS, MEMBERS_REFRESH_MS } from '../bounds.js';
+import { MAX_MEMBERS_LISTED, MAX_MEMBER_ENDPOINTS, MEMBERS_REFRESH_MS, MEMBERS_SECOND_ASK_MS } from '../bounds.js';
 import { decodeMembers, encodeMembers, type Member } from '../codec/control.js';
 import { RateLimitedLog } from '../log.js';
 import { isEndpoint } from '../names.js';
@@ -36,8 +36,8 @@ export interface MembersParts {
 }
 
 export class MemberExchange {
-  /** Node id -> monotonic ms of our last question to it. */
-  private readonly asked = new Map<string, number>();
+  /** Node id -> monotonic ms at which to ask it next. */
+  private readonly nextAt = new Map<string, number>();
   private readonly inFlight = new Set<string>();
   private readonly limited: RateLimitedLog;
   private closed = false;
@@ -60,21 +60,25 @@ export class MemberExchange {
     return encodeMembers(members);
   }
 
-  /** A peer came up: ask it at once. */
+  /** A peer came up: ask it at once, and again MEMBERS_SECOND_ASK_MS later. Nodes
+   *  that join at the same moment (a boot) reach the seed before it has the others
+   *  up: the second question finds them. */
   peerUp(nodeId: string): void {
-    this.asked.delete(nodeId);
-    this.ask(nodeId, this.p.clock.monotonic());
+    const now = this.p.clock.monotonic();
+    this.nextAt.delete(nodeId);
+    if (this.ask(nodeId)) this.nextAt.set(nodeId, now + MEMBERS_SECOND_ASK_MS);
   }
 
   peerGone(nodeId: string): void {
-    this.asked.delete(nodeId);
+    this.nextAt.delete(nodeId);
   }
 
-  /** Asks every up peer whose last question is MEMBERS_REFRESH_MS old. */
+  /** Asks every up peer whose next question is due; then again MEMBERS_REFRESH_MS on. */
   tick(now: number): void {
     for (const link of this.p.table.upLinks()) {
-      const last = this.asked.get(link.nodeId);
-      if (last === undefined || now - last >= MEMBERS_REFRESH_MS) this.ask(link.nodeId, now);
+      const due = this.nextAt.get(link.nodeId);
+      if (due !== undefined && now < due) continue;
+      if (this.ask(link.nodeId)) this.nextAt.set(link.nodeId, now + MEMBERS_REFRESH_MS);
     }
   }
 
@@ -82,15 +86,17 @@ export class MemberExchange {
     this.closed = true;
   }
 
-  private ask(nodeId: string, now: number): void {
-    if (this.closed || this.inFlight.has(nodeId)) return;
-    if (this.p.table.byNode(nodeId)?.peer?.listsMembers !== true) return;
-    this.asked.set(nodeId, now);
+  /** Sends one question; false when none was sent (closed, one in flight, or the
+   *  peer does not list members). */
+  private ask(nodeId: string): boolean {
+    if (this.closed || this.inFlight.has(nodeId)) return false;
+    if (this.p.table.byNode(nodeId)?.peer?.listsMembers !== true) return false;
     this.inFlight.add(nodeId);
     this.p.requestNode(nodeId, MEMBERS_METHOD, EMPTY).then(
       (body) => this.take(nodeId, body),
       (err: unknown) => this.p.log.debug({ err, peer: nodeId }, '$members not answered'),
     ).finally(() => this.inFlight.delete(nodeId));
+    return true;
   }
 
   private take(informant: string, body: Uint8Array): void {
