@@ -13,6 +13,25 @@ export const MAX_PENDING_LINKS = 64;
 /** A link from a hello or a record that got no answer at all in this long is dropped;
  *  the next hello or record proposes it again. */
 export const PENDING_LINK_TTL_MS = 30_000;
+/** Peer exchange (`$members`, proto/README.md section 5.1): entries a node lists in
+ *  one answer and reads from one, and endpoints it keeps per entry. */
+export const MAX_MEMBERS_LISTED = 64;
+export const MAX_MEMBER_ENDPOINTS = 4;
+/** Pending links that the members one peer listed may hold at once, within
+ *  MAX_PENDING_LINKS: a peer that lists thousands of made-up members gets this many
+ *  dialled at a time (each dropped after PENDING_LINK_TTL_MS), and leaves room for
+ *  what everyone else proposes. */
+export const MAX_PENDING_PER_INFORMANT = 8;
+/** How often a node asks each peer that lists members for its members again. It
+ *  also asks as soon as the peer is up, and once more MEMBERS_SECOND_ASK_MS later. */
+export const MEMBERS_REFRESH_MS = 5_000;
+export const MEMBERS_SECOND_ASK_MS = 1_000;
+
+/** DNS-SD (discovery/dns.ts): instances one browse looks at, and addresses kept per
+ *  SRV target. A zone that lists more is read in part (`ignored.overLimit`). */
+export const MAX_DNS_INSTANCES = 256;
+export const MAX_DNS_ADDRESSES = 4;
+
 /** First wait before opening a link's DEALER again after opening it failed (for
  *  example EMFILE); doubles up to the socket's reconnect maximum. */
 export const LINK_REOPEN_MIN_MS = 100;

@@ -15,12 +15,14 @@ import { createEventBus, type EventBus } from './bus.js';
 import { systemClock } from './clock.js';
 import type { Envelope } from './codec/envelope.js';
 import type { HelloInit } from './codec/control.js';
+import { dnsFromSettings } from './discovery/dns.js';
 import { mdnsFromSettings } from './discovery/mdns.js';
 import { staticDiscovery } from './discovery/static.js';
 import { PeerDownError, SecurityError } from './errors.js';
 import { silentLogger } from './log.js';
 import { guardObserver } from './observe.js';
 import type { ResolvedOptions } from './options.js';
+import { MEMBERS_METHOD, MemberExchange } from './peers/members.js';
 import { PeerTable } from './peers/peer-table.js';
 import { RequestClient } from './protocol/client.js';
 import { Guard } from './protocol/guard.js';
@@ -58,9 +60,11 @@ export interface NodeParts {
   publisher: Publisher;
   subscriber: EventSubscriber;
   table: PeerTable;
+  /** Peer exchange (`$members`): learns the mesh's members from every peer. */
+  members: MemberExchange;
   /** Present when the node has a store. */
   reliable: ReliableLayer | undefined;
-  /** Discovery sources by name, for stats(): "static", "mdns", "source0", ... */
+  /** Discovery sources by name, for stats(): "static", "mdns", "dns", "source0", ... */
   sources: Array<[string, Discovery]>;
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
@@ -135,6 +139,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // peers/ and protocol/ (client)
   let client: RequestClient | undefined;
+  let members: MemberExchange | undefined;
   table = new PeerTable({
     selfId: opts.nodeId,
     mesh: opts.mesh,
@@ -167,11 +172,18 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     peerReady: (nodeId, pubEndpoint, publicKey) => subscriber.connect(nodeId, pubEndpoint, opts.subscribeTimeoutMs, publicKey),
     // A peer left: its events stop, its requests fail with PEER_DOWN.
     peerGone: (nodeId, reason) => {
+      members?.peerGone(nodeId);
       subscriber.disconnect(nodeId);
       pending.rejectPeer(nodeId, () => new PeerDownError(`peer ${nodeId} went down (${reason})`, { remoteNode: nodeId }));
     },
   });
   client = new RequestClient({ routes: table, builder, pending, drop, requestTimeoutMs: opts.requestTimeoutMs });
+  members = new MemberExchange({
+    table, bounds: counters.bounds, log, clock,
+    requestNode: (nodeId, method, payload) => client!.requestNode(nodeId, method, payload, { internal: true }),
+  });
+  server.handle(MEMBERS_METHOD, () => members!.answer(), { internal: true });
+  bus.on('peer:up', ({ peer }) => members!.peerUp(peer.nodeId));
   server.listen({
     onHello: (hello) => {
       if (hello.mesh !== opts.mesh) return drop('foreignMesh', `mesh "${hello.mesh}"`, hello.nodeId);
@@ -200,7 +212,8 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const sources: Array<[string, Discovery]> = [];
   if (opts.peers.length > 0) sources.push(['static', staticDiscovery({ peers: opts.peers })]);
   if (opts.mdns !== undefined) sources.push(['mdns', mdnsFromSettings(opts.mdns, log)]);
+  if (opts.dns !== undefined) sources.push(['dns', dnsFromSettings(opts.dns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, reliable, sources, trust, pubSocket };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket };
 }

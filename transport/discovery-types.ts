@@ -4,7 +4,9 @@
  * decides (peers/peer-table.ts).
  */
 
-export type DiscoveryMode = 'mdns' | 'static' | 'both';
+/** "dns": DNS-SD over unicast DNS (the `dns` option), with the static peers if any;
+ *  no mDNS. */
+export type DiscoveryMode = 'mdns' | 'static' | 'both' | 'dns';
 
 /** What a discovery source may advertise about the local node. */
 export interface LocalNode {
@@ -14,7 +16,7 @@ export interface LocalNode {
   routerPort: number;
   pubPort: number;
   protocolVersion: number;
-  /** A secure node's CURVE public key, 64 hex characters (mDNS TXT `key`). */
+  /** A secure node's CURVE public key, 64 hex characters (mDNS and DNS-SD TXT `key`). */
   publicKey?: string;
 }
 

@@ -117,7 +117,9 @@ class Node implements MeshNode {
     let ticks = 0;
     this.ticker = setInterval(() => {
       try {
-        this.p.table.tick(this.p.clock.monotonic());
+        const now = this.p.clock.monotonic();
+        this.p.table.tick(now);
+        this.p.members.tick(now);
         if (trust !== undefined && ++ticks % TRUST_TICKS === 0) trust.policy.tick();
       } catch (err) {
         this.p.log.error({ err }, 'peer table tick failed');
@@ -301,6 +303,7 @@ class Node implements MeshNode {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearInterval(this.ticker);
+    this.p.members.close();
     this.p.queues.router.close();
     this.p.queues.pub.close();
     this.p.subscriber.close();
@@ -360,6 +363,7 @@ class Node implements MeshNode {
       bindsConnections: this.p.trust?.bindsConnections ?? false,
       maxPayloadBytes: this.opts.maxPayloadBytes,
       batchedAcks: true,
+      listsMembers: true,
     };
   }
 }

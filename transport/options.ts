@@ -11,6 +11,7 @@
  * May import: errors, names, limits, types, security/ (foundation modules only).
  */
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
@@ -56,6 +57,23 @@ export const MDNS_DEFAULTS: Readonly<Omit<MdnsSettings, 'interface'>> = Object.f
   queryIntervalMs: 5_000,
   staleAfterMs: 16_000,
   reproposeMs: 1_000,
+});
+
+/** DNS-SD over unicast DNS (discovery/dns.ts). */
+export interface DnsSettings {
+  /** Without a trailing dot, e.g. "mesh.example.org". */
+  domain: string;
+  /** "IP" or "IP:PORT" entries for node:dns setServers; undefined: the system's. */
+  servers: string[] | undefined;
+  queryIntervalMs: number;
+  staleAfterMs: number;
+  timeoutMs: number;
+}
+
+export const DNS_DEFAULTS: Readonly<Pick<DnsSettings, 'queryIntervalMs' | 'staleAfterMs' | 'timeoutMs'>> = Object.freeze({
+  queryIntervalMs: 5_000,
+  staleAfterMs: 30_000,
+  timeoutMs: 2_000,
 });
 
 /** libzmq options every zmesh socket gets, resolved once per node. The trust issue's
@@ -122,8 +140,10 @@ export interface ResolvedOptions {
   /** The application's migration steps, in order; empty without a store. */
   migrations: readonly Migration[];
   reliable: Readonly<Required<ReliableOptions>>;
-  /** Undefined when discovery is "static" (no mDNS source runs). */
+  /** Undefined when discovery is "static" or "dns" (no mDNS source runs). */
   mdns: MdnsSettings | undefined;
+  /** Defined when the `dns` option is given: a DNS-SD source runs. */
+  dns: DnsSettings | undefined;
   sockets: SocketSettings;
   sources: Discovery[];
   /** Undefined when the node runs insecure. */
@@ -136,13 +156,17 @@ export interface ResolvedOptions {
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
-  'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
+  'dns', 'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
   'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
 ];
 const MDNS_KEYS = ['queryIntervalMs', 'staleAfterMs', 'reproposeMs'] as const;
+const DNS_KEYS = ['domain', 'servers', 'queryIntervalMs', 'staleAfterMs', 'timeoutMs'] as const;
+/** A DNS name as a zone holds it: labels of letters, digits, "-" and "_", 1..63 bytes
+ *  each, 253 in all, an optional trailing dot. */
+const DOMAIN_RE = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 const show = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : String(v));
@@ -218,6 +242,38 @@ export function resolveMdnsOptions(value: unknown, iface: string | undefined, na
     staleAfterMs: positiveInt(`${name}.staleAfterMs`, o['staleAfterMs'], MDNS_DEFAULTS.staleAfterMs),
     reproposeMs: positiveInt(`${name}.reproposeMs`, o['reproposeMs'], MDNS_DEFAULTS.reproposeMs),
   };
+}
+
+/** A resolver address as node:dns setServers takes it: "IP", "IP:PORT" or "[IPv6]:PORT". */
+export function isDnsServer(s: unknown): s is string {
+  if (typeof s !== 'string') return false;
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(s) ?? /^([0-9A-Fa-f:]+)()$/.exec(s);
+  if (m === null) return false;
+  const port = m[2] === undefined || m[2] === '' ? 53 : Number(m[2]);
+  return isIP(m[1]!) !== 0 && port >= 1 && port <= 65535;
+}
+
+/** A domain the dns option takes, e.g. "mesh.example.org" (a trailing dot is fine). */
+export function isDnsDomain(s: unknown): s is string {
+  return typeof s === 'string' && DOMAIN_RE.test(s);
+}
+
+/** DNS-SD settings, for createNode and for dnsDiscovery() used on its own. */
+export function resolveDnsOptions(value: unknown, name = 'dns'): DnsSettings {
+  const o = record(name, value, DNS_KEYS) ?? bad(name, 'an object with a domain', value);
+  const domain = o['domain'];
+  if (!isDnsDomain(domain)) bad(`${name}.domain`, 'a DNS domain such as "mesh.example.org"', domain);
+  const servers = stringList(`${name}.servers`, o['servers'], isDnsServer, 'resolver addresses "IP" or "IP:PORT"');
+  if (servers !== undefined && servers.length === 0) bad(`${name}.servers`, 'a non-empty list (leave it out for the system\'s resolvers)', '[]');
+  const r = {
+    domain: domain.replace(/\.$/, ''),
+    servers,
+    queryIntervalMs: positiveInt(`${name}.queryIntervalMs`, o['queryIntervalMs'], DNS_DEFAULTS.queryIntervalMs),
+    staleAfterMs: positiveInt(`${name}.staleAfterMs`, o['staleAfterMs'], DNS_DEFAULTS.staleAfterMs),
+    timeoutMs: positiveInt(`${name}.timeoutMs`, o['timeoutMs'], DNS_DEFAULTS.timeoutMs),
+  };
+  if (r.staleAfterMs <= r.queryIntervalMs) bad(`${name}.staleAfterMs`, `more than ${name}.queryIntervalMs (${r.queryIntervalMs})`, r.staleAfterMs);
+  return r;
 }
 
 function sources(value: unknown): Discovery[] {
@@ -320,8 +376,10 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
   const host = o.interface ?? o.host ?? '0.0.0.0';
   const advertise = stringList('advertise', o.advertise, (s) => s !== '' && !/[\s/:]/.test(s) && !isWildcard(s), 'addresses peers can reach (no wildcard)');
   const peers = stringList('peers', o.peers, (p) => parsePeer(p) !== undefined, 'endpoints tcp://HOST:PORT with a port of 1..65535, optionally #<public key hex>') ?? [];
-  const discovery = o.discovery ?? (peers.length > 0 ? 'static' : 'mdns');
-  if (!['mdns', 'static', 'both'].includes(discovery)) bad('discovery', '"mdns", "static" or "both"', discovery);
+  const dns = o.dns === undefined ? undefined : resolveDnsOptions(o.dns);
+  const discovery = o.discovery ?? (dns !== undefined ? 'dns' : peers.length > 0 ? 'static' : 'mdns');
+  if (!['mdns', 'static', 'both', 'dns'].includes(discovery)) bad('discovery', '"mdns", "static", "both" or "dns"', discovery);
+  if (discovery === 'dns' && dns === undefined) bad('dns', 'an object with a domain when discovery is "dns"', undefined);
   const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', o.heartbeatIntervalMs, HEARTBEAT_INTERVAL_MS);
   const suspectAfterMs = positiveInt('suspectAfterMs', o.suspectAfterMs, SUSPECT_AFTER_MS);
   const deadAfterMs = positiveInt('deadAfterMs', o.deadAfterMs, DEAD_AFTER_MS);
@@ -362,7 +420,8 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     storePath: o.storePath,
     migrations: migrations(o.migrations, o.storePath),
     reliable: resolveReliableOptions(o.reliable),
-    mdns: discovery === 'static' ? undefined : mdns,
+    mdns: discovery === 'static' || discovery === 'dns' ? undefined : mdns,
+    dns,
     sockets: {
       maxMessageSize: maxFrameBytes * ZMQ_MAXMSGSIZE_FACTOR,
       peerFrameCeiling: Math.max(MAX_PAYLOAD_BYTES, maxFrameBytes) * ZMQ_MAXMSGSIZE_FACTOR,

@@ -43,6 +43,9 @@ export interface BoundsStats {
   candidatesRefused: number;
   /** Links from hellos or discovery dropped for not coming up in time. */
   pendingExpired: number;
+  /** Entries of peers' `$members` answers not proposed: malformed, past the 64 read
+   *  from one answer, or past the pending links one peer's list may hold. */
+  membersIgnored: number;
   /** Times a link's DEALER could not be opened (e.g. out of descriptors); retried. */
   linkOpenFailures: number;
   /** Subscriptions past the XPUB's bounds, and rebuilds of the XPUB they caused. */

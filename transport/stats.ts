@@ -19,7 +19,7 @@ export class Counters {
   readonly handled = { ok: 0, failed: 0, running: 0 };
   readonly events = { published: 0, delivered: 0 };
   readonly bounds: BoundsStats = {
-    candidatesRefused: 0, pendingExpired: 0, linkOpenFailures: 0, subscriptionFloods: 0, publisherRebuilds: 0, subscriberRebuilds: 0,
+    candidatesRefused: 0, pendingExpired: 0, membersIgnored: 0, linkOpenFailures: 0, subscriptionFloods: 0, publisherRebuilds: 0, subscriberRebuilds: 0,
     replaysLimited: 0, durableNamesRefused: 0, durableNamesExpired: 0, callerBusy: 0, tooLargeForPeer: 0,
   };
 

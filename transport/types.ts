@@ -34,8 +34,10 @@ export interface NodeOptions {
    *  way also learn this node from its hello, so one side's list is enough. */
   peers?: string[];
   /** Where peers come from: "mdns" (DNS-SD on the LAN, zero configuration), "static"
-   *  (the `peers` list only, for networks without multicast), or "both".
-   *  Default: "static" when `peers` is given, otherwise "mdns". */
+   *  (the `peers` list only, for networks without multicast), "both", or "dns"
+   *  (DNS-SD over unicast DNS, the `dns` option, plus any `peers`). Peers also learn
+   *  each other's peers (`$members`), so a few seeds are enough.
+   *  Default: "dns" when `dns` is given, "static" when `peers` is, otherwise "mdns". */
   discovery?: DiscoveryMode;
   /** One address to bind, advertise and run mDNS on, for hosts with several
    *  interfaces. Overrides `host`, and `advertise` unless that is given too (an
@@ -43,6 +45,12 @@ export interface NodeOptions {
   interface?: string;
   /** mDNS tuning (query and staleness periods). */
   mdns?: { queryIntervalMs?: number; staleAfterMs?: number; reproposeMs?: number };
+  /** DNS-SD over unicast DNS (RFC 6763 section 10): browses `_zmesh._tcp.<domain>`
+   *  (PTR, then SRV and TXT of each instance; or SRV at that name, as a Kubernetes
+   *  headless service publishes it) on `servers` (default: the system's resolvers),
+   *  every queryIntervalMs (default 5_000). Given, it runs whatever the discovery
+   *  mode, and the mode defaults to "dns" (no mDNS). */
+  dns?: { domain: string; servers?: string[]; queryIntervalMs?: number; staleAfterMs?: number; timeoutMs?: number };
   /** Extra peer sources of your own. Each proposes candidates; the hello handshake decides. */
   sources?: Discovery[];
   /** Default request deadline in ms. Default 10_000. */

@@ -11,7 +11,7 @@ import { isIPv4 } from 'node:net';
 import type { Argv } from 'yargs';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { isMeshName, parsePeer } from 'zmesh';
+import { isDnsDomain, isDnsServer, isMeshName, parsePeer } from 'zmesh';
 
 export interface MeshArgs {
   mesh: string;
@@ -74,6 +74,14 @@ export function checkMesh(mesh: unknown, orAll = false, what = '--mesh'): void {
 /** --interface: binding and mDNS are IPv4 only, so a name like eth0 is refused too. */
 export function checkInterface(address: string | undefined): void {
   if (address !== undefined && !isIPv4(address)) throw new Error(`--interface must be an IPv4 address, got ${JSON.stringify(address)}`);
+}
+
+/** --discovery dns, --dns-domain and --dns-server, together. */
+export function checkDns(discovery: string | undefined, domain: string | undefined, servers: readonly string[] | undefined): void {
+  if (discovery === 'dns' && domain === undefined) throw new Error('--discovery dns needs --dns-domain (the domain whose _zmesh._tcp records to browse)');
+  if (domain !== undefined && !isDnsDomain(domain)) throw new Error(`--dns-domain must be a DNS domain such as mesh.example.org, got ${JSON.stringify(domain)}`);
+  if (servers !== undefined && domain === undefined) throw new Error('--dns-server needs --dns-domain');
+  for (const s of servers ?? []) if (!isDnsServer(s)) throw new Error(`--dns-server must be an IP address, optionally with :PORT (10.0.0.2:53, [fd00::2]:53), got ${JSON.stringify(s)}`);
 }
 
 /** A file or directory option: "" would mean the current directory, and a NUL byte

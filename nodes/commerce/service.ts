@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { InvalidArgumentError, StoreError, createNode, type Database, type DiscoveryMode, type MeshNode, type SecurityOptions, type ServiceDef } from 'zmesh';
+import { InvalidArgumentError, StoreError, createNode, type Database, type DiscoveryMode, type MeshNode, type NodeOptions, type SecurityOptions, type ServiceDef } from 'zmesh';
 
 /** The store of a node with data directory DIR is DIR/zmesh.db (the CLI's convention). */
 export const STORE_FILE = 'zmesh.db';
@@ -21,6 +21,8 @@ export interface ServiceOptions {
   /** Static peers: ROUTER endpoints, each with "#<public key hex>" when secure. */
   peers?: string[];
   discovery?: DiscoveryMode;
+  /** DNS-SD over unicast DNS (createNode's `dns` option). */
+  dns?: NodeOptions['dns'];
   /** Only for an insecure node: a secure node's id is derived from its key. */
   nodeId?: string;
   /** ROUTER and PUB ports; 0 or absent: any free port. */
@@ -58,6 +60,7 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     host: o.host,
     peers: o.peers,
     discovery: o.discovery,
+    dns: o.dns,
     storePath: join(o.dataDir, STORE_FILE),
     ...(o.security === undefined ? { insecure: true } : { security: o.security }),
     // A checkout crosses three services; give it room on a busy machine.

@@ -29,8 +29,9 @@ export interface ClusterOptions {
   /** ms before a PENDING order is rejected. */
   pendingTimeoutMs?: number;
   /** Static mode: each node is given the ROUTER endpoints of those started before it
-   *  (product, then order, then cart). Default: mDNS. */
-  discovery?: 'mdns' | 'static';
+   *  (product, then order, then cart). Seed mode: static, and each node is given
+   *  product's only (the others learn each other from it). Default: mDNS. */
+  discovery?: 'mdns' | 'static' | 'seed';
   /** Each service runs with `--credentials <trust.credentialsDir(service)>`... */
   trust?: Pick<DemoTrust, 'credentialsDir'>;
   /** ...or with --insecure. Exactly one of the two. */
@@ -81,9 +82,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       ...(o.extraArgs?.[service] ?? [])];
     if (service === 'product') a.push('--stock', String(o.stock));
     if (service === 'order' && o.pendingTimeoutMs !== undefined) a.push('--pending-timeout', String(o.pendingTimeoutMs));
-    if (o.discovery === 'static') {
+    if (o.discovery === 'static' || o.discovery === 'seed') {
       a.push('--discovery', 'static');
-      for (const s of START_ORDER.slice(0, START_ORDER.indexOf(service))) {
+      const seeds = o.discovery === 'seed' ? START_ORDER.slice(0, 1) : START_ORDER;
+      for (const s of seeds.slice(0, START_ORDER.indexOf(service))) {
         const p = procs.get(s);
         if (p !== undefined) a.push('--peer', p.peer);
       }

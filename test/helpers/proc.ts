@@ -90,6 +90,10 @@ export class NodeProc {
   subscribe(prefix: string): Promise<void> { return this.call({ type: 'subscribe', prefix }); }
   stats(): Promise<import('../../transport/index.js').NodeStats> { return this.call({ type: 'stats' }); }
   counts(): Promise<Record<string, number>> { return this.call({ type: 'counts' }); }
+  /** A reliable command (the node needs a storePath); resolves once on disk. */
+  send(service: string, method: string, payload: string): Promise<void> { return this.call({ type: 'send', service, method, payload }); }
+  /** Reliable `record` commands applied, by sender node. */
+  records(): Promise<Record<string, string[]>> { return this.call({ type: 'records' }); }
   peers(): Promise<import('../../transport/index.js').PeerInfo[]> { return this.call({ type: 'peers' }); }
   /** The child's RSS (after a GC when it runs with --expose-gc) and open descriptors. */
   resources(): Promise<{ rssBytes: number; fds: number }> { return this.call({ type: 'resources' }); }

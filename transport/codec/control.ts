@@ -5,7 +5,8 @@
  */
 import { zmesh } from '../gen/mesh.js';
 import { MAX_ID_BYTES, MAX_SUBJECT_BYTES } from '../limits.js';
-import { MESH_RE, NODE_ID_RE, SERVICE_RE, isSubject, utf8Over } from '../names.js';
+import { MAX_MEMBERS_LISTED, MAX_MEMBER_ENDPOINTS } from '../bounds.js';
+import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, isSubject, utf8Over } from '../names.js';
 import { toNumber } from './numbers.js';
 
 const pb = zmesh.v1;
@@ -197,4 +198,43 @@ export function decodeAck(payload: Uint8Array): Uint8Array[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One entry of a `$members` answer (control.proto Member). */
+export interface Member {
+  nodeId: string;
+  service: string;
+  /** Best first, 1..MAX_MEMBER_ENDPOINTS valid tcp://HOST:PORT endpoints. */
+  routerEndpoints: string[];
+  /** 64 lowercase hex characters, or '' in an insecure mesh. */
+  publicKey: string;
+}
+
+export function encodeMembers(members: readonly Member[]): Buffer {
+  return pb.Members.encode({ members: members.slice(0, MAX_MEMBERS_LISTED) as Member[] }).finish() as Buffer;
+}
+
+/** The usable entries of a `$members` answer: at most MAX_MEMBERS_LISTED are read
+ *  (the rest count as ignored), an entry that breaks a rule of control.proto is
+ *  ignored, and of its endpoints only the first MAX_MEMBER_ENDPOINTS valid ones are
+ *  kept. Undefined when the body is no Members message. */
+export function decodeMembers(payload: Uint8Array): { members: Member[]; ignored: number } | undefined {
+  let list: zmesh.v1.Member[];
+  try {
+    list = pb.Members.decode(payload).members as zmesh.v1.Member[];
+  } catch {
+    return undefined;
+  }
+  const members: Member[] = [];
+  let ignored = Math.max(0, list.length - MAX_MEMBERS_LISTED);
+  for (const m of list.slice(0, MAX_MEMBERS_LISTED)) {
+    const routerEndpoints = m.routerEndpoints.filter(isEndpoint).slice(0, MAX_MEMBER_ENDPOINTS);
+    if (!NODE_ID_RE.test(m.nodeId) || !SERVICE_RE.test(m.service) || routerEndpoints.length === 0
+      || (m.publicKey !== '' && !/^[0-9a-f]{64}$/.test(m.publicKey))) {
+      ignored++;
+      continue;
+    }
+    members.push({ nodeId: m.nodeId, service: m.service, routerEndpoints, publicKey: m.publicKey });
+  }
+  return { members, ignored };
 }

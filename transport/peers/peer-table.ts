@@ -17,12 +17,18 @@
  * PENDING_LINK_TTL_MS is dropped: its endpoint is dead or made up, and a live peer
  * proposes itself again (mDNS re-announces, a restarted node says HELLO). Static
  * peers are the operator's and are not bounded.
+ *
+ * Members that a peer lists (`$members`, peers/members.ts) are third-hand: anyone
+ * admitted can list anything. So such an entry is proposed only for a node id and an
+ * endpoint the table knows nothing of (it never moves, replaces or re-keys a link),
+ * and the entries one peer listed hold at most MAX_PENDING_PER_INFORMANT pending
+ * links at once, which are dropped when that peer goes down.
  */
 import type { Logger } from 'pino';
-import { MAX_PENDING_LINKS, PENDING_LINK_TTL_MS } from '../bounds.js';
+import { MAX_PENDING_LINKS, MAX_PENDING_PER_INFORMANT, PENDING_LINK_TTL_MS } from '../bounds.js';
 import { AbortedError, TimeoutError, errorMessage } from '../errors.js';
 import type { EventBus } from '../bus.js';
-import type { Hello } from '../codec/control.js';
+import type { Hello, Member } from '../codec/control.js';
 import { parseEndpoint } from '../names.js';
 import type { Routes } from '../protocol/client.js';
 import { RateLimitedLog } from '../log.js';
@@ -66,6 +72,8 @@ export class PeerTable implements Routes {
   private readonly cursor = new Map<string, number>();
   /** Node id a hello claimed -> the pending link it made (one each). */
   private readonly claims = new Map<string, PeerLink>();
+  /** Pending link made from a peer's `$members` answer -> the peer that listed it. */
+  private readonly informants = new Map<PeerLink, string>();
   private readonly linkParts: LinkParts;
   private readonly limited: RateLimitedLog;
 
@@ -125,6 +133,31 @@ export class PeerTable implements Routes {
     this.links.set(endpoint, link);
     if (c.persistent !== true && c.source === 'hello' && c.nodeId !== undefined) this.claims.set(c.nodeId, link);
     this.d.log.debug({ endpoint, source: c.source }, 'peer candidate');
+  }
+
+  /** A member that the up peer `informant` listed. Returns false when the entry was
+   *  refused for the informant's quota (counted by the caller); true otherwise, also
+   *  when it named something known already, which is no news. */
+  learn(m: Member, informant: string): boolean {
+    if (m.nodeId === this.d.selfId || this.owners.has(m.nodeId) || this.claims.has(m.nodeId)) return true;
+    const endpoint = m.routerEndpoints[0]!;
+    if (this.links.has(endpoint)) return true;
+    for (const l of this.links.values()) if (l.peer?.nodeId === m.nodeId) return true;
+    let pending = 0;
+    for (const [l, from] of this.informants) if (from === informant && !l.isUp) pending++;
+    if (pending >= MAX_PENDING_PER_INFORMANT) return false;
+    this.propose({ endpoints: m.routerEndpoints, nodeId: m.nodeId, source: 'member', ...(m.publicKey === '' ? {} : { publicKey: m.publicKey }) });
+    const link = this.links.get(endpoint);
+    if (link !== undefined && !link.isUp) {
+      this.informants.set(link, informant);
+      this.claims.set(m.nodeId, link);
+    }
+    return true;
+  }
+
+  /** The peers that are up (or suspect), for a `$members` answer. */
+  upLinks(): PeerLink[] {
+    return [...this.links.values()].filter((l) => l.isUp && l.peer !== undefined);
   }
 
   /** Room for one more pending link from a hello or discovery? A node id claims one
@@ -272,6 +305,7 @@ export class PeerTable implements Routes {
       return;
     }
     link.markUp(pubEndpoint, this.d.link.clock.monotonic());
+    this.informants.delete(link);
     this.reindex(hello.service);
     this.d.log.info({ peer: hello.nodeId, service: hello.service, endpoint: link.endpoint }, 'peer up');
     this.d.bus.emit({ type: 'peer:up', peer: link.info(this.d.outstanding(hello.nodeId))! });
@@ -283,6 +317,8 @@ export class PeerTable implements Routes {
     this.reindex(peer.service);
     this.d.peerGone(peer.nodeId, reason);
     const info = { ...link.info(this.d.outstanding(peer.nodeId))!, state: 'down' as const };
+    // What it listed was only ever its word: pending links it made go with it.
+    for (const [l, from] of [...this.informants]) if (from === peer.nodeId && !l.isUp) this.remove(l);
     this.d.log.info({ peer: peer.nodeId, reason }, 'peer down');
     this.d.bus.emit({ type: 'peer:down', peer: info, reason });
     if (!link.persistent) queueMicrotask(() => this.remove(link));
@@ -292,6 +328,7 @@ export class PeerTable implements Routes {
     if (this.links.get(link.endpoint) !== link) return;
     this.links.delete(link.endpoint);
     for (const [id, l] of this.claims) if (l === link) this.claims.delete(id);
+    this.informants.delete(link);
     link.abort();
   }
 

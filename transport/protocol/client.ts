@@ -58,11 +58,12 @@ export class RequestClient {
     to.send(this.p.builder.build(Kind.COMMAND, { service, subject: method, payload, headers: o.headers }));
   }
 
-  /** To one specific live peer (the reliable class's `$replay`). */
-  requestNode(nodeId: string, method: string, payload: Uint8Array): Promise<Uint8Array> {
+  /** To one specific live peer (the reliable class's `$replay`; `$members`, which is
+   *  `internal`: see AddOptions). */
+  requestNode(nodeId: string, method: string, payload: Uint8Array, o: { internal?: boolean } = {}): Promise<Uint8Array> {
     const to = this.p.routes.byNode(nodeId);
     if (to === undefined) return Promise.reject(new NoRouteError(`peer ${nodeId} is not up`));
-    return this.await(to, Kind.REQUEST, method, payload, undefined, this.p.requestTimeoutMs, undefined);
+    return this.await(to, Kind.REQUEST, method, payload, undefined, this.p.requestTimeoutMs, undefined, o.internal === true);
   }
 
   /** Fire and forget to one specific live peer (`$ack`). Throws NO_ROUTE or QUEUE_FULL. */
@@ -110,12 +111,12 @@ export class RequestClient {
 
   private await(
     to: Conduit, kind: Kind, method: string, payload: Uint8Array, headers: Record<string, string> | undefined,
-    timeoutMs: number, signal: AbortSignal | undefined,
+    timeoutMs: number, signal: AbortSignal | undefined, internal = false,
   ): Promise<Uint8Array> {
     const message = this.p.builder.build(kind, {
       service: to.service, subject: method, payload, headers, ttlMs: kind === Kind.REQUEST ? timeoutMs : undefined,
     });
-    const answer = this.p.pending.add(message.id, { peerId: to.nodeId, timeoutMs, signal, service: to.service, method });
+    const answer = this.p.pending.add(message.id, { peerId: to.nodeId, timeoutMs, signal, service: to.service, method, internal });
     try {
       to.send(message);
     } catch (err) {

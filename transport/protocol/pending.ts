@@ -23,6 +23,10 @@ export interface AddOptions {
   method: string;
   /** Called once when the entry settles, however it settles. */
   onSettle?: () => void;
+  /** Membership traffic of the peers layer (`$members`): like heartbeats, not counted
+   *  in stats().requests, not told to the observer and not part of the peer's
+   *  outstanding requests (the balancer's measure of its load). */
+  internal?: boolean;
 }
 
 export class PendingRequests {
@@ -48,11 +52,13 @@ export class PendingRequests {
   /** Registers a request before it is sent. The returned promise settles exactly once. */
   add(id: Uint8Array, o: AddOptions): Promise<Uint8Array> {
     const key = idKey(id);
-    const c = this.counters.requests;
+    const counted = o.internal !== true;
+    // Internal requests count into a scratch record nobody reads.
+    const c = counted ? this.counters.requests : { sent: 0, answered: 0, failed: 0, timedOut: 0, inFlight: 0 };
     const what = `${o.service}.${o.method}`;
     const startedMs = this.settled === undefined ? 0 : performance.now();
     const report = (outcome: string): void => {
-      if (this.settled !== undefined) this.settled(o.service, o.method, performance.now() - startedMs, outcome);
+      if (this.settled !== undefined && counted) this.settled(o.service, o.method, performance.now() - startedMs, outcome);
     };
     return new Promise<Uint8Array>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -64,9 +70,11 @@ export class PendingRequests {
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
         c.inFlight--;
-        const left = this.inFlightTo(o.peerId) - 1;
-        if (left === 0) this.perPeer.delete(o.peerId);
-        else this.perPeer.set(o.peerId, left);
+        if (counted) {
+          const left = this.inFlightTo(o.peerId) - 1;
+          if (left === 0) this.perPeer.delete(o.peerId);
+          else this.perPeer.set(o.peerId, left);
+        }
         o.onSettle?.();
         return true;
       };
@@ -87,7 +95,7 @@ export class PendingRequests {
         },
       };
       this.entries.set(key, entry);
-      this.perPeer.set(o.peerId, this.inFlightTo(o.peerId) + 1);
+      if (counted) this.perPeer.set(o.peerId, this.inFlightTo(o.peerId) + 1);
       c.sent++;
       c.inFlight++;
       timer = setTimeout(() => entry.reject(new TimeoutError(`${what} got no reply within ${o.timeoutMs} ms`)), o.timeoutMs);

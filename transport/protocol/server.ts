@@ -122,6 +122,7 @@ class Context implements HandlerContext {
 
 export class RequestServer {
   private readonly handlers = new Map<string, Handler>();
+  private readonly internalMethods = new Set<string>();
   private readonly live = new Set<Context>();
   private running = 0;
   private accepting = true;
@@ -144,9 +145,13 @@ export class RequestServer {
     this.limited = new RateLimitedLog(d.log);
   }
 
-  /** Registers a handler. No checks: the node's façade refuses reserved names. */
-  handle(method: string, handler: Handler): void {
+  /** Registers a handler. No checks: the node's façade refuses reserved names.
+   *  `internal`: membership traffic of the peers layer (`$members`), which, like
+   *  heartbeats, is not counted in stats().handled. */
+  handle(method: string, handler: Handler, o: { internal?: boolean } = {}): void {
     this.handlers.set(method, handler);
+    if (o.internal === true) this.internalMethods.add(method);
+    else this.internalMethods.delete(method);
   }
 
   /** The reliable layer registers here; without one, reliable commands get
@@ -280,14 +285,15 @@ export class RequestServer {
     const ctx = new Context(env, caller, this.d.log, this.live);
     this.running++;
     this.runningBy.set(env.senderNode, mine + 1);
-    this.d.counters.handled.running++;
+    // Internal methods count into a scratch record nobody reads.
+    const h = this.internalMethods.has(env.subject) ? { ok: 0, failed: 0, running: 0 } : this.d.counters.handled;
+    h.running++;
     const settle = (ok: boolean): void => {
       ctx.dispose();
       this.running--;
       const left = (this.runningBy.get(env.senderNode) ?? 1) - 1;
       if (left === 0) this.runningBy.delete(env.senderNode);
       else this.runningBy.set(env.senderNode, left);
-      const h = this.d.counters.handled;
       h.running--;
       if (ok) h.ok++;
       else h.failed++;

@@ -22,7 +22,7 @@ import { STORE_FILE } from '../../commerce/service.js';
 import { SERVICES, type ServiceName } from '../../commerce/api.js';
 import { SERVICE_PERMISSIONS } from '../../commerce/permissions.js';
 import { credentialOptions, credentialsHowTo, insecureWarning, resolveTrust, type CredentialArgs } from '../credentials.js';
-import { checkPath, discoveryOf, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
+import { checkDns, checkPath, discoveryOf, meshOptions, stderrLogger, type MeshArgs } from '../options.js';
 import { makeDataDirectory } from '../paths.js';
 import { guarded } from '../run.js';
 
@@ -34,6 +34,8 @@ interface Args extends MeshArgs, CredentialArgs {
   port?: number;
   'pub-port'?: number;
   advertise?: string[];
+  'dns-domain'?: string;
+  'dns-server'?: string[];
   stock?: number;
   'pending-timeout': number;
 }
@@ -50,10 +52,15 @@ export const nodeCommand: CommandModule<object, Args> = {
     .option('port', { type: 'string', requiresArg: true, describe: 'ROUTER port, the one peers dial (default: any free port; ZMESH_PORT)' })
     .option('pub-port', { type: 'string', requiresArg: true, describe: 'PUB port (default: any free port; ZMESH_PUB_PORT)' })
     .option('advertise', { type: 'string', array: true, requiresArg: true, describe: 'address peers dial this node at, when not the bound one (NAT, containers; repeatable; default: the --interface address, or every non-internal IPv4 address; ZMESH_ADVERTISE)' })
+    // dns joins the discovery modes meshOptions offers (light clients do not browse DNS).
+    .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both', 'dns'], describe: 'where peers come from (default: dns with --dns-domain, static with --peer, else mdns; ZMESH_DISCOVERY)' })
+    .option('dns-domain', { type: 'string', requiresArg: true, describe: 'DNS-SD over unicast DNS: browse _zmesh._tcp.<domain> (PTR, SRV, TXT); for a Kubernetes headless service, <svc>.<namespace>.svc.cluster.local' })
+    .option('dns-server', { type: 'string', array: true, requiresArg: true, describe: 'DNS server for --dns-domain, IP[:PORT] (repeatable; default: the system\'s resolvers)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
       checkPath('data', a.data);
+      checkDns(a.discovery, a['dns-domain'], a['dns-server']);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
       return true;
@@ -85,7 +92,8 @@ export const nodeCommand: CommandModule<object, Args> = {
       mesh: args.mesh,
       interface: args.interface,
       peers,
-      discovery: discoveryOf(args),
+      discovery: args['dns-domain'] !== undefined && args.discovery === undefined ? 'dns' : discoveryOf(args),
+      ...(args['dns-domain'] === undefined ? {} : { dns: { domain: args['dns-domain'], ...(args['dns-server'] === undefined ? {} : { servers: args['dns-server'] }) } }),
       nodeId,
       routerPort: args.port,
       pubPort: args['pub-port'],
