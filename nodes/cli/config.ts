@@ -36,7 +36,9 @@ const flagOf = (s: Setting): string => (s === 'peers' ? 'peer' : s);
 
 /** The createNode option each setting becomes, for the library's checks. */
 const LIBRARY_OPTION: Partial<Record<Setting, keyof NodeOptions>> = {
-  mesh: 'mesh', interface: 'interface', peers: 'peers', discovery: 'discovery', 'node-id': 'nodeId', port: 'routerPort', 'pub-port': 'pubPort',
+  // discovery is checked against the schema's list: "dns" is only whole with the DNS
+  // settings (zmesh node checks the two together).
+  mesh: 'mesh', interface: 'interface', peers: 'peers', 'node-id': 'nodeId', port: 'routerPort', 'pub-port': 'pubPort',
   advertise: 'advertise',
 };
 const PATHS: readonly Setting[] = ['data', 'credentials'];
