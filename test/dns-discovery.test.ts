@@ -14,6 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,17 +39,34 @@ const localNode = (nodeId: string, routerPort: number, mesh = 'default'): LocalN
   nodeId, service: 'contract', mesh, routerPort, pubPort: routerPort + 1, protocolVersion: 1,
 });
 
-/** A UDP port free on 127.0.0.1 right now (dnsmasq binds it and TCP alike). */
+/** A port free on 127.0.0.1 right now for UDP and TCP both (dnsmasq binds the two;
+ *  a TCP port taken by another test's socket made it exit). */
 async function freePort(): Promise<number> {
-  const sock = createSocket('udp4');
-  await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
-  const { port } = sock.address();
-  await new Promise<void>((resolve) => sock.close(() => resolve()));
-  return port;
+  for (let attempt = 0; ; attempt++) {
+    const tcp = createServer();
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    const { port } = tcp.address() as AddressInfo;
+    const udp = createSocket('udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    if (free || attempt >= 20) return port;
+  }
 }
 
+/** dnsmasq on 127.0.0.1; a port that another test took meanwhile is tried again with
+ *  another (a few times). */
 async function loopbackDns(records: DnsRecords, domain = DOMAIN): Promise<Dnsmasq> {
-  return startDnsmasq({ domain, records, address: '127.0.0.1', port: await freePort() });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDnsmasq({ domain, records, address: '127.0.0.1', port: await freePort() });
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 /** Collects a source's sink calls. */

@@ -5,20 +5,33 @@
  * bench` printing what it reports on stdout.
  */
 import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dist } from './helpers/paths.js';
 import { requireRoot } from './helpers/root.js';
 
 const NOBODY = 65_534;
 
-/** Runs the root helper in a process of uid `nobody`, with or without CI=true. */
+/** Runs the root helper in a process of uid `nobody`, with or without CI=true. The
+ *  helper's compiled files are copied to a directory nobody can read (a clone in a
+ *  mkdtemp directory is not). */
 function asNobody(ci: boolean): { status: number | null; stdout: string; stderr: string } {
-  const script = `import(${JSON.stringify(dist('test/helpers/root.js'))}).then((m) => { try { console.log('reason:', m.rootMissing('the virtual LAN')); } catch (e) { console.log('threw:', e.message); } })`;
+  const dir = mkdtempSync(join(tmpdir(), 'zmesh-root-rule-'));
+  chmodSync(dir, 0o755);
+  for (const f of ['root.js', 'ci.js']) copyFileSync(dist(`test/helpers/${f}`), join(dir, f));
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  const script = `import(${JSON.stringify(join(dir, 'root.js'))}).then((m) => { try { console.log('reason:', m.rootMissing('the virtual LAN')); } catch (e) { console.log('threw:', e.message); } })`;
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (ci) env['CI'] = 'true';
   else delete env['CI'];
-  const r = spawnSync(process.execPath, ['-e', script], { uid: NOBODY, gid: NOBODY, env, encoding: 'utf8', cwd: '/' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  try {
+    const r = spawnSync(process.execPath, ['-e', script], { uid: NOBODY, gid: NOBODY, env, encoding: 'utf8', cwd: '/' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('issue 14, smaller things', () => {
