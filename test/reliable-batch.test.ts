@@ -161,60 +161,51 @@ describe('reliable commands in batches', () => {
   });
 });
 
+/** A foreign receiver that answers the n-th delivery of a command as `answer(n)` says
+ *  ('silent': no answer, so the sender times out), and a source node sending to it. */
+async function attemptsPair(maxAttempts: number, answer: (n: number) => 'silent' | 'refuse' | 'ack'): Promise<{ source: MeshNode; deliveries(): number }> {
+  const foreign = new ForeignPeer();
+  await foreign.start();
+  cleanup.push(() => foreign.close());
+  let deliveries = 0;
+  foreign.onEnvelope = (e) => {
+    if (e.kind !== pb.Kind.COMMAND) return undefined;
+    const what = answer(++deliveries);
+    if (what === 'silent') return undefined;
+    if (what === 'ack') return foreign.answer(pb.Kind.ACK, e.id, new Uint8Array(0));
+    return foreign.answer(pb.Kind.ERROR, e.id, pb.ErrorReply.encode({ code: ErrorCode.HANDLER_FAILED, message: 'refused', retryable: false }).finish());
+  };
+  const source = createNode({
+    insecure: true, service: 'source', host: '127.0.0.1', discovery: 'static', peers: [foreign.routerEndpoint], storePath: join(dir, `attempts-${Math.random()}.db`),
+    reliable: { maxAttempts, ackTimeoutMs: 100, backoffBaseMs: 5, backoffMaxMs: 20 },
+  });
+  await source.start();
+  cleanup.push(() => source.close());
+  await source.waitForService('foreign');
+  return { source, deliveries: () => deliveries };
+}
+
 describe('maxAttempts', () => {
   it('maxAttempts - counts only the receiver\'s refusals: a command that waited through 6 timeouts is not dead-lettered by one handler error', async () => {
-    const foreign = new ForeignPeer();
-    await foreign.start();
-    cleanup.push(() => foreign.close());
     // Silent for the first six deliveries, then one refusal, then ACK.
-    let deliveries = 0;
-    foreign.onEnvelope = (e) => {
-      if (e.kind !== pb.Kind.COMMAND) return undefined;
-      deliveries++;
-      if (deliveries <= 6) return undefined;
-      if (deliveries === 7) return foreign.answer(pb.Kind.ERROR, e.id, pb.ErrorReply.encode({ code: ErrorCode.HANDLER_FAILED, message: 'once', retryable: false }).finish());
-      return foreign.answer(pb.Kind.ACK, e.id, new Uint8Array(0));
-    };
-    const source = createNode({
-      insecure: true, service: 'source', host: '127.0.0.1', discovery: 'static', peers: [foreign.routerEndpoint], storePath: join(dir, `attempts-${Math.random()}.db`),
-      reliable: { maxAttempts: 2, ackTimeoutMs: 100, backoffBaseMs: 5, backoffMaxMs: 20 },
-    });
-    await source.start();
-    cleanup.push(() => source.close());
-    await source.waitForService('foreign');
+    const { source, deliveries } = await attemptsPair(2, (n) => (n <= 6 ? 'silent' : n === 7 ? 'refuse' : 'ack'));
     const acked = new Promise<void>((resolve) => { const off = source.on('outbox:acked', () => { off(); resolve(); }); });
     await source.send('foreign', 'note', Buffer.from('patient'));
     await acked;
-    expect(deliveries).toBe(8);
+    expect(deliveries()).toBe(8);
     const db = source.db!;
     expect(db.prepare('SELECT count(*) FROM zmesh_dead_letters').pluck().get()).toBe(0);
     await vi.waitFor(() => expect(source.reliableStats()!.pending).toBe(0), WAIT);
   });
 
   it('maxAttempts - refusals still count: a handler that always fails is dead-lettered after maxAttempts refusals, timeouts in between or not', async () => {
-    const foreign = new ForeignPeer();
-    await foreign.start();
-    cleanup.push(() => foreign.close());
-    let deliveries = 0;
-    foreign.onEnvelope = (e) => {
-      if (e.kind !== pb.Kind.COMMAND) return undefined;
-      deliveries++;
-      // Every other delivery times out; the others are refused.
-      if (deliveries % 2 === 1) return undefined;
-      return foreign.answer(pb.Kind.ERROR, e.id, pb.ErrorReply.encode({ code: ErrorCode.HANDLER_FAILED, message: 'never', retryable: false }).finish());
-    };
-    const source = createNode({
-      insecure: true, service: 'source', host: '127.0.0.1', discovery: 'static', peers: [foreign.routerEndpoint], storePath: join(dir, `attempts-${Math.random()}.db`),
-      reliable: { maxAttempts: 3, ackTimeoutMs: 100, backoffBaseMs: 5, backoffMaxMs: 20 },
-    });
-    await source.start();
-    cleanup.push(() => source.close());
-    await source.waitForService('foreign');
+    // Every other delivery times out; the others are refused.
+    const { source, deliveries } = await attemptsPair(3, (n) => (n % 2 === 1 ? 'silent' : 'refuse'));
     await source.send('foreign', 'note', Buffer.from('doomed'));
     const db = source.db!;
     await vi.waitFor(() => expect(db.prepare('SELECT count(*) FROM zmesh_dead_letters').pluck().get()).toBe(1), WAIT);
     expect(db.prepare('SELECT attempts FROM zmesh_dead_letters').pluck().get()).toBe(3);
-    expect(deliveries).toBe(6);
+    expect(deliveries()).toBe(6);
   });
 });
 

@@ -25,13 +25,14 @@ import {
   ZmeshError, errorMessage,
 } from '../errors.js';
 import { Kind, PROTOCOL_VERSION, headersOf, type Envelope } from '../codec/envelope.js';
-import { MAX_ACK_IDS, decodeHello, encodeAck, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
+import { decodeHello, encodeErrorReply, encodeHello, type Hello, type HelloInit } from '../codec/control.js';
 import { HEADER_STREAM } from '../codec/stream-headers.js';
 import { RateLimitedLog } from '../log.js';
 import { MAX_ID_BYTES } from '../limits.js';
 import type { SendQueue } from '../socket/send-queue.js';
 import type { Counters } from '../stats.js';
 import type { Handler, HandlerContext, Sender } from '../types.js';
+import { AckBatcher } from './acks.js';
 import type { DropFn } from './drops.js';
 import type { EnvelopeBuilder } from './envelopes.js';
 import type { Guard } from './guard.js';
@@ -136,10 +137,7 @@ export class RequestServer {
    *  connection (bounded): a HELLO on another connection, forged or not, cannot
    *  change what this one is sent. */
   private readonly callerTerms = new Map<string, CallerTerms>();
-  /** Reliable commands acknowledged in this turn, per connection whose caller reads
-   *  batched ACKs: sent as one ACK each when the turn's synchronous work is done. */
-  private readonly acks = new Map<string, { identity: Buffer; ids: Uint8Array[] }>();
-  private acksScheduled = false;
+  private readonly acks = new AckBatcher((identity, correlationId, body) => this.answer(identity, Kind.ACK, correlationId, body));
 
   constructor(private readonly d: ServerParts) {
     this.limited = new RateLimitedLog(d.log);
@@ -359,39 +357,11 @@ export class RequestServer {
     }
   }
 
-  /** ACK for one reliable command. A caller that reads batched ACKs gets one ACK for
-   *  everything acknowledged to it in this turn (proto/README.md section 14.2): a
-   *  receiver that applied a batch of commands in one transaction acknowledges them
-   *  all at once, and the caller settles them in one read. */
+  /** ACK for one reliable command: batched (acks.ts) for a caller that reads them. */
   private acknowledge(identity: Buffer, id: Uint8Array): void {
     const connection = identity.toString('hex');
     if (this.callerTerms.get(connection)?.batchedAcks !== true) return this.answer(identity, Kind.ACK, id, EMPTY);
-    let pending = this.acks.get(connection);
-    if (pending === undefined) {
-      pending = { identity, ids: [] };
-      this.acks.set(connection, pending);
-    }
-    pending.ids.push(id);
-    if (pending.ids.length > MAX_ACK_IDS) {
-      this.acks.delete(connection);
-      this.sendAcks(pending.identity, pending.ids);
-    }
-    if (!this.acksScheduled) {
-      this.acksScheduled = true;
-      queueMicrotask(() => this.flushAcks());
-    }
-  }
-
-  private flushAcks(): void {
-    this.acksScheduled = false;
-    for (const { identity, ids } of this.acks.values()) this.sendAcks(identity, ids);
-    this.acks.clear();
-  }
-
-  /** One ACK: the first id as its correlation_id, the others (at most MAX_ACK_IDS) in
-   *  its Ack body. */
-  private sendAcks(identity: Buffer, ids: Uint8Array[]): void {
-    this.answer(identity, Kind.ACK, ids[0]!, ids.length === 1 ? EMPTY : encodeAck(ids.slice(1)));
+    this.acks.add(identity, connection, id);
   }
 
   private answer(identity: Buffer, kind: Kind, correlationId: Uint8Array, payload: Uint8Array): void {
