@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createNode, openStoreAdmin, type Clock, type DropReason, type MeshNode } from '../transport/index.js';
+import { createNode, fanOut, openStoreAdmin, QueueFullError, type Clock, type DropReason, type MeshNode } from '../transport/index.js';
 import { RawDealer } from './helpers/raw-peer.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-components-'));
@@ -52,10 +52,22 @@ describe('components', () => {
   it('components - the observer hears of drops and of every settled request, and one that throws breaks nothing', async () => {
     const drops: Array<[DropReason, string]> = [];
     const settled: Array<[string, string, string]> = [];
+    const handled: Array<[string, string]> = [];
     const server = await started(createNode({ insecure: true, service: 'echo', host: '127.0.0.1', discovery: 'static' }, {
-      observer: { dropped: (reason, from) => { drops.push([reason, from]); throw new Error('observer bug'); } },
+      observer: fanOut([
+        { dropped: (reason, from) => { drops.push([reason, from]); throw new Error('observer bug'); } },
+        {
+          dropped: (reason) => { drops.push([reason, 'second observer']); },
+          handlerSettled: (method, ms, outcome) => {
+            expect(ms).toBeGreaterThanOrEqual(0);
+            handled.push([method, outcome]);
+            throw new Error('observer bug');
+          },
+        },
+      ]),
     }));
     server.handle('say', (p) => p);
+    server.handle('refuse', async () => { throw new QueueFullError('not now'); });
     const client = await started(createNode({ insecure: true, service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] }, {
       observer: {
         requestSettled: (service, method, ms, outcome) => {
@@ -68,12 +80,17 @@ describe('components', () => {
     await client.waitForService('echo');
     expect(Buffer.from(await client.request('echo', 'say', Buffer.from('hi'))).toString()).toBe('hi');
     await expect(client.request('echo', 'missing', Buffer.alloc(0))).rejects.toMatchObject({ code: 'ZMESH_ERR_UNKNOWN_METHOD' });
-    expect(settled).toEqual([['echo', 'say', 'ok'], ['echo', 'missing', 'ZMESH_ERR_UNKNOWN_METHOD']]);
+    await expect(client.request('echo', 'refuse', Buffer.alloc(0))).rejects.toMatchObject({ code: 'ZMESH_ERR_QUEUE_FULL' });
+    expect(settled).toEqual([['echo', 'say', 'ok'], ['echo', 'missing', 'ZMESH_ERR_UNKNOWN_METHOD'], ['echo', 'refuse', 'ZMESH_ERR_QUEUE_FULL']]);
+    // Server side: only methods that reached a handler; the internal ones are not told.
+    expect(handled).toEqual([['say', 'ok'], ['refuse', 'ZMESH_ERR_QUEUE_FULL']]);
 
     const raw = new RawDealer(server.endpoints.router);
     raws.push(raw);
     await raw.send([Buffer.from([0xff, 0xff, 0xff]), Buffer.alloc(0)]);
     await vi.waitFor(() => expect(drops.map(([r]) => r)).toContain('malformed'));
+    // The first observer threw; the second heard of it all the same.
+    expect(drops).toContainEqual(['malformed', 'second observer']);
     // Still serving after the observer threw.
     expect(Buffer.from(await client.request('echo', 'say', Buffer.from('again'))).toString()).toBe('again');
   });

@@ -125,6 +125,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   // protocol/ (server), pubsub/
   const server = new RequestServer({
     service: opts.service, maxPayloadBytes: opts.maxPayloadBytes, counters, drop, log, builder, inbound: decode, queue: queues.router, localHello,
+    ...(observer === undefined ? {} : { settled: observer.handlerSettled }),
     ...(trust === undefined ? {} : { guard: new Guard(trust.policy, trust.audit, drop) }),
   });
   publisher = new Publisher({ builder, queue: queues.pub, counters, drop, topics: () => pubSocket.topics(), flooded: (n) => pubSocket.flooded(n) });

@@ -43,6 +43,7 @@ export { PROTOCOL_VERSION } from './codec/envelope.js';
 export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, isHost, isSubject, parseEndpoint, parsePeer } from './names.js';
 export { MAX_SUBJECT_BYTES, MAX_HEADERS_BYTES } from './limits.js';
 export { systemClock } from './clock.js';
+export { fanOut } from './observe.js';
 export { mdnsDiscovery, MDNS_SERVICE_TYPE } from './discovery/mdns.js';
 export { staticDiscovery } from './discovery/static.js';
 export { dnsDiscovery, DNS_SERVICE_TYPE } from './discovery/dns.js';

@@ -222,6 +222,10 @@ export interface NodeObserver {
   /** A request or reliable command this node sent was settled: `outcome` is "ok" or
    *  an error code; `durationMs` runs from registration to settlement. */
   requestSettled?(service: string, method: string, durationMs: number, outcome: string): void;
+  /** A request or unreliable command this node's handler settled (internal methods
+   *  excluded): `outcome` is "ok" or the error code its caller got; `durationMs` runs
+   *  from dispatch to settlement. */
+  handlerSettled?(method: string, durationMs: number, outcome: string): void;
 }
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down';

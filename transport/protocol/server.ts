@@ -52,6 +52,9 @@ export interface ServerParts {
   localHello(): HelloInit;
   /** A secure node's admission and authorization (guard.ts); absent: insecure. */
   guard?: Guard;
+  /** Told of every application request or command this node handled (not internal
+   *  methods): NodeObserver.handlerSettled. Absent: no clock is read. */
+  settled?: (method: string, durationMs: number, outcome: string) => void;
 }
 
 /** How a stream receiver answers one reliable command, now or later. Exactly one of
@@ -284,9 +287,13 @@ export class RequestServer {
     this.running++;
     this.runningBy.set(env.senderNode, mine + 1);
     // Internal methods count into a scratch record nobody reads.
-    const h = this.internalMethods.has(env.subject) ? { ok: 0, failed: 0, running: 0 } : this.d.counters.handled;
+    const internal = this.internalMethods.has(env.subject);
+    const h = internal ? { ok: 0, failed: 0, running: 0 } : this.d.counters.handled;
     h.running++;
-    const settle = (ok: boolean): void => {
+    const told = internal ? undefined : this.d.settled;
+    const startedMs = told === undefined ? 0 : performance.now();
+    const settle = (ok: boolean, outcome = 'ok'): void => {
+      told?.(env.subject, performance.now() - startedMs, outcome);
       ctx.dispose();
       this.running--;
       const left = (this.runningBy.get(env.senderNode) ?? 1) - 1;
@@ -301,21 +308,23 @@ export class RequestServer {
       const body = reply ?? EMPTY;
       const limit = isRequest ? this.callerTerms.get(identity.toString('hex'))?.maxPayloadBytes ?? 0 : 0;
       if (limit > 0 && body.byteLength > limit) {
-        settle(false);
+        const err = new MessageTooLargeError(`reply of ${body.byteLength} bytes exceeds the caller's limit of ${limit} bytes`);
+        settle(false, err.code);
         this.d.counters.bounds.tooLargeForPeer++;
-        return fail(new MessageTooLargeError(`reply of ${body.byteLength} bytes exceeds the caller's limit of ${limit} bytes`));
+        return fail(err);
       }
       settle(true);
       if (isRequest) this.answer(identity, Kind.REPLY, env.id, body);
     };
     const onError = (err: unknown): void => {
-      settle(false);
+      const wire = toWireError(err);
+      settle(false, wire.code);
       // A handler that failed on its store (corrupt, full, unreadable) is the node's
       // problem, not the caller's: an operator must see it.
       const sqlite = (err as { code?: unknown }).code;
       if (typeof sqlite === 'string' && sqlite.startsWith('SQLITE_')) this.limited.warn(`store:${sqlite}`, { err, method: env.subject }, 'a handler failed on its store');
       else this.d.log.debug({ err, method: env.subject, caller }, 'handler failed');
-      fail(toWireError(err));
+      fail(wire);
     };
     // Call synchronous handlers without an extra promise turn: it is measurable on the
     // request/reply hot path.
