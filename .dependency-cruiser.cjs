@@ -13,12 +13,12 @@
  *   store/, discovery/                         seams beside the stack: see only the foundation
  *   observe/                                   metrics, health, tracing, mesh summaries: a seam beside the
  *                                              stack that sees only the foundation; node.ts wires it in
- *   foundation: errors, names, limits, bounds, rate, options, types (and stats-types, discovery-types), defs, log, timers, stats, bus, clock, gen/,
+ *   foundation: errors, names, limits, bounds, rate, options, types (and stats-types, discovery-types), defs, log, events, timers, stats, bus, clock, gen/,
  *               security/ (keys, certificates, permissions, MACs, the trust policy, audit)
  *
  * nodes/ and bench/ are users of transport/: they import its public index only.
  */
-const FOUNDATION = '^transport/(errors|names|limits|bounds|rate|options|types|stats-types|discovery-types|defs|log|timers|stats|bus|clock)\\.ts$|^transport/(gen|security)/';
+const FOUNDATION = '^transport/(errors|names|limits|bounds|rate|options|types|stats-types|discovery-types|defs|log|timers|stats|bus|clock|events)\\.ts$|^transport/(gen|security)/';
 const TOP = '^transport/(node|typed|index|runtime)\\.ts$';
 const layer = (...folders) => `^transport/(${folders.join('|')})/`;
 const above = (...folders) => [layer(...folders), TOP].join('|');

@@ -105,16 +105,21 @@ describe('stable identity', () => {
     expect(endpoints).toEqual([router]);
 
     const cart = await start(['node', 'cart', '--insecure', '--json', '--data', join(dir, 'cart'), '--peer', router, ...LOOPBACK]);
-    const cartUpTo = (id: string): number => cart.logs('peer up').filter((e) => e['peer'] === id).length;
-    await vi.waitFor(() => expect(cartUpTo(nodeId)).toBe(1), { timeout: 10_000, interval: 20 });
+    const about = (event: string, id: string) => cart.logs(event).filter((e) => (e['peer'] as { nodeId?: string } | undefined)?.nodeId === id);
+    await vi.waitFor(() => expect(about('peer.joined', nodeId)).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    expect(about('peer.joined', nodeId)[0]).toMatchObject({ schema: 'zmesh.audit.v1', event: 'peer.joined', peer: { nodeId, service: 'product', endpoint: router } });
 
     expect(await first.stop()).toBe(0);
-    await vi.waitFor(() => expect(cart.logs('peer down').some((e) => e['peer'] === nodeId)).toBe(true), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(about('peer.left', nodeId)).toHaveLength(1), { timeout: 10_000, interval: 20 });
 
     const second = await start(productArgs);
     expect(second.ready).toMatchObject({ nodeId, router, endpoints: [router] });
     // The static peer, configured once with the printed endpoint, is back on it.
-    await vi.waitFor(() => expect(cartUpTo(nodeId)).toBe(2), { timeout: 10_000, interval: 20 });
+    // The same node id as a new process: a restart, told apart from a rejoin.
+    await vi.waitFor(() => expect(about('peer.restarted', nodeId)).toHaveLength(1), { timeout: 10_000, interval: 20 });
+    const [restarted] = about('peer.restarted', nodeId) as Array<{ startedMs: number; previousStartedMs: number }>;
+    expect(restarted!.startedMs).toBeGreaterThan(restarted!.previousStartedMs);
+    expect(about('peer.joined', nodeId)).toHaveLength(1);
     const cartRouter = (cart.ready as { router: string }).router;
     const added = zmesh(['call', 'cart', 'AddItem', '{"cartId":"c1","sku":"zmesh-mug","quantity":1}', '--insecure', '--peer', cartRouter, ...LOOPBACK]);
     expect(added.status, added.stderr).toBe(0);
@@ -174,8 +179,9 @@ describe('light clients', () => {
     // it comes up): the control that shows product would have logged the clients too.
     const cart = await start(['node', 'cart', '--insecure', '--json', '--data', join(dir, 'cart'), '--peer', router, ...LOOPBACK]);
     const cartId = (cart.ready as { nodeId: string }).nodeId;
-    await vi.waitFor(() => expect(product.logs('peer up').map((e) => e['peer'])).toContain(cartId), { timeout: 10_000, interval: 20 });
-    expect(product.logs('peer up').map((e) => e['peer'])).toEqual([cartId]);
+    const joined = (): unknown[] => product.logs('peer.joined').map((e) => (e['peer'] as { nodeId: string }).nodeId);
+    await vi.waitFor(() => expect(joined()).toContain(cartId), { timeout: 10_000, interval: 20 });
+    expect(joined()).toEqual([cartId]);
     // And the clients see only the nodes: no "cli-..." among them.
     expect((JSON.parse(peers.stdout) as Array<{ nodeId: string }>).map((p) => p.nodeId)).toEqual([nodeId]);
     expect(await watch.stop()).toBe(0);
@@ -258,7 +264,7 @@ describe('watch', () => {
     const watchLog: string[] = [];
     createInterface({ input: watch.stdout! }).on('line', (l) => printed.push(Number((JSON.parse(l) as { event: string }).event)));
     createInterface({ input: watch.stderr! }).on('line', (l) => watchLog.push(l));
-    const downs = (): number => watchLog.filter((l) => l.includes('"msg":"peer down"')).length;
+    const downs = (): number => watchLog.filter((l) => l.includes('"msg":"peer.left"')).length;
 
     const first = await publisher(store, port, FIRST);
     await first.enqueued;
@@ -296,7 +302,7 @@ describe('settings', () => {
     const env = { ZMESH_CONFIG: file, ZMESH_MESH: 'from-env', ZMESH_PORT: String(p2), ZMESH_LOG_LEVEL: 'info' };
     const fromEnv = await readyOf([], env);
     expect(fromEnv.ready).toMatchObject({ mesh: 'from-env', router: `tcp://127.0.0.1:${p2}` });
-    expect(fromEnv.logs('store open').length).toBe(1);                       // info, from the environment
+    expect(fromEnv.logs('store.opened').length).toBe(1);                       // info, from the environment
 
     const fromFlags = await readyOf(['--mesh', 'from-flag', '--port', String(p3), '--log-level', 'silent'], env);
     expect(fromFlags.ready).toMatchObject({ mesh: 'from-flag', router: `tcp://127.0.0.1:${p3}` });
@@ -335,10 +341,12 @@ describe('settings', () => {
     const dir = tempDir();
     const json = await start(['node', 'product', '--insecure', '--json', '--data', join(dir, 'a'), ...LOOPBACK]);
     expect(await json.stop()).toBe(0);
-    expect(json.logs('store open')).toEqual([expect.objectContaining({ level: 30, store: join(dir, 'a', 'zmesh.db') })]);
+    expect(json.logs('store.opened')).toEqual([expect.objectContaining({
+      level: 30, schema: 'zmesh.audit.v1', event: 'store.opened', store: join(dir, 'a', 'zmesh.db'), pending: 0, eventHead: 0, storeId: expect.any(String),
+    })]);
     const pretty = await start(['node', 'product', '--insecure', '--json', '--data', join(dir, 'b'), ...LOOPBACK], { env: { ZMESH_LOG_FORMAT: 'pretty' } });
     expect(await pretty.stop()).toBe(0);
-    expect(pretty.stderr.some((l) => /INFO.*store open/.test(l))).toBe(true);
+    expect(pretty.stderr.some((l) => /INFO.*store\.opened/.test(l))).toBe(true);
     expect(pretty.stderr.some((l) => l.startsWith('{'))).toBe(false);
   }, 30_000);
 });

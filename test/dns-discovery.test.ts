@@ -340,7 +340,7 @@ describe('dns discovery from the CLI', () => {
     }]));
     servers.add(dns);
     const order = await start(['node', 'order', '--discovery', 'dns', '--dns-domain', DOMAIN, '--dns-server', dns.server, ...loopback]);
-    const upLine = (lines: string[], peer: string): boolean => lines.some((l) => l.includes('"peer up"') && l.includes(`"peer":"${peer}"`));
+    const upLine = (lines: string[], peer: string): boolean => lines.some((l) => l.includes('"msg":"peer.joined"') && l.includes(`"nodeId":"${peer}"`));
     await vi.waitFor(() => {
       expect(upLine(order.stderr, product.ready.nodeId), order.stderr.join('\n')).toBe(true);
       // Product was given nothing: it learned order from order's hello.

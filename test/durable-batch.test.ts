@@ -61,7 +61,7 @@ function publisher(name: string): Pub {
     }))(),
     answer: (req) => {
       pub.replays++;
-      return decodeReplayReply(answerReplay(publishing, encodeReplayRequest(req)))!;
+      return decodeReplayReply(answerReplay(publishing, encodeReplayRequest(req)).reply)!;
     },
   };
   return pub;

@@ -99,7 +99,6 @@ class Node implements MeshNode {
       // The ZAP handler must serve before the first CURVE handshake can happen.
       this.zap = await startZap(trust.context, (r) => trust.policy.zapAllows(r.domain, r.clientKey, r.address), (err) => this.p.log.error({ err }, 'ZAP handler failed'));
     }
-    if (this.p.reliable !== undefined) this.p.log.info({ store: this.opts.storePath }, 'store open');
     if (this.opts.client) {
       // A light client binds nothing: its requests and their replies travel on the
       // DEALERs it opens, its events come on its SUB, and nobody can dial it.

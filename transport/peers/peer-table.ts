@@ -32,8 +32,13 @@ import type { Hello, Member } from '../codec/control.js';
 import { parseEndpoint } from '../names.js';
 import type { Routes } from '../protocol/client.js';
 import { RateLimitedLog } from '../log.js';
+import { logEvent } from '../events.js';
+import { keyFingerprint } from '../security/keys.js';
 import type { BoundsStats, Candidate, PeerInfo } from '../types.js';
 import { PeerLink, type LinkParts } from './peer-link.js';
+
+/** Peers whose last start time is remembered (peer.restarted). */
+const MAX_REMEMBERED_STARTS = 4_096;
 
 /** What the table needs from the node. The hooks are how the layers above take part
  *  in a peer's life without the table knowing them. */
@@ -74,6 +79,9 @@ export class PeerTable implements Routes {
   private readonly claims = new Map<string, PeerLink>();
   /** Pending link made from a peer's `$members` answer -> the peer that listed it. */
   private readonly informants = new Map<PeerLink, string>();
+  /** The started_ms each peer's last HELLO gave, to tell a restart from a rejoin;
+   *  bounded like every map a stranger can grow. */
+  private readonly startedBy = new Map<string, number>();
   private readonly linkParts: LinkParts;
   private readonly limited: RateLimitedLog;
 
@@ -307,8 +315,22 @@ export class PeerTable implements Routes {
     link.markUp(pubEndpoint, this.d.link.clock.monotonic());
     this.informants.delete(link);
     this.reindex(hello.service);
-    this.d.log.info({ peer: hello.nodeId, service: hello.service, endpoint: link.endpoint }, 'peer up');
+    this.noteJoined(hello, link.endpoint, link.serverKey);
     this.d.bus.emit({ type: 'peer:up', peer: link.info(this.d.outstanding(hello.nodeId))! });
+  }
+
+  /** peer.joined, or peer.restarted when the same node id comes back as a new process. */
+  private noteJoined(hello: Hello, endpoint: string, serverKey: string | undefined): void {
+    const peer = { nodeId: hello.nodeId, service: hello.service, endpoint, ...(serverKey === undefined ? {} : { fingerprint: keyFingerprint(serverKey) }) };
+    const previous = this.startedBy.get(hello.nodeId);
+    this.startedBy.delete(hello.nodeId);
+    this.startedBy.set(hello.nodeId, hello.startedMs);
+    if (this.startedBy.size > MAX_REMEMBERED_STARTS) this.startedBy.delete(this.startedBy.keys().next().value!);
+    if (previous !== undefined && previous !== hello.startedMs) {
+      logEvent(this.d.log, { event: 'peer.restarted', peer, startedMs: hello.startedMs, previousStartedMs: previous });
+    } else {
+      logEvent(this.d.log, { event: 'peer.joined', peer });
+    }
   }
 
   private onDown(link: PeerLink, reason: string): void {
@@ -319,7 +341,7 @@ export class PeerTable implements Routes {
     const info = { ...link.info(this.d.outstanding(peer.nodeId))!, state: 'down' as const };
     // What it listed was only ever its word: pending links it made go with it.
     for (const [l, from] of [...this.informants]) if (from === peer.nodeId && !l.isUp) this.remove(l);
-    this.d.log.info({ peer: peer.nodeId, reason }, 'peer down');
+    logEvent(this.d.log, { event: 'peer.left', peer: { nodeId: peer.nodeId, service: peer.service, endpoint: link.endpoint }, reason });
     this.d.bus.emit({ type: 'peer:down', peer: info, reason });
     if (!link.persistent) queueMicrotask(() => this.remove(link));
   }

@@ -58,8 +58,16 @@ export interface Asker {
 
 const OPEN: Asker = { scope: '', maySubscribe: () => true };
 
+/** What one `$replay` answer carried, when it carried any events (events.ts). */
+export interface ReplayServed {
+  prefix: string;
+  events: number;
+  fromSeq: number;
+  toSeq: number;
+}
+
 /** `$replay`, publisher side: the events a subscriber is missing, from our log. */
-export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPEN): Uint8Array {
+export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPEN): { reply: Uint8Array; served: ReplayServed | undefined } {
   const req = decodeReplayRequest(body);
   if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
   if (!asker.maySubscribe(req.prefix)) throw new ForbiddenError(`subscribing to "${req.prefix}" is not in its certificate`);
@@ -79,7 +87,9 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   // its rules may be narrower than the prefix it asked for. `scanned` still covers
   // them: they are not for this asker.
   const events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
-  return encodeReplayReply({
+  const served = events.length === 0 ? undefined
+    : { prefix: req.prefix, events: events.length, fromSeq: events[0]!.seq, toSeq: events[events.length - 1]!.seq };
+  const reply = encodeReplayReply({
     stream: p.storeId,
     head,
     more,
@@ -89,6 +99,7 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
       id: e.id, node: p.nodeId, service: p.service,
     })),
   });
+  return { reply, served };
 }
 
 /** `$ack`, publisher side: a durable subscriber's progress on our stream. Acks for

@@ -26,6 +26,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { Conduit, RequestClient } from '../protocol/client.js';
 import type { Clock } from '../types.js';
 import type { Outbox, OutboxRow } from './outbox.js';
+import { logEvent } from '../events.js';
 
 /** Rows can also appear from outside this process (`zmesh outbox retry`); look again
  *  this often even when nothing happened here. */
@@ -254,7 +255,7 @@ export class Dispatcher {
 
   private bury(row: OutboxRow, why: string): void {
     if (!this.bookkeeping('dead-lettering a command', row.service, () => this.d.outbox.deadLetter(row))) return; // stays; buried on a later pass
-    this.d.log.warn({ service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, why }, 'reliable command dead-lettered');
+    logEvent(this.d.log, { event: 'message.dead-lettered', service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, reason: why });
   }
 
   /** A write of the outbox's own bookkeeping. A failure (this store's disk full, say)

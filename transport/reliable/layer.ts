@@ -36,6 +36,7 @@ import { WriteBatch } from './write-batch.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
+import { eventPeer, logEvent } from '../events.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 import { commandMessage, eventMessage, openTransaction, type OpenTransaction, type TransactionParts } from './transaction.js';
@@ -109,8 +110,9 @@ export class ReliableLayer {
         p.bounds.replaysLimited++;
         throw new QueueFullError(`${ctx.caller.node} asked for more than ${REPLAY_BYTES_PER_SECOND >> 20} MiB of replays a second: retry later`);
       }
-      const reply = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      const { reply, served } = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
       this.replays.spend(key, Math.max(reply.byteLength, REPLAY_MIN_COST_BYTES));
+      if (served !== undefined) logEvent(p.log, { event: 'replay.served', peer: eventPeer(ctx.caller), ...served });
       return reply;
     });
     p.server.handle(ACK_METHOD, (body, ctx) => { takeAck(this.store().publishing, body, this.asker(ctx.caller)); });
@@ -162,6 +164,7 @@ export class ReliableLayer {
     const nested = db.transaction((f: () => unknown) => f());
     const savepoint = <T>(f: () => T): T => nested(f) as T;
     this.open = { store, db, storeId, outbox, inbox, writes, savepoint, dispatcher, events, publishing, pruneTimer, txParts };
+    logEvent(log, { event: 'store.opened', store: this.p.storePath, storeId, pending: outbox.size, eventHead: events.head() });
     dispatcher.kick();
   }
 
