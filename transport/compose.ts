@@ -20,7 +20,8 @@ import { mdnsFromSettings } from './discovery/mdns.js';
 import { staticDiscovery } from './discovery/static.js';
 import { PeerDownError, SecurityError } from './errors.js';
 import { silentLogger } from './log.js';
-import { guardObserver } from './observe.js';
+import { fanOut, guardObserver } from './observe.js';
+import { NodeSummaries } from './observe/summary.js';
 import type { ResolvedOptions } from './options.js';
 import { MEMBERS_METHOD, MemberExchange } from './peers/members.js';
 import { PeerTable } from './peers/peer-table.js';
@@ -34,6 +35,8 @@ import { RequestServer } from './protocol/server.js';
 import { Publisher, toWire } from './pubsub/publisher.js';
 import { EventSubscriber } from './pubsub/subscriber.js';
 import { ReliableLayer } from './reliable/layer.js';
+import { storeReader } from './reliable/gauges.js';
+import { SUMMARY_TOPIC } from './names.js';
 import type { SendQueue } from './socket/send-queue.js';
 import { createAudit, type Audit } from './security/audit.js';
 import { keyFingerprint, keyText } from './security/keys.js';
@@ -66,6 +69,8 @@ export interface NodeParts {
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "dns", "source0", ... */
   sources: Array<[string, Discovery]>;
+  /** The periodic summary on "$zmesh/summary"; undefined when off or a light client. */
+  summaries: NodeSummaries | undefined;
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
 }
@@ -73,7 +78,16 @@ export interface NodeParts {
 export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
   const log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: opts.nodeId });
   const clock = components.clock ?? systemClock;
-  const observer = guardObserver(components.observer, log);
+  let table: PeerTable | undefined;
+  let publisher: Publisher | undefined;
+  let reliable: ReliableLayer | undefined;
+  const storeReading = storeReader(() => reliable);
+  const summaries = opts.summaryIntervalMs === 0 ? undefined : new NodeSummaries({
+    nodeId: opts.nodeId, service: opts.service, mesh: opts.mesh, intervalMs: opts.summaryIntervalMs, clock, log,
+    read: () => ({ stats: counters.snapshot(), peersUp: table!.list().filter((p) => p.state === 'up').length, store: storeReading() }),
+    publish: (payload) => publisher!.publishReserved(SUMMARY_TOPIC, payload),
+  });
+  const observer = guardObserver(fanOut([components.observer, summaries?.observer]), log);
   const counters = new Counters();
   const bus = createEventBus();
   const drop = dropReporter(counters, log, observer?.dropped);
@@ -84,7 +98,6 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     failed: (err, n, queue) => { counters.sendErrors++; log.debug({ err, frames: n, queue }, 'send failed'); },
   };
   const pending = new PendingRequests(counters, observer?.requestSettled);
-  let table: PeerTable | undefined;
 
   // security/: a secure node's credentials and the decisions made on peers'.
   const trust = opts.security === undefined ? undefined : (() => {
@@ -108,7 +121,6 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // socket/
   const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER) };
-  let publisher: Publisher | undefined;
   const pubSocket = new PubSocket({
     make: () => createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB),
     onMessage: (f) => publisher!.onSubscription(f),
@@ -194,7 +206,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   });
 
   // reliable/
-  const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
+  reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
     storePath: opts.storePath, migrations: opts.migrations, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
     client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
@@ -216,5 +228,6 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.dns !== undefined) sources.push(['dns', dnsFromSettings(opts.dns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket, summaries };
 }
+
