@@ -15,6 +15,8 @@ import {
   ErrorCode, SUMMARY_TOPIC, createNode, decodeSummary, encodeSummary, type MeshNode, type NodeOptions, type NodeSummary,
 } from '../transport/index.js';
 import { summaryListener } from '../transport/observe/summary-codec.js';
+import { NodeSummaries, type SummaryReading } from '../transport/observe/summary.js';
+import { silentLogger } from '../transport/log.js';
 import { testAuthority } from './helpers/trust.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-summary-'));
@@ -114,7 +116,7 @@ describe('summary', () => {
     await vi.waitFor(() => expect(seen.get(going.id)?.map((s) => s.state)).toEqual(['closing']), { timeout: 3_000 });
   });
 
-  it('summary - summaryIntervalMs is 0 or 100..3600000; a light client publishes none whatever it says', () => {
+  it('summary - summaryIntervalMs is 0 (off) or a whole number of ms from 100 to 3600000', () => {
     for (const bad of [-1, 50, 1.5, 3_600_001, '1000']) {
       expect(() => createNode({ service: 'x', insecure: true, summaryIntervalMs: bad as number })).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT, message: expect.stringContaining('summaryIntervalMs') }));
     }
@@ -135,6 +137,51 @@ describe('summary', () => {
     const seen = await collect(cli);
     await vi.waitFor(() => expect(seen.get(product.id)?.[0]).toMatchObject({ service: 'product', state: 'running' }), { timeout: 5_000 });
     expect(cli.stats().dropped.forbidden).toBe(0);
+  });
+
+  it('summary - rates are counter differences over the interval, percentiles come from handlerSettled and reset each interval, event-loop delay is what exceeds the sampler', async () => {
+    let mono = 1_000;
+    let handled = { ok: 0, failed: 0, running: 0 };
+    let sent = 0;
+    const sent$: Uint8Array[] = [];
+    const base = createNode({ service: 'x', insecure: true }).stats();
+    const read = (): SummaryReading => ({ stats: { ...base, handled, requests: { ...base.requests, sent } }, peersUp: 2, store: undefined });
+    const s = new NodeSummaries({
+      nodeId: 'x-1', service: 'x', mesh: 'm', intervalMs: 3_600_000, log: silentLogger(),
+      clock: { now: () => 42, monotonic: () => mono }, read, publish: (b) => sent$.push(b),
+    });
+    s.start();
+    try {
+      for (let ms = 1; ms <= 100; ms++) s.observer.handlerSettled!('m', ms, 'ok');
+      handled = { ok: 90, failed: 10, running: 3 };
+      sent = 50;
+      mono += 2_000;
+      // Block the event loop for 120 ms, once the sampler has ticked (its first tick
+      // only starts its clock): the sampler sees it.
+      await new Promise((r) => setTimeout(r, 60));
+      const until = performance.now() + 120;
+      while (performance.now() < until) { /* busy */ }
+      await new Promise((r) => setTimeout(r, 50));
+      mono += 50;
+      const a = s.make('running');
+      expect(a).toMatchObject({ intervalMs: 2_050, requestsInPerS: 48.78, requestsOutPerS: 24.39, errorsPerS: 4.88, inFlight: 3, peersUp: 2, sentMs: 42, outboxDepth: 0 });
+      expect(a.handlerP50Ms).toBeCloseTo(50, 0);
+      expect(a.handlerP99Ms).toBeCloseTo(99, 0);
+      expect(a.eventLoopP99Ms).toBeGreaterThan(60);
+      // A quiet interval: no handler settled, counters unchanged, an idle loop.
+      await new Promise((r) => setTimeout(r, 300));
+      mono += 1_000;
+      const b = s.make('running');
+      expect(b).toMatchObject({ intervalMs: 1_000, requestsInPerS: 0, requestsOutPerS: 0, errorsPerS: 0, handlerP50Ms: 0, handlerP99Ms: 0 });
+      expect(b.eventLoopP99Ms).toBeLessThan(20);
+      // Nothing was published by make(); stop(true) sends the one closing summary.
+      expect(sent$).toHaveLength(0);
+    } finally {
+      s.stop(true);
+    }
+    expect(sent$.map((b) => decodeSummary(b)!.state)).toEqual(['closing']);
+    s.stop(true);
+    expect(sent$).toHaveLength(1);
   });
 
   it('summary - the decoder skips fields it does not know, refuses garbage, and a summary speaks only for its sender', () => {
