@@ -38,8 +38,9 @@ export function bytes(n: number): string {
 /** 0 as "0", small figures with the precision they need, large ones whole. */
 export function figure(n: number): string {
   if (n === 0) return '0';
-  if (n < 10) return n.toFixed(n < 1 ? 2 : 1);
-  return String(Math.round(n));
+  // Decided on the rounded value: 0.999 is "1.0", not "1.00"; 9.97 is "10".
+  if (n >= 9.95) return String(Math.round(n));
+  return n.toFixed(n >= 0.995 ? 1 : 2);
 }
 
 export function cells(r: NodeRow): string[] {
