@@ -198,9 +198,10 @@ describe('summary', () => {
     expect(decodeSummary(Buffer.from([0xff, 0xff, 0xff]))).toBeUndefined();
     expect(decodeSummary(encodeSummary({ ...s, nodeId: 'bad id' }))).toBeUndefined();
     const got: NodeSummary[] = [];
-    const listen = summaryListener((x) => got.push(x));
-    const event = (node: string) => ({ topic: SUMMARY_TOPIC, payload: bytes, sender: { node, service: 'a' }, id: new Uint8Array(16), seq: 1, timestampMs: 0, headers: {} });
+    const listen = summaryListener('m', (x) => got.push(x));
+    const event = (node: string, payload = bytes) => ({ topic: SUMMARY_TOPIC, payload, sender: { node, service: 'a' }, id: new Uint8Array(16), seq: 1, timestampMs: 0, headers: {} });
     listen(event('someone-else'));
+    listen(event('a-1', encodeSummary({ ...s, mesh: 'other' })));
     listen(event('a-1'));
     expect(got).toEqual([s]);
   });

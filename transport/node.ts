@@ -205,7 +205,7 @@ class Node implements MeshNode {
   }
 
   watchSummaries(listener: (summary: NodeSummary) => void, o: Pick<SubscribeOptions, 'signal' | 'timeoutMs'> = {}): Promise<Subscription> {
-    return attempt(() => this.listen(SUMMARY_TOPIC, summaryListener(listener), { ...o, catchUp: false }));
+    return attempt(() => this.listen(SUMMARY_TOPIC, summaryListener(this.mesh, listener), { ...o, catchUp: false }));
   }
 
   /** A subscription to `prefix`, checked by the caller ("$" topics are zmesh's). */

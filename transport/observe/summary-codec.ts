@@ -42,10 +42,10 @@ export function decodeSummary(bytes: Uint8Array): NodeSummary | undefined {
 }
 
 /** An event listener that hands on the summaries it can decode, each only from the
- *  node it speaks for: a node cannot report for another. */
-export function summaryListener(listener: (summary: NodeSummary) => void): (event: MeshEvent) => void {
+ *  node it speaks for and of the receiver's `mesh`: a node cannot report for another. */
+export function summaryListener(mesh: string, listener: (summary: NodeSummary) => void): (event: MeshEvent) => void {
   return (event) => {
     const s = decodeSummary(event.payload);
-    if (s !== undefined && s.nodeId === event.sender.node) listener(s);
+    if (s !== undefined && s.nodeId === event.sender.node && s.mesh === mesh) listener(s);
   };
 }
