@@ -78,9 +78,7 @@ export interface NodeParts {
 export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
   const log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: opts.nodeId });
   const clock = components.clock ?? systemClock;
-  let table: PeerTable | undefined;
-  let publisher: Publisher | undefined;
-  let reliable: ReliableLayer | undefined;
+  // The summaries read parts built below, once the node runs (closures, not copies).
   const storeReading = storeReader(() => reliable);
   const summaries = opts.summaryIntervalMs === 0 ? undefined : new NodeSummaries({
     nodeId: opts.nodeId, service: opts.service, mesh: opts.mesh, intervalMs: opts.summaryIntervalMs, clock, log,
@@ -98,6 +96,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     failed: (err, n, queue) => { counters.sendErrors++; log.debug({ err, frames: n, queue }, 'send failed'); },
   };
   const pending = new PendingRequests(counters, observer?.requestSettled);
+  let table: PeerTable | undefined;
 
   // security/: a secure node's credentials and the decisions made on peers'.
   const trust = opts.security === undefined ? undefined : (() => {
@@ -121,6 +120,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   // socket/
   const sockets = { router: createRouter(opts.sockets, curve, ZAP_DOMAIN_ROUTER) };
+  let publisher: Publisher | undefined;
   const pubSocket = new PubSocket({
     make: () => createPublisher(opts.sockets, curve, ZAP_DOMAIN_PUB),
     onMessage: (f) => publisher!.onSubscription(f),
@@ -206,7 +206,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   });
 
   // reliable/
-  reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
+  const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
     storePath: opts.storePath, migrations: opts.migrations, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
     client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
@@ -230,4 +230,3 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
 
   return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket, summaries };
 }
-

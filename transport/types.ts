@@ -450,8 +450,8 @@ export interface MeshNode extends AsyncDisposable {
 
   /** Receives the members' summaries (`summaryIntervalMs`, proto/README.md section
    *  18), a light client's too: each publisher's, decoded, about once per its interval.
-   *  A summary that does not decode, or speaks for a node other than its sender, is
-   *  skipped. Resolves once subscribed at every publisher that is up, like
+   *  A summary that does not decode, speaks for a node other than its sender, or
+   *  names another mesh, is skipped. Resolves once subscribed at every publisher that is up, like
    *  subscribe(); `signal` unsubscribes. Rejects TIMEOUT or CLOSED. */
   watchSummaries(listener: (summary: NodeSummary) => void, options?: Pick<SubscribeOptions, 'signal' | 'timeoutMs'>): Promise<Subscription>;
 
