@@ -13,8 +13,7 @@ import { createElement as h } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createNode, type MeshNode, type NodeSummary } from '../transport/index.js';
 import { GONE_INTERVALS, MeshView, STALE_INTERVALS, type Snapshot } from '../nodes/cli/top/model.js';
-import { TopApp, TopScreen, type SummaryFeed } from '../nodes/cli/top/view.js';
-import { frame } from '../nodes/cli/commands/top.js';
+import { TopApp, TopScreen, frame, type SummaryFeed } from '../nodes/cli/top/view.js';
 
 const CLI = fileURLToPath(new URL('../dist/nodes/cli/main.js', import.meta.url));
 

@@ -13,7 +13,7 @@ import { table } from '../format.js';
 import { checkPath } from '../options.js';
 import { existingStore } from '../paths.js';
 import { guarded } from '../run.js';
-import { bytes, uptime } from '../top/view.js';
+import { bytes, uptime } from '../top/format.js';
 
 interface Args {
   data?: string;

@@ -14,16 +14,15 @@
  * --wait seconds (ZMESH_ERR_TIMEOUT) or, with --once, when nodes answered but none sent
  * a summary (summaries off), 2 for bad usage.
  */
-import { render, renderToString } from 'ink';
-import { createElement as h } from 'react';
 import type { Argv, CommandModule } from 'yargs';
 import { SUMMARY_INTERVAL_MS, TimeoutError, type MeshNode } from 'zmesh';
 import { credentialOptions, type CredentialArgs } from '../credentials.js';
 import { findService, howWeLooked, joinMesh } from '../mesh-client.js';
 import { meshOptions, type MeshArgs } from '../options.js';
 import { guarded } from '../run.js';
-import { MeshView, SORT_KEYS, type Snapshot, type SortKey } from '../top/model.js';
-import { TopApp, TopScreen, type SummaryFeed } from '../top/view.js';
+import { MeshView, SORT_KEYS, type SortKey } from '../top/model.js';
+// Types only: the view (and ink) is loaded when something is drawn.
+import type { SummaryFeed } from '../top/view.js';
 
 interface Args extends MeshArgs, CredentialArgs {
   once: boolean;
@@ -67,7 +66,7 @@ export const topCommand: CommandModule<object, Args> = {
         subscribe: (changed) => { told.add(changed); return () => told.delete(changed); },
       };
       if (args.once) await once(node, view, feed, args);
-      else await live(feed, args.sort);
+      else await (await import('../top/view.js')).runLive(feed, args.sort);
     } finally {
       await node.close();
     }
@@ -82,12 +81,7 @@ async function once(node: MeshNode, view: MeshView, feed: SummaryFeed, args: Arg
     throw new TimeoutError(`${up} node(s) answered on ${howWeLooked(args)}, but none sent a summary (are summaries off, summaryIntervalMs 0?)`);
   }
   if (args.json) console.log(JSON.stringify(snapshot));
-  else console.log(frame(snapshot, args.sort, process.stdout.columns ?? PIPE_COLUMNS));
-}
-
-/** The --once table, rendered by ink into a string of `columns`. */
-export function frame(snapshot: Snapshot, sort: SortKey, columns: number): string {
-  return renderToString(h(TopScreen, { snapshot, sort, live: false }), { columns });
+  else console.log((await import('../top/view.js')).frame(snapshot, args.sort, process.stdout.columns ?? PIPE_COLUMNS));
 }
 
 /** Resolves once every node up has a summary in `view`, or at the bounded wait. */
@@ -110,18 +104,5 @@ async function gathered(node: MeshNode, view: MeshView, feed: SummaryFeed): Prom
   } finally {
     off?.();
     clearTimeout(timer);
-  }
-}
-
-async function live(feed: SummaryFeed, sort: SortKey): Promise<void> {
-  const app = render(h(TopApp, { feed, sort }), { exitOnCtrlC: true });
-  const onSignal = (): void => app.unmount();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    await app.waitUntilExit();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
 }
