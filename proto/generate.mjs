@@ -17,6 +17,8 @@ const targets = [
   { out: 'transport/gen/mesh', rootName: 'zmesh_mesh', protos: ['proto/envelope.proto', 'proto/control.proto'], extra: ['--no-verify', '--no-convert'] },
   // Certificates and revocation lists: transport/security/certificate.ts checks every field.
   { out: 'transport/gen/security', rootName: 'zmesh_security', protos: ['proto/security.proto'], extra: ['--no-verify', '--no-convert'] },
+  // Node summaries ($zmesh/summary): transport/observe/summary-codec.ts checks every field.
+  { out: 'transport/gen/observe', rootName: 'zmesh_observe', protos: ['proto/observe.proto'], extra: ['--no-verify', '--no-convert'] },
   // Commerce keeps fromObject/toObject: the CLI speaks JSON (`zmesh call`, `zmesh watch`).
   { out: 'nodes/gen/commerce', rootName: 'zmesh_commerce', protos: ['proto/commerce.proto'], extra: [] },
 ];

@@ -20,7 +20,8 @@ import { mdnsFromSettings } from './discovery/mdns.js';
 import { staticDiscovery } from './discovery/static.js';
 import { PeerDownError, SecurityError } from './errors.js';
 import { silentLogger } from './log.js';
-import { guardObserver } from './observe.js';
+import { fanOut, guardObserver } from './observe.js';
+import { NodeSummaries } from './observe/summary.js';
 import type { ResolvedOptions } from './options.js';
 import { MEMBERS_METHOD, MemberExchange } from './peers/members.js';
 import { PeerTable } from './peers/peer-table.js';
@@ -34,6 +35,8 @@ import { RequestServer } from './protocol/server.js';
 import { Publisher, toWire } from './pubsub/publisher.js';
 import { EventSubscriber } from './pubsub/subscriber.js';
 import { ReliableLayer } from './reliable/layer.js';
+import { storeReader } from './reliable/gauges.js';
+import { SUMMARY_TOPIC } from './names.js';
 import type { SendQueue } from './socket/send-queue.js';
 import { createAudit, type Audit } from './security/audit.js';
 import { keyFingerprint, keyText } from './security/keys.js';
@@ -66,6 +69,8 @@ export interface NodeParts {
   reliable: ReliableLayer | undefined;
   /** Discovery sources by name, for stats(): "static", "mdns", "dns", "source0", ... */
   sources: Array<[string, Discovery]>;
+  /** The periodic summary on "$zmesh/summary"; undefined when off or a light client. */
+  summaries: NodeSummaries | undefined;
   /** A secure node's trust state, audit trail and private zmq.Context (for ZAP). */
   trust: { policy: TrustPolicy; audit: Audit; context: zmq.Context; bindsConnections: boolean } | undefined;
 }
@@ -73,7 +78,14 @@ export interface NodeParts {
 export function compose(opts: ResolvedOptions, components: NodeComponents, localHello: () => HelloInit): NodeParts {
   const log = (components.logger ?? silentLogger()).child({ component: 'zmesh', node: opts.nodeId });
   const clock = components.clock ?? systemClock;
-  const observer = guardObserver(components.observer, log);
+  // The summaries read parts built below, once the node runs (closures, not copies).
+  const storeReading = storeReader(() => reliable);
+  const summaries = opts.summaryIntervalMs === 0 ? undefined : new NodeSummaries({
+    nodeId: opts.nodeId, service: opts.service, mesh: opts.mesh, intervalMs: opts.summaryIntervalMs, clock, log,
+    read: () => ({ stats: counters.snapshot(), peersUp: table!.list().filter((p) => p.state === 'up').length, store: storeReading() }),
+    publish: (payload) => publisher!.publishReserved(SUMMARY_TOPIC, payload),
+  });
+  const observer = guardObserver(fanOut([components.observer, summaries?.observer]), log);
   const counters = new Counters();
   const bus = createEventBus();
   const drop = dropReporter(counters, log, observer?.dropped);
@@ -216,5 +228,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.dns !== undefined) sources.push(['dns', dnsFromSettings(opts.dns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket };
+  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket, summaries };
 }

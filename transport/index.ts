@@ -32,7 +32,7 @@ export {
 export type { ZmeshErrorOptions, StoreProblem, SecurityProblem } from './errors.js';
 export { openStoreAdmin } from './reliable/admin.js';
 export { storedNodeId } from './store/identity.js';
-export type { StoreAdmin, OutboxEntry } from './reliable/admin.js';
+export type { StoreAdmin, OutboxEntry, StoreFigures, DurableProgress } from './reliable/admin.js';
 export {
   bytesCodec, jsonCodec, protoCodec, defineMethod, defineCommand, defineEvent, defineService, topicOf, isEventOf,
 } from './defs.js';
@@ -42,6 +42,8 @@ export type { TypedHandler, TypedReliableHandler, DurableOn } from './typed.js';
 export { PROTOCOL_VERSION } from './codec/envelope.js';
 export { SERVICE_RE, NODE_ID_RE, MESH_RE, isServiceName, isNodeId, isMeshName, isEndpoint, isHost, isSubject, parseEndpoint, parsePeer } from './names.js';
 export { MAX_SUBJECT_BYTES, MAX_HEADERS_BYTES } from './limits.js';
+export { SUMMARY_TOPIC } from './names.js';
+export { decodeSummary, encodeSummary } from './observe/summary-codec.js';
 export { systemClock } from './clock.js';
 export { fanOut } from './observe.js';
 export { mdnsDiscovery, MDNS_SERVICE_TYPE } from './discovery/mdns.js';
@@ -76,6 +78,7 @@ export {
   DEAD_AFTER_MS,
   CLOSE_TIMEOUT_MS,
   SUBSCRIBE_TIMEOUT_MS,
+  SUMMARY_INTERVAL_MS,
   RELIABLE_DEFAULTS,
   MDNS_DEFAULTS,
   checkNodeOptions,
@@ -103,6 +106,7 @@ export type {
   NodeEventType,
   NodeEventOf,
   NodeStats,
+  NodeSummary,
   BoundsStats,
   DropReason,
   Discovery,

@@ -91,3 +91,8 @@ export function parsePeer(s: unknown): { endpoint: string; publicKey: string | u
   if (!isEndpoint(endpoint) || (publicKey !== undefined && !/^[0-9a-f]{64}$/.test(publicKey))) return undefined;
   return { endpoint, publicKey };
 }
+
+/** The reserved topic of node summaries (proto/README.md section 18). "$" topics are
+ *  zmesh's: publish() and subscribe() refuse them, so only the node itself sends and
+ *  `watchSummaries` receives on it. */
+export const SUMMARY_TOPIC = '$zmesh/summary';

@@ -18,6 +18,8 @@ import type { HelloInit } from './codec/control.js';
 import { checkHeaders, checkMethodName, checkSubject, type CommandDef, type EventDef } from './defs.js';
 import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
+import { SUMMARY_TOPIC } from './names.js';
+import { summaryListener } from './observe/summary-codec.js';
 import { validatePrefix } from './pubsub/topics.js';
 import type { ReliableLayer } from './reliable/layer.js';
 import { CatchUp } from './reliable/catch-up.js';
@@ -29,7 +31,7 @@ import { settleWithin } from './timers.js';
 import { startZap, type ZapHandler } from './socket/zap.js';
 import type {
   Candidate, Clock, Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints,
-  NodeEventOf, NodeEventType, NodeOptions, NodeStats, PeerInfo, ReliableHandler, ReliableStats,
+  NodeEventOf, NodeEventType, NodeOptions, NodeStats, NodeSummary, PeerInfo, ReliableHandler, ReliableStats,
   RequestOptions, SendOptions, SubscribeOptions, Subscription, Transaction,
 } from './types.js';
 
@@ -132,6 +134,7 @@ class Node implements MeshNode {
     // A light client only browses: a source given no local node advertises nothing.
     for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
     this.state = 'running';
+    this.p.summaries?.start();
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
 
@@ -197,6 +200,15 @@ class Node implements MeshNode {
 
   async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
     validatePrefix(prefix);
+    return this.listen(prefix, listener, o);
+  }
+
+  watchSummaries(listener: (summary: NodeSummary) => void, o: Pick<SubscribeOptions, 'signal' | 'timeoutMs'> = {}): Promise<Subscription> {
+    return attempt(() => this.listen(SUMMARY_TOPIC, summaryListener(this.mesh, listener), { ...o, catchUp: false }));
+  }
+
+  /** A subscription to `prefix`, checked by the caller ("$" topics are zmesh's). */
+  private async listen(prefix: string, listener: EventListener, o: SubscribeOptions): Promise<Subscription> {
     this.assertRunning();
     const catchUp = o.catchUp === true ? this.catchUpFor(prefix, listener) : undefined;
     let remove: () => void;
@@ -271,6 +283,8 @@ class Node implements MeshNode {
     this.state = 'closing';
     const t = this.opts.closeTimeoutMs;
     try {
+      // Viewers (zmesh top) learn at once that we go; it leaves with the queue's drain.
+      this.p.summaries?.stop(true);
       // Finish what we owe others first: running handlers and their replies.
       this.p.server.stopAccepting();
       await settleWithin(this.p.server.idle(), t);
@@ -302,6 +316,7 @@ class Node implements MeshNode {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearInterval(this.ticker);
+    this.p.summaries?.stop();
     this.p.members.close();
     this.p.queues.router.close();
     this.p.queues.pub.close();

@@ -27,6 +27,10 @@ export const HEARTBEAT_INTERVAL_MS = 500;
 export const SUSPECT_AFTER_MS = 1_500;
 export const DEAD_AFTER_MS = 2_500;
 export const CLOSE_TIMEOUT_MS = 2_000;
+/** A member publishes its summary on "$zmesh/summary" this often (`zmesh top`). */
+export const SUMMARY_INTERVAL_MS = 1_000;
+/** The shortest and longest summary interval one may set (0 turns summaries off). */
+const SUMMARY_INTERVAL_RANGE_MS = [100, 3_600_000] as const;
 /** How long a subscription, or a new peer's publisher, may take to confirm. */
 export const SUBSCRIBE_TIMEOUT_MS = 5_000;
 
@@ -136,6 +140,8 @@ export interface ResolvedOptions {
   deadAfterMs: number;
   closeTimeoutMs: number;
   subscribeTimeoutMs: number;
+  /** 0: this node publishes no summaries (off, or a light client). */
+  summaryIntervalMs: number;
   storePath: string | undefined;
   /** The application's migration steps, in order; empty without a store. */
   migrations: readonly Migration[];
@@ -158,6 +164,7 @@ const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'dns', 'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
   'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
+  'summaryIntervalMs',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
@@ -187,6 +194,15 @@ function record(name: string, value: unknown, known: readonly string[]): Record<
 function positiveInt(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || (value as number) <= 0) bad(name, 'a positive integer', value);
+  return value as number;
+}
+
+function summaryInterval(value: unknown): number {
+  if (value === undefined) return SUMMARY_INTERVAL_MS;
+  const [min, max] = SUMMARY_INTERVAL_RANGE_MS;
+  if (value !== 0 && (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max)) {
+    bad('summaryIntervalMs', `0 (off) or an integer ${min}..${max}`, value);
+  }
   return value as number;
 }
 
@@ -417,6 +433,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     deadAfterMs,
     closeTimeoutMs: positiveInt('closeTimeoutMs', o.closeTimeoutMs, CLOSE_TIMEOUT_MS),
     subscribeTimeoutMs: SUBSCRIBE_TIMEOUT_MS,
+    summaryIntervalMs: o.client === true ? 0 : summaryInterval(o.summaryIntervalMs),
     storePath: o.storePath,
     migrations: migrations(o.migrations, o.storePath),
     reliable: resolveReliableOptions(o.reliable),

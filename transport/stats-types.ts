@@ -101,3 +101,40 @@ export interface StoreStats {
   /** Writes that failed for want of disk space since the store was opened. */
   diskFullErrors: number;
 }
+
+/** One node's periodic summary, as `watchSummaries` delivers it (proto/observe.proto,
+ *  proto/README.md section 18). Rates cover the `intervalMs` before `sentMs`. */
+export interface NodeSummary {
+  nodeId: string;
+  service: string;
+  mesh: string;
+  /** The sender's zmesh version. */
+  version: string;
+  /** "running", or "closing" in its last summary. */
+  state: string;
+  uptimeMs: number;
+  intervalMs: number;
+  /** Requests and commands (both classes) its handlers settled, per second. */
+  requestsInPerS: number;
+  /** Requests and commands it sent, per second. */
+  requestsOutPerS: number;
+  /** Duration percentiles of the requests and unreliable commands handled in the
+   *  interval, ms (0: none settled). */
+  handlerP50Ms: number;
+  handlerP99Ms: number;
+  /** Of those handled, the ones that failed, per second. */
+  errorsPerS: number;
+  /** Handlers running when it was made. */
+  inFlight: number;
+  outboxDepth: number;
+  deadLetters: number;
+  /** Events its slowest durable subscriber is behind its event log's head. */
+  durableLag: number;
+  /** Inbound frames dropped since start, all reasons. */
+  dropsTotal: number;
+  rssBytes: number;
+  eventLoopP99Ms: number;
+  peersUp: number;
+  /** Unix ms, the sender's clock. */
+  sentMs: number;
+}

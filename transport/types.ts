@@ -5,11 +5,11 @@
 import type { Logger } from 'pino';
 import type { CommandDef, EventDef, PublishOptions } from './defs.js';
 import type { Discovery, DiscoveryMode } from './discovery-types.js';
-import type { DropReason, NodeStats, ReliableStats } from './stats-types.js';
+import type { DropReason, NodeStats, NodeSummary, ReliableStats } from './stats-types.js';
 
 // Two parts of the public surface live in files of their own, and are named here too.
 export type { Candidate, Discovery, DiscoveryMode, DiscoverySink, LocalNode } from './discovery-types.js';
-export type { BoundsStats, DropReason, BatchStats, NodeStats, ReliableStats, StoreStats } from './stats-types.js';
+export type { BoundsStats, DropReason, BatchStats, NodeStats, NodeSummary, ReliableStats, StoreStats } from './stats-types.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {
@@ -98,6 +98,11 @@ export interface NodeOptions {
    *  and is no member: its hello names no endpoint, so no node dials it back or lists
    *  it. It cannot serve (`handle`), publish or hold a store. Default false. */
   client?: boolean;
+  /** A member publishes a summary of itself (rates, latency, queues; `NodeSummary`) on
+   *  the reserved topic "$zmesh/summary" this often, in ms, for `zmesh top` and
+   *  `watchSummaries`. 0 turns it off; else 100..3_600_000. A light client sends none.
+   *  Default 1_000 (SUMMARY_INTERVAL_MS). */
+  summaryIntervalMs?: number;
 }
 
 /** How a node proves who it is and decides whom to trust. Two modes: certificates
@@ -442,6 +447,13 @@ export interface MeshNode extends AsyncDisposable {
   stats(): NodeStats;
 
   on<T extends NodeEventType>(type: T, listener: (event: NodeEventOf<T>) => void): () => void;
+
+  /** Receives the members' summaries (`summaryIntervalMs`, proto/README.md section
+   *  18), a light client's too: each publisher's, decoded, about once per its interval.
+   *  A summary that does not decode, speaks for a node other than its sender, or
+   *  names another mesh, is skipped. Resolves once subscribed at every publisher that is up, like
+   *  subscribe(); `signal` unsubscribes. Rejects TIMEOUT or CLOSED. */
+  watchSummaries(listener: (summary: NodeSummary) => void, options?: Pick<SubscribeOptions, 'signal' | 'timeoutMs'>): Promise<Subscription>;
 
   /** Stops taking work, lets running handlers finish and queued messages go out
    *  (bounded by closeTimeoutMs), says goodbye to peers, then releases every socket

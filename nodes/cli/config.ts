@@ -53,6 +53,7 @@ export const COMMAND_SETTINGS: Readonly<Record<string, readonly Setting[]>> = {
   call: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   watch: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   peers: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
+  top: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   demo: ['interface', 'log-level'],
 };
 

@@ -16,6 +16,8 @@ import { keygenCommand } from './commands/keygen.js';
 import { nodeCommand } from './commands/node.js';
 import { outboxCommand } from './commands/outbox.js';
 import { peersCommand } from './commands/peers.js';
+import { statusCommand } from './commands/status.js';
+import { topCommand } from './commands/top.js';
 import { watchCommand } from './commands/watch.js';
 import { resolveConfig } from './config.js';
 import { EXIT_USAGE } from './run.js';
@@ -49,6 +51,8 @@ await yargs(hideBin(process.argv))
   .command(watchCommand)
   .command(peersCommand)
   .command(outboxCommand)
+  .command(statusCommand)
+  .command(topCommand)
   .command(keygenCommand)
   .command(authorityCommand)
   .command(certCommand)

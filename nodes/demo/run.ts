@@ -16,6 +16,7 @@ import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
 import { runShoppers, type Progress, type ShopperResult } from './shoppers.js';
 import { summarize, type DemoSummary } from './summary.js';
 import { demoTrust, SHOPPER_SERVICE, type DemoTrust } from './trust.js';
+import { CLIENT_SERVICE } from '../commerce/permissions.js';
 
 export interface DemoOptions {
   orders: number;
@@ -82,6 +83,12 @@ export async function shopAndAudit(node: MeshNode, o: ShopAndAuditOptions): Prom
   return { ...summarize(results, report, { sku: SCARCE_SKU, initial: o.stock }, wallMs, retries), results };
 }
 
+/** The `zmesh top` command that shows this run's nodes (as the client identity "cli"). */
+export function topCommandLine(mesh: string, peers: string[] | undefined, credentials: string | undefined, iface: string | undefined): string {
+  return ['zmesh top', `--mesh ${mesh}`, ...(peers ?? []).map((p) => `--peer ${p}`), ...(iface === undefined || peers !== undefined ? [] : [`--interface ${iface}`]),
+    credentials === undefined ? '--insecure' : `--credentials ${credentials}`].join(' ');
+}
+
 /** The run was stopped on purpose (SIGINT, SIGTERM): not a failure, and no audit. */
 export class DemoInterrupted extends Error {
   override readonly name = 'DemoInterrupted';
@@ -113,6 +120,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       extraArgs: { product: iface, order: iface, cart: iface },
     });
     const peers = o.discovery === 'static' ? [...cluster.procs.values()].map((p) => p.peer) : undefined;
+    phase(`watch it live: ${topCommandLine(mesh, peers, trust?.credentialsDir(CLIENT_SERVICE), o.interface)}`);
     const security: { security: SecurityOptions } | { insecure: true } = trust === undefined ? { insecure: true } : { security: trust.security(SHOPPER_SERVICE) };
     shopper = createNode({
       service: SHOPPER_SERVICE, mesh, interface: o.interface, peers, discovery: o.discovery === 'static' ? 'static' : 'mdns', requestTimeoutMs: 15_000,

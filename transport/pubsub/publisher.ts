@@ -115,6 +115,13 @@ export class Publisher {
     this.counters.events.published++;
   }
 
+  /** An event on one of zmesh's own "$" topics (a node summary): the application's
+   *  publish() refuses those. Not counted in events.published. */
+  publishReserved(topic: string, payload: Uint8Array): void {
+    const { header, body } = this.builder.build(Kind.EVENT, { subject: topic, payload });
+    this.queue.push(header, body, topic);
+  }
+
   /** One XPUB message: a subscription change from some subscriber. */
   onSubscription(frames: Buffer[]): void {
     const msg = frames[0];

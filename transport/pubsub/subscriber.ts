@@ -307,8 +307,11 @@ export class EventSubscriber {
   }
 
   private deliver(event: MeshEvent): void {
+    // A "$" topic (a node summary) reaches only listeners of "$" prefixes: ZeroMQ
+    // hands it to a SUB subscribed to "" too, but "" means every application topic.
+    const reserved = event.topic.charCodeAt(0) === 0x24;
     for (const [prefix, set] of this.listeners) {
-      if (!event.topic.startsWith(prefix)) continue;
+      if (!event.topic.startsWith(prefix) || (reserved && prefix.charCodeAt(0) !== 0x24)) continue;
       for (const listener of set) {
         this.p.delivered();
         try {

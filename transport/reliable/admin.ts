@@ -1,5 +1,5 @@
 /**
- * Operator access to a node's store, for `zmesh outbox`: pending and dead-lettered
+ * Operator access to a node's store, for `zmesh outbox` and `zmesh status`: pending and dead-lettered
  * reliable commands, and requeueing dead letters. Safe while the node runs (WAL lets
  * readers and one writer share the file); a requeued command is delivered by the node
  * on its next retry pass or restart.
@@ -7,6 +7,9 @@
 import type { OutboxRow } from './outbox.js';
 import { Outbox } from './outbox.js';
 import { openStore } from '../store/open.js';
+import { storeFigures, type StoreFigures } from './gauges.js';
+
+export type { StoreFigures, DurableProgress } from './gauges.js';
 
 export interface OutboxEntry {
   seq: number;
@@ -27,6 +30,9 @@ export interface StoreAdmin {
   dead(limit?: number): OutboxEntry[];
   /** Moves dead letters (all, or by seq) back to the end of their streams. */
   retry(seqs: number[] | 'all'): number;
+  /** The store at a glance (`zmesh status`): outbox, dead letters, the event log's
+   *  head and rows, durable subscribers' lag, inbox streams, the kept node id. */
+  figures(): StoreFigures;
   close(): void;
 }
 
@@ -46,6 +52,7 @@ export function openStoreAdmin(path: string): StoreAdmin {
     pending: (limit = 1_000) => outbox.listPending(limit).map(entry),
     dead: (limit = 1_000) => outbox.listDead(limit).map(entry),
     retry: (seqs) => outbox.requeue(seqs),
+    figures: () => storeFigures(store.db),
     close: () => store.close(),
   };
 }

@@ -26,6 +26,11 @@
  *   "*"      | always
  *   P        | T starts with P ("product." covers "product.stock.reserved")
  *
+ *   Node summaries ("$zmesh/summary", proto/README.md section 18) are outside these
+ *   rules: the trust policy lets every member publish them, and any holder of a valid
+ *   certificate (a light client such as `zmesh top`) may receive them, whatever its
+ *   rules say. They say how busy a node is, never what it carries.
+ *
  * subscribe (maySubscribe): the target is a subscription prefix Q, which receives every
  * topic starting with Q, so deny rules are checked against what Q could receive:
  *

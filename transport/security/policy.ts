@@ -19,6 +19,7 @@
  */
 import { statSync, readFileSync } from 'node:fs';
 import { SecurityError, type SecurityProblem } from '../errors.js';
+import { SUMMARY_TOPIC } from '../names.js';
 import type { SecuritySettings } from '../options.js';
 import type { Clock } from '../types.js';
 import type { Audit, AuditPeer, HandshakeRejection } from './audit.js';
@@ -245,7 +246,8 @@ export class TrustPolicy {
   mayPublish(nodeId: string, topic: string): boolean {
     const m = this.members.get(nodeId);
     if (m === undefined) return false;
-    if (m.permissions === undefined) return true;
+    // Node summaries are every member's, whatever its certificate grants (section 18).
+    if (m.permissions === undefined || topic === SUMMARY_TOPIC) return true;
     let decided = this.publishDecisions.get(m);
     if (decided === undefined) {
       decided = new Map();
