@@ -152,12 +152,21 @@ export interface ResolvedOptions {
   insecure: boolean;
   /** A light client: binds nothing, advertises nothing, is no member (types.ts). */
   client: boolean;
+  tracing: TracingSettings;
+}
+
+/** NodeOptions.tracing, resolved; observe/tracing.ts applies the rule. */
+export interface TracingSettings {
+  /** undefined: auto. */
+  enabled: boolean | undefined;
+  tracer: import('@opentelemetry/api').Tracer | undefined;
 }
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'dns', 'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
   'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
+  'tracing',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
@@ -434,7 +443,20 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     security: secure,
     insecure: o.insecure === true,
     client: o.client === true,
+    tracing: resolveTracingOptions(o.tracing),
   };
+}
+
+/** NodeOptions.tracing: enabled undefined means auto (observe/tracing.ts). */
+function resolveTracingOptions(value: unknown): TracingSettings {
+  const t = record('tracing', value, ['enabled', 'tracer']);
+  if (t?.['enabled'] !== undefined && typeof t['enabled'] !== 'boolean') bad('tracing.enabled', 'a boolean', t['enabled']);
+  const tracer = t?.['tracer'];
+  if (tracer !== undefined && (typeof tracer !== 'object' || tracer === null || typeof (tracer as { startSpan?: unknown }).startSpan !== 'function')) {
+    bad('tracing.tracer', 'an OpenTelemetry Tracer (with startSpan)', tracer);
+  }
+  if (tracer !== undefined && t?.['enabled'] === false) throw new InvalidArgumentError('tracing.tracer contradicts tracing.enabled: false');
+  return { enabled: t?.['enabled'] as boolean | undefined, tracer: tracer as TracingSettings['tracer'] };
 }
 
 /**

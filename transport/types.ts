@@ -98,6 +98,20 @@ export interface NodeOptions {
    *  and is no member: its hello names no endpoint, so no node dials it back or lists
    *  it. It cannot serve (`handle`), publish or hold a store. Default false. */
   client?: boolean;
+  /** OpenTelemetry tracing (README "Tracing"): W3C trace context in the headers of
+   *  requests, commands and events, and spans around them. Needs the optional peer
+   *  @opentelemetry/api; without it the node runs untraced. Default: auto, on while an
+   *  OpenTelemetry SDK is registered globally. */
+  tracing?: TracingOptions;
+}
+
+export interface TracingOptions {
+  /** false: never trace, and never load the API. true: as auto, but warn at start
+   *  when @opentelemetry/api cannot be loaded. Default: auto. */
+  enabled?: boolean;
+  /** Trace with this tracer instead of the global provider's; tracing is then on
+   *  whatever is registered globally. */
+  tracer?: import('@opentelemetry/api').Tracer;
 }
 
 /** How a node proves who it is and decides whom to trust. Two modes: certificates
