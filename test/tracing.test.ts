@@ -210,6 +210,29 @@ describe('tracing', () => {
     expect(unknown.attributes['error.type']).toBe(ErrorCode.UNKNOWN_METHOD);
   });
 
+  it('tracing - a fast command and a fast event link their producer span to the handler and the listener', async () => {
+    let handled!: () => void;
+    const commanded = new Promise<void>((r) => { handled = r; });
+    const { srv, cli } = await pair((s) => s.handle('poke', () => { handled(); }));
+    const got: string[] = [];
+    await cli.subscribe('news.', (e) => { got.push(e.topic); });
+    cli.command('srv', 'poke', Buffer.from('abc'));
+    await commanded;
+    srv.publish('news.today', Buffer.from('e'));
+    await expect.poll(() => exporter.getFinishedSpans().length).toBe(4);
+    const spans = exporter.getFinishedSpans();
+    const find = (kind: SpanKind, name: string): ReadableSpan => spans.find((s) => s.kind === kind && s.name === name)!;
+    const send = find(SpanKind.PRODUCER, 'send srv.poke');
+    expect(send.attributes).toMatchObject({ 'messaging.operation.type': 'send', 'messaging.message.body.size': 3, 'peer.service': 'srv' });
+    expect(parentOf(find(SpanKind.SERVER, 'srv/poke'))).toBe(send.spanContext().spanId);
+    const publish = find(SpanKind.PRODUCER, 'publish news.today');
+    const processed = find(SpanKind.CONSUMER, 'process news.today');
+    expect(parentOf(processed)).toBe(publish.spanContext().spanId);
+    expect(processed.attributes).toMatchObject({ 'messaging.destination.name': 'news.today', 'zmesh.caller.service': 'srv', 'messaging.message.body.size': 1 });
+    expect(processed.attributes['messaging.consumer.group.name']).toBeUndefined();
+    expect(got).toEqual(['news.today']);
+  });
+
   it('tracing - a retried reliable command keeps its one producer span as the parent of every attempt', async () => {
     let attempts = 0;
     const { cli } = await pair((srv) => srv.handleReliable('note', () => {
