@@ -82,6 +82,8 @@ export {
 } from './options.js';
 export type {
   NodeOptions,
+  TracingOptions,
+  TracerLike,
   NodeComponents,
   NodeObserver,
   Clock,

@@ -17,7 +17,7 @@ import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
 import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
-import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
+import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions, TracerLike } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -159,7 +159,7 @@ export interface ResolvedOptions {
 export interface TracingSettings {
   /** undefined: auto. */
   enabled: boolean | undefined;
-  tracer: import('@opentelemetry/api').Tracer | undefined;
+  tracer: TracerLike | undefined;
 }
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [

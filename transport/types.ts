@@ -109,9 +109,15 @@ export interface TracingOptions {
   /** false: never trace, and never load the API. true: as auto, but warn at start
    *  when @opentelemetry/api cannot be loaded. Default: auto. */
   enabled?: boolean;
-  /** Trace with this tracer instead of the global provider's; tracing is then on
-   *  whatever is registered globally. */
-  tracer?: import('@opentelemetry/api').Tracer;
+  /** Trace with this tracer (an @opentelemetry/api Tracer) instead of the global
+   *  provider's; tracing is then on whatever is registered globally. */
+  tracer?: TracerLike;
+}
+
+/** An OpenTelemetry Tracer, as far as these declarations name it: structurally, so
+ *  that they type-check without the optional @opentelemetry/api installed. */
+export interface TracerLike {
+  startSpan(name: string, options?: object, context?: object): unknown;
 }
 
 /** How a node proves who it is and decides whom to trust. Two modes: certificates

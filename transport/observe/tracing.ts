@@ -30,6 +30,7 @@
  * May import: the foundation (types.ts, defs.ts, errors.ts) and observe/.
  */
 import type { Logger } from 'pino';
+import type { Tracer } from '@opentelemetry/api';
 import type { TracingSettings } from '../options.js';
 import type { DurableHandler, EventListener, Handler, ReliableHandler, Transaction } from '../types.js';
 import { Spans, type OtelApi } from './spans.js';
@@ -76,7 +77,8 @@ export class NodeTracing {
     if (this.closed) return;
     this.api = api;
     this.noopProvider = new api.ProxyTracerProvider().getDelegate();
-    this.spans = new Spans(api, this.settings.tracer ?? api.trace.getTracer(TRACER_NAME), this.service);
+    // tracing.tracer was checked to have startSpan (options.ts); it is the API's Tracer.
+    this.spans = new Spans(api, (this.settings.tracer as Tracer | undefined) ?? api.trace.getTracer(TRACER_NAME), this.service);
     this.recheck();
     if (this.settings.tracer === undefined) {
       this.timer = setInterval(() => this.recheck(), TRACING_RECHECK_MS);
