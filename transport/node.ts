@@ -96,7 +96,8 @@ class Node implements MeshNode {
   private async doStart(): Promise<void> {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
-    await this.trace.start();
+    // The optional OpenTelemetry API loads meanwhile; it never rejects.
+    const tracing = this.trace.start();
     this.p.reliable?.start();
     const trust = this.p.trust;
     if (trust === undefined) {
@@ -138,6 +139,7 @@ class Node implements MeshNode {
     };
     // A light client only browses: a source given no local node advertises nothing.
     for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
+    await tracing;
     this.state = 'running';
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
   }
