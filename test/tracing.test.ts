@@ -13,9 +13,10 @@ import { promisify } from 'node:util';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, call, createNode, type MeshNode, type NodeOptions } from '../transport/index.js';
-import { TRACING_RECHECK_MS } from '../transport/observe/tracing.js';
+import { NodeTracing, TRACING_RECHECK_MS } from '../transport/observe/tracing.js';
 import { formatTraceparent, parseTraceContext } from '../transport/observe/w3c.js';
 import { AddItem, Checkout, CheckoutStatus, GetCart } from '../nodes/commerce/api.js';
 import { SERVICE_PERMISSIONS } from '../nodes/commerce/permissions.js';
@@ -421,6 +422,31 @@ describe('tracing', () => {
     }
     // enabled: true says why there is no tracing (once per node).
     expect(out.warnings.filter((w) => w.includes('@opentelemetry/api'))).toHaveLength(2);
+  });
+
+  it('tracing - an API that fails to load leaves tracing off, wrappers passing straight through, and says so only when asked to trace', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => { lines.push(JSON.parse(l) as { level: number; msg: string }); } });
+    const missing = (): Promise<never> => Promise.reject(Object.assign(new Error('Cannot find package'), { code: 'ERR_MODULE_NOT_FOUND' }));
+    const auto = new NodeTracing({ enabled: undefined, tracer: undefined }, 'svc', log, missing);
+    const asked = new NodeTracing({ enabled: true, tracer: undefined }, 'svc', log, missing);
+    await auto.start();
+    await asked.start();
+    expect([auto.on, asked.on]).toEqual([false, false]);
+    expect(lines.filter((l) => l.msg.includes('@opentelemetry/api')).map((l) => l.level)).toEqual([20, 40]);
+    const handler = (p: Uint8Array): Uint8Array => p;
+    const reply = auto.handler('m', handler)(Buffer.from('x'), {} as never);
+    expect(Buffer.from(reply as Uint8Array).toString()).toBe('x');
+    const fn = (): number => 1;
+    expect(auto.transaction(fn)).toBe(fn);
+    // Disabled: nothing is even wrapped, and nothing is loaded.
+    let loads = 0;
+    const off = new NodeTracing({ enabled: false, tracer: undefined }, 'svc', log, () => { loads++; return missing(); });
+    await off.start();
+    expect(loads).toBe(0);
+    expect(off.handler('m', handler)).toBe(handler);
+    auto.close();
+    asked.close();
   });
 
   it('tracing - options are validated', () => {
