@@ -8,7 +8,9 @@
  * interleaved trials, pairs.ts), reliable (zmesh's reliable class in
  * detail), reliable-e2e (reliable messages sent, applied by the receiver and
  * acknowledged, zmesh beside RabbitMQ and NATS JetStream, e2e.ts), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
- * needs root). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
+ * needs root), tracing (request/reply p50 with tracing off, the OpenTelemetry API with no
+ * SDK, and an SDK tracer, interleaved; tracing.ts). Brokers come from bench/brokers.sh up;
+ * absent ones are marked skipped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,8 +25,9 @@ import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScen
 import { PAIRS_FULL, PAIRS_QUICK, pairsTable, runPairs, type PairRow } from './pairs.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
 import { SYSTEMS } from './systems/index.js';
+import { TRACING_FULL, TRACING_QUICK, runTracing, tracingTable, type TracingRow } from './tracing.js';
 
-const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery'] as const;
+const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery', 'tracing'] as const;
 const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
 /** The matrix's systems, then those only the end-to-end scenario has. */
 const SYSTEM_NAMES = [...new Set([...SYSTEMS.map((s) => s.name), ...E2E_SYSTEMS])];
@@ -99,6 +102,7 @@ const reliable: ReliableRow[] = await guarded('reliable', only.includes('reliabl
 const e2e = await guarded('reliable-e2e', only.includes('reliable-e2e'), () => runE2e(values.full ? E2E_FULL : E2E_QUICK, { systems, progress }), { rows: [], versions: {}, settings: {} });
 const checkout: CheckoutRow[] = await guarded('checkout', only.includes('checkout'), () => runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress), []);
 const discovery: DiscoveryRow[] | { skipped: string } = await guarded('discovery', only.includes('discovery'), () => runDiscovery([3, 10, 30], progress), []);
+const tracing: TracingRow[] = await guarded('tracing', only.includes('tracing'), () => runTracing(values.full ? TRACING_FULL : TRACING_QUICK, progress), []);
 endProgress();
 
 const host = machine();
@@ -116,6 +120,7 @@ const result = {
   e2eSettings: e2e.settings,
   checkout,
   discovery,
+  tracing,
   failures,
 };
 
@@ -136,6 +141,7 @@ for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, re
 // can parse it; the tables go to stderr then.
 const out = (s: string): void => { (values.json ? process.stderr : process.stdout).write(`${s}\n`); };
 if (pairs.length > 0) out(`\n${pairsTable(pairs)}`);
+if (tracing.length > 0) out(`\n${tracingTable(tracing)}`);
 if (matrix.rows.length > 0) out(`\n${matrixTable(matrix.rows)}\n`);
 if (e2e.rows.length > 0) out(`\nreliable end to end (sent, applied by the receiver in its transaction, acknowledged; ${(values.full ? E2E_FULL : E2E_QUICK).window} in flight):\n${e2eTable(e2e.rows)}\n`);
 if (reliable.length > 0) out(`\n${reliableTable(reliable)}\n`);

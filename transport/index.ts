@@ -85,6 +85,8 @@ export {
 } from './options.js';
 export type {
   NodeOptions,
+  TracingOptions,
+  TracerLike,
   NodeComponents,
   NodeObserver,
   Clock,

@@ -29,6 +29,7 @@ import { readLoop } from './socket/read-loop.js';
 import { bindOrFail, boundPort, closeQuietly } from './socket/sockets.js';
 import { settleWithin } from './timers.js';
 import { startZap, type ZapHandler } from './socket/zap.js';
+import { NodeTracing } from './observe/tracing.js';
 import type {
   Candidate, Clock, Database, Discovery, DurableHandler, EventListener, Handler, MeshNode, NodeComponents, NodeEndpoints,
   NodeEventOf, NodeEventType, NodeOptions, NodeStats, NodeSummary, PeerInfo, ReliableHandler, ReliableStats,
@@ -64,6 +65,9 @@ class Node implements MeshNode {
   private readonly lifetime = new AbortController();
   private readonly startedMs = Date.now();
   private readonly p: NodeParts;
+  /** Spans and trace context (observe/tracing.ts); `trace.on` is the only check a
+   *  message pays while tracing is off. */
+  private readonly trace: NodeTracing;
 
   constructor(private readonly opts: ResolvedOptions, components: NodeComponents) {
     this.id = opts.nodeId;
@@ -71,6 +75,7 @@ class Node implements MeshNode {
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
     this.p = compose(opts, components, () => this.localHello());
+    this.trace = new NodeTracing(opts.tracing, opts.service, this.p.log);
   }
 
   get publicKey(): string | undefined {
@@ -93,6 +98,8 @@ class Node implements MeshNode {
   private async doStart(): Promise<void> {
     if (this.state !== 'new') throw new ClosedError('node is closed');
     this.state = 'starting';
+    // The optional OpenTelemetry API loads meanwhile; it never rejects.
+    const tracing = this.trace.start();
     this.p.reliable?.start();
     const trust = this.p.trust;
     if (trust === undefined) {
@@ -133,6 +140,7 @@ class Node implements MeshNode {
     };
     // A light client only browses: a source given no local node advertises nothing.
     for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
+    await tracing;
     this.state = 'running';
     this.p.summaries?.start();
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
@@ -141,11 +149,11 @@ class Node implements MeshNode {
   handle(method: string, handler: Handler): void {
     checkMethodName(method);
     this.notClient('handle');
-    this.p.server.handle(method, handler);
+    this.p.server.handle(method, this.trace.handler(method, handler));
   }
 
   handleReliable(method: string, handler: ReliableHandler): void {
-    this.reliableClass().handle(method, handler);
+    this.reliableClass().handle(method, this.trace.reliableHandler(method, handler));
   }
 
   request(service: string, method: string, payload: Uint8Array, o: RequestOptions = {}): Promise<Uint8Array> {
@@ -154,6 +162,7 @@ class Node implements MeshNode {
       // Bytes only: "$" methods are zmesh's, and a caller may still ask them.
       checkSubject(method);
       if (o.signal?.aborted) throw new AbortedError(`${service}.${method} aborted before it was sent`, { cause: o.signal.reason });
+      if (this.trace.on) return this.trace.ops.request(service, method, payload, o.headers, (headers) => this.p.client.request(service, method, payload, { ...o, headers }));
       return this.p.client.request(service, method, payload, o);
     });
   }
@@ -161,27 +170,34 @@ class Node implements MeshNode {
   command(service: string, method: string, payload: Uint8Array, o: SendOptions = {}): void {
     this.checkSend(payload, o.headers);
     checkSubject(method);
-    this.p.client.command(service, method, payload, o);
+    if (this.trace.on) this.trace.ops.send([service, method, payload, o], (a) => this.p.client.command(service, method, payload, a[3] as SendOptions));
+    else this.p.client.command(service, method, payload, o);
   }
 
   send(a: string | CommandDef<unknown>, b: unknown, c?: unknown, d?: unknown): Promise<void> {
-    return attempt(() => this.runningReliable().send(a, b, c, d));
+    return attempt(() => {
+      const r = this.runningReliable();
+      return this.trace.on ? this.trace.ops.send([a, b, c, d], (x) => r.send(x[0] as string, x[1], x[2], x[3])) : r.send(a, b, c, d);
+    });
   }
 
   publishReliable(a: string | EventDef<unknown>, b: unknown, c?: unknown): Promise<void> {
-    return attempt(() => this.runningReliable().publishReliable(a, b, c));
+    return attempt(() => {
+      const r = this.runningReliable();
+      return this.trace.on ? this.trace.ops.publish([a, b, c], (x) => r.publishReliable(x[0] as string, x[1], x[2])) : r.publishReliable(a, b, c);
+    });
   }
 
   transact<T>(fn: (tx: Transaction) => T): T {
-    return this.runningReliable().transact(fn);
+    return this.runningReliable().transact(this.trace.transaction(fn));
   }
 
   commit<T>(fn: (tx: Transaction) => T): Promise<T> {
-    return attempt(() => this.runningReliable().commit(fn));
+    return attempt(() => this.runningReliable().commit(this.trace.laterTransaction(fn)));
   }
 
   subscribeDurable(name: string, prefix: string, handler: DurableHandler): Promise<{ close(): void }> {
-    return attempt(() => this.runningReliable().subscribeDurable(name, prefix, handler));
+    return attempt(() => this.runningReliable().subscribeDurable(name, prefix, this.trace.durableHandler(name, handler)));
   }
 
   get db(): Database | undefined {
@@ -195,12 +211,13 @@ class Node implements MeshNode {
   publish(topic: string, payload: Uint8Array, o: SendOptions = {}): void {
     this.notClient('publish');
     this.checkSend(payload, o.headers);
-    this.p.publisher.publish(topic, payload, o.headers);
+    if (this.trace.on) this.trace.ops.publish([topic, payload, o], (a) => this.p.publisher.publish(topic, payload, (a[2] as SendOptions).headers));
+    else this.p.publisher.publish(topic, payload, o.headers);
   }
 
-  async subscribe(prefix: string, listener: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
+  async subscribe(prefix: string, given: EventListener, o: SubscribeOptions = {}): Promise<Subscription> {
     validatePrefix(prefix);
-    return this.listen(prefix, listener, o);
+    return this.listen(prefix, this.trace.listener(given), o);
   }
 
   watchSummaries(listener: (summary: NodeSummary) => void, o: Pick<SubscribeOptions, 'signal' | 'timeoutMs'> = {}): Promise<Subscription> {
@@ -318,6 +335,7 @@ class Node implements MeshNode {
     clearInterval(this.ticker);
     this.p.summaries?.stop();
     this.p.members.close();
+    this.trace.close();
     this.p.queues.router.close();
     this.p.queues.pub.close();
     this.p.subscriber.close();

@@ -17,7 +17,7 @@ import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
 import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
-import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions } from './types.js';
+import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions, TracerLike } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -158,6 +158,14 @@ export interface ResolvedOptions {
   insecure: boolean;
   /** A light client: binds nothing, advertises nothing, is no member (types.ts). */
   client: boolean;
+  tracing: TracingSettings;
+}
+
+/** NodeOptions.tracing, resolved; observe/tracing.ts applies the rule. */
+export interface TracingSettings {
+  /** undefined: auto. */
+  enabled: boolean | undefined;
+  tracer: TracerLike | undefined;
 }
 
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
@@ -165,6 +173,7 @@ const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'dns', 'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
   'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
   'summaryIntervalMs',
+  'tracing',
 ];
 const SECURITY_KEYS: ReadonlyArray<keyof SecurityOptions> = [
   'keys', 'certificate', 'authorities', 'revocations', 'revocationsFile', 'authorizedKeys', 'auditFile',
@@ -451,7 +460,20 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     security: secure,
     insecure: o.insecure === true,
     client: o.client === true,
+    tracing: resolveTracingOptions(o.tracing),
   };
+}
+
+/** NodeOptions.tracing: enabled undefined means auto (observe/tracing.ts). */
+function resolveTracingOptions(value: unknown): TracingSettings {
+  const t = record('tracing', value, ['enabled', 'tracer']);
+  if (t?.['enabled'] !== undefined && typeof t['enabled'] !== 'boolean') bad('tracing.enabled', 'a boolean', t['enabled']);
+  const tracer = t?.['tracer'];
+  if (tracer !== undefined && (typeof tracer !== 'object' || tracer === null || typeof (tracer as { startSpan?: unknown }).startSpan !== 'function')) {
+    bad('tracing.tracer', 'an OpenTelemetry Tracer (with startSpan)', tracer);
+  }
+  if (tracer !== undefined && t?.['enabled'] === false) throw new InvalidArgumentError('tracing.tracer contradicts tracing.enabled: false');
+  return { enabled: t?.['enabled'] as boolean | undefined, tracer: tracer as TracingSettings['tracer'] };
 }
 
 /**

@@ -103,6 +103,26 @@ export interface NodeOptions {
    *  `watchSummaries`. 0 turns it off; else 100..3_600_000. A light client sends none.
    *  Default 1_000 (SUMMARY_INTERVAL_MS). */
   summaryIntervalMs?: number;
+  /** OpenTelemetry tracing (README "Tracing"): W3C trace context in the headers of
+   *  requests, commands and events, and spans around them. Needs the optional peer
+   *  @opentelemetry/api; without it the node runs untraced. Default: auto, on while an
+   *  OpenTelemetry SDK is registered globally. */
+  tracing?: TracingOptions;
+}
+
+export interface TracingOptions {
+  /** false: never trace, and never load the API. true: as auto, but warn at start
+   *  when @opentelemetry/api cannot be loaded. Default: auto. */
+  enabled?: boolean;
+  /** Trace with this tracer (an @opentelemetry/api Tracer) instead of the global
+   *  provider's; tracing is then on whatever is registered globally. */
+  tracer?: TracerLike;
+}
+
+/** An OpenTelemetry Tracer, as far as these declarations name it: structurally, so
+ *  that they type-check without the optional @opentelemetry/api installed. */
+export interface TracerLike {
+  startSpan(name: string, options?: object, context?: object): unknown;
 }
 
 /** How a node proves who it is and decides whom to trust. Two modes: certificates

@@ -36,6 +36,8 @@ export interface ServiceOptions {
   security?: SecurityOptions;
   /** Run without security: anyone who can reach the node can join, forge and read. */
   insecure?: boolean;
+  /** createNode's `tracing` (README "Tracing"); default auto. */
+  tracing?: NodeOptions['tracing'];
 }
 
 /** A started service. close() lets running work finish, then releases everything. */
@@ -65,6 +67,7 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     ...(o.security === undefined ? { insecure: true } : { security: o.security }),
     // A checkout crosses three services; give it room on a busy machine.
     requestTimeoutMs: 15_000,
+    tracing: o.tracing,
   }, { logger: o.logger });
   // After createNode, which checks the options and credentials: a node refused there
   // leaves nothing behind. The store itself is opened by start().
