@@ -18,6 +18,8 @@ import type { HelloInit } from './codec/control.js';
 import { checkHeaders, checkMethodName, checkSubject, type CommandDef, type EventDef } from './defs.js';
 import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
+import { fanOut } from './observe.js';
+import { MetricsObserver, startMetrics, type NodeMetrics } from './observe/node-metrics.js';
 import { validatePrefix } from './pubsub/topics.js';
 import type { ReliableLayer } from './reliable/layer.js';
 import { CatchUp } from './reliable/catch-up.js';
@@ -62,13 +64,19 @@ class Node implements MeshNode {
   private readonly lifetime = new AbortController();
   private readonly startedMs = Date.now();
   private readonly p: NodeParts;
+  /** With the `metrics` option: its hooks from the start, its server once started. */
+  private readonly metricsObserver: MetricsObserver | undefined;
+  private metrics: NodeMetrics | undefined;
+  private metricsClosed: Promise<void> | undefined;
 
   constructor(private readonly opts: ResolvedOptions, components: NodeComponents) {
     this.id = opts.nodeId;
     this.service = opts.service;
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
-    this.p = compose(opts, components, () => this.localHello());
+    this.metricsObserver = opts.metrics === undefined ? undefined : new MetricsObserver();
+    const observer = fanOut([this.metricsObserver, components.observer]);
+    this.p = compose(opts, { ...components, observer }, () => this.localHello());
   }
 
   get publicKey(): string | undefined {
@@ -132,8 +140,19 @@ class Node implements MeshNode {
     };
     // A light client only browses: a source given no local node advertises nothing.
     for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
+    if (this.opts.metrics !== undefined) await this.startMetrics(this.opts.metrics, this.bound);
     this.state = 'running';
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
+  }
+
+  private async startMetrics(settings: NonNullable<ResolvedOptions['metrics']>, bound: NodeEndpoints): Promise<void> {
+    const view = {
+      id: this.id, service: this.service, mesh: this.mesh, hasStore: this.p.reliable !== undefined,
+      state: () => this.state, stats: () => this.stats(), reliableStats: () => this.reliableStats(), peers: () => this.peers(),
+      on: this.on.bind(this) as MeshNode['on'],
+    };
+    this.metrics = await startMetrics(settings, view, this.metricsObserver!, this.p.log);
+    if (this.metrics.url !== undefined) bound.metrics = this.metrics.url;
   }
 
   handle(method: string, handler: Handler): void {
@@ -252,6 +271,7 @@ class Node implements MeshNode {
   stats(): NodeStats {
     const s = this.p.counters.snapshot();
     for (const [name, source] of this.p.sources) s.discovery[name] = source.stats?.();
+    s.queued = { router: this.p.queues.router.size, publisher: this.p.queues.pub.size, links: this.p.table.queued() };
     return s;
   }
 
@@ -284,6 +304,7 @@ class Node implements MeshNode {
       this.p.log.error({ err }, 'error while closing');
     }
     this.release();
+    await this.metricsClosed;
   }
 
   abort(): void {
@@ -302,6 +323,8 @@ class Node implements MeshNode {
   private release(lingerMs?: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    // Before the store closes: the metrics keep the final counts of it.
+    this.metricsClosed = this.metrics?.close().catch((err: unknown) => this.p.log.warn({ err }, 'metrics server close failed'));
     clearInterval(this.ticker);
     this.p.members.close();
     this.p.queues.router.close();
