@@ -84,6 +84,7 @@ export type {
   NodeOptions,
   NodeComponents,
   NodeObserver,
+  MetricsOptions,
   Clock,
   SecurityOptions,
   MeshNode,

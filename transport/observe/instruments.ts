@@ -39,7 +39,7 @@ export const HOOKED = {
   handlerSeconds: def('zmesh_handler_duration_seconds', 'histogram', ['service', 'method'], 'Requests and commands this node handled, from dispatch to settling', SECONDS),
   handled: def('zmesh_handled_total', 'counter', ['service', 'method', 'outcome'], 'Requests and commands this node handled, by outcome ("ok" or the error code its caller got)'),
   handlerErrors: def('zmesh_handler_errors_total', 'counter', ['service', 'method', 'code'], 'Handled requests and commands that failed, by error code'),
-  batchWrites: def('zmesh_store_batch_writes', 'histogram', ['service'], 'Writes per store transaction (reliable commands applied, commit() blocks)', WRITES),
+  batchWrites: def('zmesh_store_batch_writes', 'histogram', ['service'], 'Writes per store transaction of reliable writes (commands received, commit() blocks; refused ones included)', WRITES),
   commitSeconds: def('zmesh_store_commit_duration_seconds', 'histogram', ['service'], 'Time per store transaction of reliable writes, commit (fsync) included', SECONDS),
   peerChanges: def('zmesh_peer_state_changes_total', 'counter', ['service', 'peer_service', 'state'], 'Peers that came up or went down (state "up" or "down")'),
 } as const;
