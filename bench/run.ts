@@ -8,7 +8,7 @@
  * interleaved trials, pairs.ts), reliable (zmesh's reliable class in
  * detail), reliable-e2e (reliable messages sent, applied by the receiver and
  * acknowledged, zmesh beside RabbitMQ and NATS JetStream, e2e.ts), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
- * needs root). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
+ * needs root), metrics (what metrics cost: on, off and the build before them, interleaved; metrics-cost.ts). Brokers come from bench/brokers.sh up; absent ones are marked skipped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,11 +20,12 @@ import { E2E_SYSTEMS } from './e2e/index.js';
 import { deliveryTargets, e2eTable } from './lib/e2e-report.js';
 import { discoveryTable, machine, reliableTable } from './lib/report.js';
 import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScenario } from './matrix.js';
+import { METRICS_FULL, METRICS_QUICK, metricsCostTable, runMetricsCost, type MetricsCostResult } from './metrics-cost.js';
 import { PAIRS_FULL, PAIRS_QUICK, pairsTable, runPairs, type PairRow } from './pairs.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
 import { SYSTEMS } from './systems/index.js';
 
-const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery'] as const;
+const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery', 'metrics'] as const;
 const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
 /** The matrix's systems, then those only the end-to-end scenario has. */
 const SYSTEM_NAMES = [...new Set([...SYSTEMS.map((s) => s.name), ...E2E_SYSTEMS])];
@@ -99,6 +100,7 @@ const reliable: ReliableRow[] = await guarded('reliable', only.includes('reliabl
 const e2e = await guarded('reliable-e2e', only.includes('reliable-e2e'), () => runE2e(values.full ? E2E_FULL : E2E_QUICK, { systems, progress }), { rows: [], versions: {}, settings: {} });
 const checkout: CheckoutRow[] = await guarded('checkout', only.includes('checkout'), () => runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress), []);
 const discovery: DiscoveryRow[] | { skipped: string } = await guarded('discovery', only.includes('discovery'), () => runDiscovery([3, 10, 30], progress), []);
+const metricsCost: MetricsCostResult | undefined = await guarded('metrics', only.includes('metrics'), () => runMetricsCost(values.full ? METRICS_FULL : METRICS_QUICK, progress), undefined);
 endProgress();
 
 const host = machine();
@@ -116,6 +118,7 @@ const result = {
   e2eSettings: e2e.settings,
   checkout,
   discovery,
+  ...(metricsCost === undefined ? {} : { metricsCost }),
   failures,
 };
 
@@ -148,6 +151,7 @@ out(`results: ${where}/latest.json${Object.keys(charts).length > 0 ? `; charts: 
 if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
 if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
 else if (!Array.isArray(discovery)) out(`\ndiscovery: skipped (${discovery.skipped})`);
+if (metricsCost !== undefined) out(`\n${metricsCostTable(metricsCost)}`);
 for (const [name, why] of Object.entries(failures)) out(`\n${name}: FAILED: ${why}`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 if (Object.keys(failures).length > 0) process.exitCode = 1;
