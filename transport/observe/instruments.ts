@@ -12,6 +12,7 @@
  * over peer objects, so a peer that goes away takes nothing with it.
  */
 import type * as Prom from 'prom-client';
+import { SeriesMetric } from './series.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -21,6 +22,8 @@ export interface MetricDef {
   labels: readonly string[];
   help: string;
   buckets?: readonly number[];
+  /** Recorded on the hot path as plain numbers (series.ts), read by prom-client when scraped. */
+  series?: true;
 }
 
 /** Request and handler durations: 0.1 ms .. 10 s (a loopback request is ~0.1 ms). */
@@ -30,17 +33,18 @@ const WRITES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 const def = (name: string, type: MetricType, labels: readonly string[], help: string, buckets?: readonly number[]): MetricDef =>
   (buckets === undefined ? { name, type, labels, help } : { name, type, labels, help, buckets });
+const hot = (d: MetricDef): MetricDef => ({ ...d, series: true });
 
 /** Fed by hooks (node-metrics.ts). */
 export const HOOKED = {
   info: def('zmesh_node_info', 'gauge', ['version', 'node_id', 'service', 'mesh'], 'Always 1; the only metric that names the node'),
-  requestSeconds: def('zmesh_request_duration_seconds', 'histogram', ['service', 'peer_service', 'method'], 'Requests and reliable-command deliveries this node sent, from sending to settling', SECONDS),
-  requests: def('zmesh_requests_total', 'counter', ['service', 'peer_service', 'method', 'outcome'], 'Requests and reliable-command deliveries this node sent, by outcome ("ok" or an error code)'),
-  handlerSeconds: def('zmesh_handler_duration_seconds', 'histogram', ['service', 'method'], 'Requests and commands this node handled, from dispatch to settling', SECONDS),
-  handled: def('zmesh_handled_total', 'counter', ['service', 'method', 'outcome'], 'Requests and commands this node handled, by outcome ("ok" or the error code its caller got)'),
-  handlerErrors: def('zmesh_handler_errors_total', 'counter', ['service', 'method', 'code'], 'Handled requests and commands that failed, by error code'),
-  batchWrites: def('zmesh_store_batch_writes', 'histogram', ['service'], 'Writes per store transaction of reliable writes (commands received, commit() blocks; refused ones included)', WRITES),
-  commitSeconds: def('zmesh_store_commit_duration_seconds', 'histogram', ['service'], 'Time per store transaction of reliable writes, commit (fsync) included', SECONDS),
+  requestSeconds: hot(def('zmesh_request_duration_seconds', 'histogram', ['service', 'peer_service', 'method'], 'Requests and reliable-command deliveries this node sent, from sending to settling', SECONDS)),
+  requests: hot(def('zmesh_requests_total', 'counter', ['service', 'peer_service', 'method', 'outcome'], 'Requests and reliable-command deliveries this node sent, by outcome ("ok" or an error code)')),
+  handlerSeconds: hot(def('zmesh_handler_duration_seconds', 'histogram', ['service', 'method'], 'Requests and commands this node handled, from dispatch to settling', SECONDS)),
+  handled: hot(def('zmesh_handled_total', 'counter', ['service', 'method', 'outcome'], 'Requests and commands this node handled, by outcome ("ok" or the error code its caller got)')),
+  handlerErrors: hot(def('zmesh_handler_errors_total', 'counter', ['service', 'method', 'code'], 'Handled requests and commands that failed, by error code')),
+  batchWrites: hot(def('zmesh_store_batch_writes', 'histogram', ['service'], 'Writes per store transaction of reliable writes (commands received, commit() blocks; refused ones included)', WRITES)),
+  commitSeconds: hot(def('zmesh_store_commit_duration_seconds', 'histogram', ['service'], 'Time per store transaction of reliable writes, commit (fsync) included', SECONDS)),
   peerChanges: def('zmesh_peer_state_changes_total', 'counter', ['service', 'peer_service', 'state'], 'Peers that came up or went down (state "up" or "down")'),
 } as const;
 
@@ -79,6 +83,13 @@ export type ScrapedName = keyof typeof SCRAPED;
 export const ALL_METRICS: readonly MetricDef[] = [...Object.values(HOOKED), ...Object.values(SCRAPED)];
 
 type PromMetric = Prom.Counter<string> | Prom.Gauge<string> | Prom.Histogram<string>;
+
+/** A hot-path metric (series.ts), registered in `registry`. */
+export function makeSeries(registry: Prom.Registry, d: MetricDef): SeriesMetric {
+  const m = new SeriesMetric(d.name, d.help, d.type === 'histogram' ? 'histogram' : 'counter', d.labels, d.buckets);
+  registry.registerMetric(m as unknown as Prom.Metric);
+  return m;
+}
 
 /** Builds one metric in `registry`; `collect` (scrape-time) fills it when scraped. */
 export function makeMetric(prom: typeof Prom, registry: Prom.Registry, d: MetricDef, collect?: (m: PromMetric) => void): PromMetric {

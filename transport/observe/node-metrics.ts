@@ -18,7 +18,8 @@ import type { MeshNode, NodeObserver, NodeStats } from '../types.js';
 import { FILLS, type Snapshot } from './collect.js';
 import { liveness, readiness, type HealthView } from './health.js';
 import { startMetricsServer } from './http.js';
-import { HOOKED, SCRAPED, makeMetric, type ScrapedName } from './instruments.js';
+import { HOOKED, SCRAPED, makeMetric, makeSeries, type ScrapedName } from './instruments.js';
+import type { Series, SeriesMetric } from './series.js';
 import { ChildCache, LabelBudget } from './labels.js';
 import { zmeshVersion } from './version.js';
 
@@ -71,7 +72,6 @@ interface Entry {
 }
 
 type Counter = Prom.Counter<string>;
-type Histogram = Prom.Histogram<string>;
 
 /** Every zmesh metric of one registry, and the nodes that report into it. */
 class RegistryMetrics {
@@ -80,13 +80,17 @@ class RegistryMetrics {
   readonly methods = new LabelBudget();
   readonly peerServices = new LabelBudget();
   readonly codes = new LabelBudget();
-  readonly hooked: { [K in keyof typeof HOOKED]: Prom.Counter<string> | Prom.Gauge<string> | Histogram };
+  readonly info: Prom.Gauge<string>;
+  readonly peerChanges: Counter;
+  readonly hot: Record<'requestSeconds' | 'requests' | 'handlerSeconds' | 'handled' | 'handlerErrors' | 'batchWrites' | 'commitSeconds', SeriesMetric>;
   private elu = performance.eventLoopUtilization();
 
   constructor(prom: typeof Prom, readonly registry: Prom.Registry, log: Logger) {
-    const hooked = {} as Record<string, Prom.Counter<string> | Prom.Gauge<string> | Histogram>;
-    for (const [k, d] of Object.entries(HOOKED)) hooked[k] = makeMetric(prom, registry, d);
-    this.hooked = hooked as RegistryMetrics['hooked'];
+    this.info = makeMetric(prom, registry, HOOKED.info) as Prom.Gauge<string>;
+    this.peerChanges = makeMetric(prom, registry, HOOKED.peerChanges) as Counter;
+    const hot = {} as Record<string, SeriesMetric>;
+    for (const [k, d] of Object.entries(HOOKED)) if (d.series === true) hot[k] = makeSeries(registry, d);
+    this.hot = hot as RegistryMetrics['hot'];
     for (const [k, d] of Object.entries(SCRAPED) as Array<[ScrapedName, (typeof SCRAPED)[ScrapedName]]>) {
       if (k === 'elu') {
         makeMetric(prom, registry, d, (m) => {
@@ -141,41 +145,38 @@ function registryMetrics(prom: typeof Prom, registry: Prom.Registry, processMetr
 }
 
 function recorder(r: RegistryMetrics, service: string): Recorder {
-  const h = r.hooked;
-  const requests = new ChildCache<{ seconds: Prom.Histogram.Internal<string>; count: Prom.Counter.Internal }>();
-  const handled = new ChildCache<{ seconds: Prom.Histogram.Internal<string>; count: Prom.Counter.Internal; error: Prom.Counter.Internal | undefined }>();
-  const batchWrites = (h.batchWrites as Histogram).labels(service);
-  const commitSeconds = (h.commitSeconds as Histogram).labels(service);
+  const h = r.hot;
+  const requests = new ChildCache<{ seconds: Series; count: Series }>();
+  const handled = new ChildCache<{ seconds: Series; count: Series; error: Series | undefined }>();
+  const batchWrites = h.batchWrites.series([service]);
+  const commitSeconds = h.commitSeconds.series([service]);
   return {
     request: (to, method, ms, outcome) => {
       const c = requests.get(`${to}\0${method}\0${outcome}`, () => {
         const peer = r.peerServices.fold(to);
         const m = r.methods.fold(method);
-        return {
-          seconds: (h.requestSeconds as Histogram).labels(service, peer, m),
-          count: (h.requests as Counter).labels(service, peer, m, r.codes.fold(outcome)),
-        };
+        return { seconds: h.requestSeconds.series([service, peer, m]), count: h.requests.series([service, peer, m, r.codes.fold(outcome)]) };
       });
-      c.seconds.observe(ms / 1_000);
-      c.count.inc();
+      h.requestSeconds.observe(c.seconds, ms / 1_000);
+      h.requests.observe(c.count);
     },
     handler: (method, ms, outcome) => {
       const c = handled.get(`${method}\0${outcome}`, () => {
         const m = r.methods.fold(method);
         const code = r.codes.fold(outcome);
         return {
-          seconds: (h.handlerSeconds as Histogram).labels(service, m),
-          count: (h.handled as Counter).labels(service, m, code),
-          error: outcome === 'ok' ? undefined : (h.handlerErrors as Counter).labels(service, m, code),
+          seconds: h.handlerSeconds.series([service, m]),
+          count: h.handled.series([service, m, code]),
+          error: outcome === 'ok' ? undefined : h.handlerErrors.series([service, m, code]),
         };
       });
-      c.seconds.observe(ms / 1_000);
-      c.count.inc();
-      c.error?.inc();
+      h.handlerSeconds.observe(c.seconds, ms / 1_000);
+      h.handled.observe(c.count);
+      if (c.error !== undefined) h.handlerErrors.observe(c.error);
     },
     batch: (writes, ms) => {
-      batchWrites.observe(writes);
-      commitSeconds.observe(ms / 1_000);
+      h.batchWrites.observe(batchWrites, writes);
+      h.commitSeconds.observe(commitSeconds, ms / 1_000);
     },
   };
 }
@@ -189,8 +190,8 @@ export async function startMetrics(s: MetricsSettings, view: MetricsView, observ
   const entry: Entry = { view, live: true, frozen: undefined, cached: undefined };
   r.entries.add(entry);
   const info = { version: zmeshVersion(), node_id: view.id, service: view.service, mesh: view.mesh };
-  (r.hooked.info as Prom.Gauge<string>).set(info, 1);
-  const changes = r.hooked.peerChanges as Counter;
+  r.info.set(info, 1);
+  const changes = r.peerChanges;
   const offs = [
     view.on('peer:up', ({ peer }) => changes.inc({ service: view.service, peer_service: r.peerServices.fold(peer.service), state: 'up' })),
     view.on('peer:down', ({ peer }) => changes.inc({ service: view.service, peer_service: r.peerServices.fold(peer.service), state: 'down' })),
@@ -202,7 +203,7 @@ export async function startMetrics(s: MetricsSettings, view: MetricsView, observ
     for (const off of offs) off();
     entry.frozen = r.snapshot(entry, log);
     entry.live = false;
-    (r.hooked.info as Prom.Gauge<string>).remove(info);
+    r.info.remove(info);
   };
   let server;
   try {
