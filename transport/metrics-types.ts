@@ -20,9 +20,10 @@ export interface MetricsOptions {
    *  objects, each series carries its node's `service` label, and nodes of the same
    *  service in one registry are summed (their `zmesh_node_info` rows stay apart). */
   registry?: Registry;
-  /** Also collect prom-client's default process metrics (CPU, RSS, heap, GC,
-   *  event-loop lag: `process_*`, `nodejs_*`) in the registry, once per registry.
-   *  Default true. */
+  /** Also export prom-client's default process metrics (CPU, RSS, heap, GC,
+   *  event-loop lag: `process_*`, `nodejs_*`). With a registry of yours they are
+   *  registered in it (unless already there); nodes with registries of their own serve
+   *  them from one registry per process, since they describe the process. Default true. */
   processMetrics?: boolean;
   /** What `/readyz` waits for besides a started node with a writable store. */
   readiness?: {

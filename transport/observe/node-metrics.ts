@@ -133,15 +133,32 @@ class RegistryMetrics {
 
 const registries = new WeakMap<Prom.Registry, RegistryMetrics>();
 
-function registryMetrics(prom: typeof Prom, registry: Prom.Registry, processMetrics: boolean, log: Logger): RegistryMetrics {
+function registryMetrics(prom: typeof Prom, registry: Prom.Registry, log: Logger): RegistryMetrics {
   let r = registries.get(registry);
   if (r === undefined) {
     r = new RegistryMetrics(prom, registry, log);
     registries.set(registry, r);
   }
-  // Once per registry, whoever registered them (the user may have already).
-  if (processMetrics && registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) prom.collectDefaultMetrics({ register: registry });
   return r;
+}
+
+/** prom-client's process metrics in `registry`, unless there already (the user may
+ *  have registered them). Each collectDefaultMetrics call starts a GC observer and an
+ *  event-loop-delay monitor that are never stopped, hence once per registry. */
+function addProcessMetrics(prom: typeof Prom, registry: Prom.Registry): void {
+  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) prom.collectDefaultMetrics({ register: registry });
+}
+
+/** Nodes with registries of their own share one registry of process metrics: they
+ *  describe the process, whatever the number of nodes in it, and each registry of them
+ *  would add monitors that outlive its node (above). Made on first use. */
+let processRegistry: Prom.Registry | undefined;
+function sharedProcessMetrics(prom: typeof Prom): Prom.Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new prom.Registry();
+    addProcessMetrics(prom, processRegistry);
+  }
+  return processRegistry;
 }
 
 function recorder(r: RegistryMetrics, service: string): Recorder {
@@ -186,7 +203,10 @@ function recorder(r: RegistryMetrics, service: string): Recorder {
 export async function startMetrics(s: MetricsSettings, view: MetricsView, observer: MetricsObserver, log: Logger): Promise<NodeMetrics> {
   const prom = await import('prom-client');
   const registry = s.registry ?? new prom.Registry();
-  const r = registryMetrics(prom, registry, s.processMetrics, log);
+  const r = registryMetrics(prom, registry, log);
+  let processExtra: Prom.Registry | undefined;
+  if (s.processMetrics && s.registry !== undefined) addProcessMetrics(prom, registry);
+  else if (s.processMetrics) processExtra = sharedProcessMetrics(prom);
   const entry: Entry = { view, live: true, frozen: undefined, cached: undefined };
   r.entries.add(entry);
   const info = { version: zmeshVersion(), node_id: view.id, service: view.service, mesh: view.mesh };
@@ -208,7 +228,10 @@ export async function startMetrics(s: MetricsSettings, view: MetricsView, observ
   let server;
   try {
     server = s.port === undefined ? undefined : await startMetricsServer(s.host, s.port, {
-      metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
+      metrics: async () => ({
+        body: processExtra === undefined ? await registry.metrics() : `${await registry.metrics()}\n${await processExtra.metrics()}`,
+        contentType: registry.contentType,
+      }),
       live: () => liveness(view),
       ready: () => readiness(view, s.readiness),
     }, log);
