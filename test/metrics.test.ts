@@ -5,14 +5,15 @@
  *   front (metrics, store) --requests, reliable commands--> back (metrics, store)
  *        \--requests--> extra (a child process, SIGKILLed halfway)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { BadMessageError, createNode, ErrorCode, type MeshNode, type NodeOptions } from '../transport/index.js';
 import { killAll, NodeProc } from './helpers/proc.js';
-import { ROOT } from './helpers/paths.js';
+import { dist, ROOT } from './helpers/paths.js';
 import { matching, parseProm, scrape, total, value, type Scrape } from './helpers/prom-text.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-metrics-'));
@@ -136,6 +137,34 @@ describe('metrics', () => {
   });
 });
 
+describe('metrics reliable', () => {
+  it('metrics reliable - durable lag counts the events a subscription has not applied, and falls to 0 once it has; replays are counted', async () => {
+    const R = 6;
+    const pub = await started({ service: 'pub', storePath: join(dir, 'pub.db'), metrics: { port: 0 } });
+    const sub = await started({ service: 'sub', storePath: join(dir, 'sub.db'), peers: [pub.endpoints.advertised[0]!], metrics: { port: 0 } });
+    await sub.waitForService('pub');
+    let failing = true;
+    let applied = 0;
+    await sub.subscribeDurable('audit', 'ev.', () => {
+      if (failing) throw new Error('not yet');
+      applied++;
+    });
+    for (let i = 0; i < R; i++) await pub.publishReliable('ev.x', Buffer.from(String(i)));
+    const lag = async (): Promise<number> => value(await scrape(url(sub)), 'zmesh_durable_lag_events', { service: 'sub', prefix: 'ev.' });
+    await vi.waitFor(async () => expect(await lag()).toBe(R), { timeout: 10_000 });
+    failing = false;
+    await vi.waitFor(async () => expect(await lag()).toBe(0), { timeout: 10_000 });
+    expect(applied).toBe(R);
+    const s = await scrape(url(sub));
+    expect(value(s, 'zmesh_replay_requests_total', { service: 'sub', role: 'requested' })).toBeGreaterThan(0);
+    expect(value(await scrape(url(pub)), 'zmesh_replay_requests_total', { service: 'pub', role: 'served' })).toBeGreaterThan(0);
+    // Heartbeats have run meanwhile: the round trip to pub is known.
+    await vi.waitFor(() => expect(sub.peers().find((p) => p.service === 'pub')?.rttMs).toBeDefined(), { timeout: 5_000 });
+    expect(value(await scrape(url(sub)), 'zmesh_peer_rtt_seconds', { service: 'sub', peer_service: 'pub' })).toBeGreaterThan(0);
+    expect(total(s, 'zmesh_messages_received_total', { service: 'sub', kind: 'event' })).toBeGreaterThanOrEqual(R);
+  });
+});
+
 describe('health', () => {
   it('health - /readyz is 503 naming the missing dependency until it is up, then 200; /healthz is 200 throughout', async () => {
     const node = await started({ service: 'cart', metrics: { port: 0, readiness: { services: ['product'] } } });
@@ -227,6 +256,30 @@ describe('metrics registry', () => {
     expect(methods.has('other')).toBe(true);
     expect(value(s, 'zmesh_handled_total', { service: 'target', method: 'other', outcome: 'ok' })).toBe(20);
     expect(total(s, 'zmesh_handled_total', { service: 'target' })).toBe(names.length);
+  });
+});
+
+describe('metrics laziness', () => {
+  it('metrics laziness - a node without the option never loads prom-client; one with it does', () => {
+    // A resolve hook that reports every import of prom-client, in a process of its own.
+    const script = join(dir, 'lazy.mjs');
+    writeFileSync(script, [
+      "import { register } from 'node:module';",
+      'register(\'data:text/javascript,export async function resolve(s, c, n) { if (s === "prom-client") process.stderr.write("PROM-CLIENT LOADED\\\\n"); return n(s, c); }\');',
+      `const { createNode } = await import(${JSON.stringify(dist('transport/index.js'))});`,
+      "const node = createNode({ service: 'lazy', insecure: true, host: '127.0.0.1', discovery: 'static', ...(process.argv[2] === 'on' ? { metrics: { port: 0 } } : {}) });",
+      'await node.start();',
+      'await node.request(\'lazy\', \'x\', Buffer.alloc(0)).catch(() => undefined);',
+      'await node.close();',
+      "process.stderr.write('closed\\n');",
+    ].join('\n'));
+    const run = (mode: string) => spawnSync(process.execPath, [script, mode], { encoding: 'utf8', timeout: 20_000 });
+    const off = run('off');
+    expect(off.stderr).toContain('closed');
+    expect(off.stderr).not.toContain('PROM-CLIENT LOADED');
+    const on = run('on');
+    expect(on.stderr).toContain('closed');
+    expect(on.stderr).toContain('PROM-CLIENT LOADED');
   });
 });
 
