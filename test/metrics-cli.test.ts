@@ -68,6 +68,12 @@ describe('metrics cli', () => {
     expect(r.stderr).toContain('ZMESH_METRICS_PORT must be an integer 0..65535');
   });
 
+  it('metrics cli - --metrics-host without a port is refused rather than ignored', () => {
+    const r = spawnSync(process.execPath, [CLI, 'node', 'product', ...local, '--data', join(dir, 'bad'), '--metrics-host', '0.0.0.0'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--metrics-host needs --metrics-port');
+  });
+
   it('metrics cli - zmesh demo --metrics prints each service\'s metrics URL and puts them in the JSON', () => {
     const r = spawnSync(process.execPath, [CLI, 'demo', '--orders', '8', '--static', '--insecure', '--metrics', '--json', '--log-level', 'silent'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);

@@ -67,6 +67,8 @@ export const nodeCommand: CommandModule<object, Args> = {
       checkDns(a.discovery, a['dns-domain'], a['dns-server']);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
+      // A host without a port would bind nothing: say so rather than ignore it.
+      if (a['metrics-host'] !== undefined && a['metrics-port'] === undefined) throw new Error('--metrics-host needs --metrics-port (or ZMESH_METRICS_PORT)');
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
