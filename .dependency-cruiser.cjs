@@ -18,7 +18,7 @@
  *
  * nodes/ and bench/ are users of transport/: they import its public index only.
  */
-const FOUNDATION = '^transport/(errors|names|limits|bounds|rate|options|types|stats-types|discovery-types|defs|log|timers|stats|bus|clock|events)\\.ts$|^transport/(gen|security)/';
+const FOUNDATION = '^transport/(errors|names|limits|bounds|rate|options|types|stats-types|discovery-types|metrics-types|defs|log|timers|stats|bus|clock|events)\\.ts$|^transport/(gen|security)/';
 const TOP = '^transport/(node|typed|index|runtime)\\.ts$';
 const layer = (...folders) => `^transport/(${folders.join('|')})/`;
 const above = (...folders) => [layer(...folders), TOP].join('|');

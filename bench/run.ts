@@ -9,8 +9,9 @@
  * detail), reliable-e2e (reliable messages sent, applied by the receiver and
  * acknowledged, zmesh beside RabbitMQ and NATS JetStream, e2e.ts), checkout (the commerce saga end to end), discovery (mDNS on a virtual LAN;
  * needs root), tracing (request/reply p50 with tracing off, the OpenTelemetry API with no
- * SDK, and an SDK tracer, interleaved; tracing.ts). Brokers come from bench/brokers.sh up;
- * absent ones are marked skipped.
+ * SDK, and an SDK tracer, interleaved; tracing.ts), metrics (what metrics cost: on, off
+ * and the build before them, interleaved; metrics-cost.ts). Brokers come from
+ * bench/brokers.sh up; absent ones are marked skipped.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -22,12 +23,13 @@ import { E2E_SYSTEMS } from './e2e/index.js';
 import { deliveryTargets, e2eTable } from './lib/e2e-report.js';
 import { discoveryTable, machine, reliableTable } from './lib/report.js';
 import { MATRIX_FULL, MATRIX_QUICK, MATRIX_SCENARIOS, runMatrix, type MatrixScenario } from './matrix.js';
+import { METRICS_FULL, METRICS_QUICK, metricsCostTable, runMetricsCost, type MetricsCostResult } from './metrics-cost.js';
 import { PAIRS_FULL, PAIRS_QUICK, pairsTable, runPairs, type PairRow } from './pairs.js';
 import { RELIABLE_FULL, RELIABLE_QUICK, runReliable, type ReliableRow } from './reliable.js';
 import { SYSTEMS } from './systems/index.js';
 import { TRACING_FULL, TRACING_QUICK, runTracing, tracingTable, type TracingRow } from './tracing.js';
 
-const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery', 'tracing'] as const;
+const OTHER = ['pairs', 'reliable', 'reliable-e2e', 'checkout', 'discovery', 'tracing', 'metrics'] as const;
 const ALL = ['matrix', ...MATRIX_SCENARIOS, ...OTHER];
 /** The matrix's systems, then those only the end-to-end scenario has. */
 const SYSTEM_NAMES = [...new Set([...SYSTEMS.map((s) => s.name), ...E2E_SYSTEMS])];
@@ -103,6 +105,7 @@ const e2e = await guarded('reliable-e2e', only.includes('reliable-e2e'), () => r
 const checkout: CheckoutRow[] = await guarded('checkout', only.includes('checkout'), () => runCheckout(values.full ? CHECKOUT_FULL : CHECKOUT_QUICK, progress), []);
 const discovery: DiscoveryRow[] | { skipped: string } = await guarded('discovery', only.includes('discovery'), () => runDiscovery([3, 10, 30], progress), []);
 const tracing: TracingRow[] = await guarded('tracing', only.includes('tracing'), () => runTracing(values.full ? TRACING_FULL : TRACING_QUICK, progress), []);
+const metricsCost: MetricsCostResult | undefined = await guarded('metrics', only.includes('metrics'), () => runMetricsCost(values.full ? METRICS_FULL : METRICS_QUICK, progress), undefined);
 endProgress();
 
 const host = machine();
@@ -121,6 +124,7 @@ const result = {
   checkout,
   discovery,
   tracing,
+  ...(metricsCost === undefined ? {} : { metricsCost }),
   failures,
 };
 
@@ -154,6 +158,7 @@ out(`results: ${where}/latest.json${Object.keys(charts).length > 0 ? `; charts: 
 if (checkout.length > 0) out(`\n${checkoutTable(checkout)}`);
 if (Array.isArray(discovery) && discovery.length > 0) out(`\n${discoveryTable(discovery)}`);
 else if (!Array.isArray(discovery)) out(`\ndiscovery: skipped (${discovery.skipped})`);
+if (metricsCost !== undefined) out(`\n${metricsCostTable(metricsCost)}`);
 for (const [name, why] of Object.entries(failures)) out(`\n${name}: FAILED: ${why}`);
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 if (Object.keys(failures).length > 0) process.exitCode = 1;

@@ -89,7 +89,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const counters = new Counters();
   const bus = createEventBus();
   const drop = dropReporter(counters, log, observer?.dropped);
-  const builder = new EnvelopeBuilder(opts.nodeId, opts.service, clock);
+  const builder = new EnvelopeBuilder(opts.nodeId, opts.service, clock, counters.sentByKind);
   const decode = inbound({ maxPayloadBytes: opts.maxPayloadBytes, counters, drop });
   const report: QueueReport = {
     sent: (n) => { counters.sent += n; counters.batches++; },
@@ -159,6 +159,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     bus,
     log,
     bounds: counters.bounds,
+    candidates: counters.candidates,
     link: {
       heartbeatIntervalMs: opts.heartbeatIntervalMs, suspectAfterMs: opts.suspectAfterMs, deadAfterMs: opts.deadAfterMs,
       sendQueueLimit: opts.sendQueueLimit, sockets: opts.sockets, report, inbound: decode, builder, drop, log, clock, localHello,
@@ -210,6 +211,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
     storePath: opts.storePath, migrations: opts.migrations, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
     client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
+    ...(observer === undefined ? {} : { batchCommitted: observer.batchCommitted }),
     ...(trust === undefined ? {} : {
       trust: {
         fingerprintOf: (nodeId: string) => trust.policy.member(nodeId)?.fingerprint,

@@ -89,6 +89,7 @@ export type {
   TracerLike,
   NodeComponents,
   NodeObserver,
+  MetricsOptions,
   Clock,
   SecurityOptions,
   MeshNode,

@@ -20,6 +20,8 @@ import { AbortedError, ClosedError, InvalidArgumentError } from './errors.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { SUMMARY_TOPIC } from './names.js';
 import { summaryListener } from './observe/summary-codec.js';
+import { fanOut } from './observe.js';
+import { MetricsObserver, startMetrics, type NodeMetrics } from './observe/node-metrics.js';
 import { validatePrefix } from './pubsub/topics.js';
 import type { ReliableLayer } from './reliable/layer.js';
 import { CatchUp } from './reliable/catch-up.js';
@@ -68,13 +70,19 @@ class Node implements MeshNode {
   /** Spans and trace context (observe/tracing.ts); `trace.on` is the only check a
    *  message pays while tracing is off. */
   private readonly trace: NodeTracing;
+  /** With the `metrics` option: its hooks from the start, its server once started. */
+  private readonly metricsObserver: MetricsObserver | undefined;
+  private metrics: NodeMetrics | undefined;
+  private metricsClosed: Promise<void> | undefined;
 
   constructor(private readonly opts: ResolvedOptions, components: NodeComponents) {
     this.id = opts.nodeId;
     this.service = opts.service;
     this.mesh = opts.mesh;
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
-    this.p = compose(opts, components, () => this.localHello());
+    this.metricsObserver = opts.metrics === undefined ? undefined : new MetricsObserver();
+    const observer = fanOut([this.metricsObserver, components.observer]);
+    this.p = compose(opts, { ...components, observer }, () => this.localHello());
     this.trace = new NodeTracing(opts.tracing, opts.service, this.p.log);
   }
 
@@ -141,9 +149,20 @@ class Node implements MeshNode {
     // A light client only browses: a source given no local node advertises nothing.
     for (const [, source] of this.p.sources) await source.start(this.opts.client ? undefined : local, sink, this.lifetime.signal);
     await tracing;
+    if (this.opts.metrics !== undefined) await this.startMetrics(this.opts.metrics, this.bound);
     this.state = 'running';
     this.p.summaries?.start();
     this.p.log.info({ endpoints: this.bound, service: this.service }, 'node started');
+  }
+
+  private async startMetrics(settings: NonNullable<ResolvedOptions['metrics']>, bound: NodeEndpoints): Promise<void> {
+    const view = {
+      id: this.id, service: this.service, mesh: this.mesh, hasStore: this.p.reliable !== undefined,
+      state: () => this.state, stats: () => this.stats(), reliableStats: () => this.reliableStats(), peers: () => this.peers(),
+      on: this.on.bind(this) as MeshNode['on'],
+    };
+    this.metrics = await startMetrics(settings, view, this.metricsObserver!, this.p.log);
+    if (this.metrics.url !== undefined) bound.metrics = this.metrics.url;
   }
 
   handle(method: string, handler: Handler): void {
@@ -280,6 +299,7 @@ class Node implements MeshNode {
   stats(): NodeStats {
     const s = this.p.counters.snapshot();
     for (const [name, source] of this.p.sources) s.discovery[name] = source.stats?.();
+    s.queued = { router: this.p.queues.router.size, publisher: this.p.queues.pub.size, links: this.p.table.queued() };
     return s;
   }
 
@@ -314,6 +334,7 @@ class Node implements MeshNode {
       this.p.log.error({ err }, 'error while closing');
     }
     this.release();
+    await this.metricsClosed;
   }
 
   abort(): void {
@@ -332,6 +353,8 @@ class Node implements MeshNode {
   private release(lingerMs?: number): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    // Before the store closes: the metrics keep the final counts of it.
+    this.metricsClosed = this.metrics?.close().catch((err: unknown) => this.p.log.warn({ err }, 'metrics server close failed'));
     clearInterval(this.ticker);
     this.p.summaries?.stop();
     this.p.members.close();

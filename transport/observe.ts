@@ -19,6 +19,7 @@ export function guardObserver(o: NodeObserver | undefined, log: Logger): Require
     dropped: guard('dropped', o.dropped?.bind(o)),
     requestSettled: guard('requestSettled', o.requestSettled?.bind(o)),
     handlerSettled: guard('handlerSettled', o.handlerSettled?.bind(o)),
+    batchCommitted: guard('batchCommitted', o.batchCommitted?.bind(o)),
   };
 }
 
@@ -44,5 +45,5 @@ export function fanOut(observers: ReadonlyArray<NodeObserver | undefined>): Node
       if (failure !== undefined) throw failure.err;
     }) as NodeObserver[K];
   };
-  return { dropped: each('dropped'), requestSettled: each('requestSettled'), handlerSettled: each('handlerSettled') };
+  return { dropped: each('dropped'), requestSettled: each('requestSettled'), handlerSettled: each('handlerSettled'), batchCommitted: each('batchCommitted') };
 }

@@ -17,7 +17,7 @@ import { InvalidArgumentError } from './errors.js';
 import { MAX_HEADER_BYTES, ZMQ_MAXMSGSIZE_FACTOR } from './limits.js';
 import { MESH_RE, NODE_ID_RE, SERVICE_RE, isEndpoint, parsePeer } from './names.js';
 import { keyBytes, nodeIdFor, type NodeKeys } from './security/keys.js';
-import type { Discovery, DiscoveryMode, Durability, Migration, NodeOptions, ReliableOptions, SecurityOptions, TracerLike } from './types.js';
+import type { Discovery, DiscoveryMode, Durability, MetricsOptions, Migration, NodeOptions, ReliableOptions, SecurityOptions, TracerLike } from './types.js';
 
 export const DEFAULT_MESH = 'default';
 export const REQUEST_TIMEOUT_MS = 10_000;
@@ -159,6 +159,43 @@ export interface ResolvedOptions {
   /** A light client: binds nothing, advertises nothing, is no member (types.ts). */
   client: boolean;
   tracing: TracingSettings;
+  /** Undefined without the `metrics` option (nothing is loaded). */
+  metrics: MetricsSettings | undefined;
+}
+
+/** The `metrics` option resolved (metrics-types.ts documents each field). */
+export interface MetricsSettings {
+  /** Undefined: no HTTP server (a registry was given). */
+  port: number | undefined;
+  host: string;
+  registry: MetricsOptions['registry'];
+  processMetrics: boolean;
+  readiness: { services: string[]; maxOutbox: number };
+}
+
+/** Where the metrics server binds unless told otherwise: loopback, on purpose. */
+export const METRICS_HOST = '127.0.0.1';
+
+function resolveMetricsOptions(value: unknown, maxOutbox: number): MetricsSettings | undefined {
+  const m = record('metrics', value, ['port', 'host', 'registry', 'processMetrics', 'readiness']) as MetricsOptions | undefined;
+  if (m === undefined) return undefined;
+  const registry = m.registry as unknown as { registerMetric?: unknown; metrics?: unknown } | undefined;
+  if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
+    bad('metrics.registry', 'a prom-client Registry', m.registry);
+  }
+  if (m.port === undefined && m.registry === undefined) throw new InvalidArgumentError('metrics needs a port (0: any free one) or a registry of yours, or both');
+  if (m.host !== undefined && (typeof m.host !== 'string' || m.host === '' || /[\s/]/.test(m.host))) bad('metrics.host', 'a host name or address to bind', m.host);
+  if (m.processMetrics !== undefined && typeof m.processMetrics !== 'boolean') bad('metrics.processMetrics', 'a boolean', m.processMetrics);
+  const r = record('metrics.readiness', m.readiness, ['services', 'maxOutbox']) as MetricsOptions['readiness'];
+  const services = stringList('metrics.readiness.services', r?.services, (x) => SERVICE_RE.test(x), `service names matching ${SERVICE_RE}`) ?? [];
+  return {
+    port: m.port === undefined ? undefined : port('metrics.port', m.port),
+    host: m.host ?? METRICS_HOST,
+    registry: m.registry,
+    processMetrics: m.processMetrics ?? true,
+    readiness: { services, maxOutbox: positiveInt('metrics.readiness.maxOutbox', r?.maxOutbox, Math.max(1, Math.floor(maxOutbox * 0.9))) },
+  };
+
 }
 
 /** NodeOptions.tracing, resolved; observe/tracing.ts applies the rule. */
@@ -171,7 +208,7 @@ export interface TracingSettings {
 const NODE_KEYS: ReadonlyArray<keyof NodeOptions> = [
   'service', 'nodeId', 'mesh', 'host', 'advertise', 'routerPort', 'pubPort', 'peers', 'discovery', 'interface', 'mdns',
   'dns', 'sources', 'requestTimeoutMs', 'maxPayloadBytes', 'sendQueueLimit', 'heartbeatIntervalMs', 'suspectAfterMs',
-  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client',
+  'deadAfterMs', 'closeTimeoutMs', 'storePath', 'migrations', 'reliable', 'security', 'insecure', 'client', 'metrics',
   'summaryIntervalMs',
   'tracing',
 ];
@@ -422,6 +459,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     const serving = (['routerPort', 'pubPort', 'advertise', 'storePath'] as const).find((k) => o[k] !== undefined && o[k] !== 0);
     if (serving !== undefined) throw new InvalidArgumentError(`${serving} contradicts client: true (a light client binds nothing, advertises nothing and keeps no store)`);
   }
+  const reliable = resolveReliableOptions(o.reliable);
   return {
     service: o.service,
     nodeId,
@@ -445,7 +483,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     summaryIntervalMs: o.client === true ? 0 : summaryInterval(o.summaryIntervalMs),
     storePath: o.storePath,
     migrations: migrations(o.migrations, o.storePath),
-    reliable: resolveReliableOptions(o.reliable),
+    reliable,
     mdns: discovery === 'static' || discovery === 'dns' ? undefined : mdns,
     dns,
     sockets: {
@@ -461,6 +499,7 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
     insecure: o.insecure === true,
     client: o.client === true,
     tracing: resolveTracingOptions(o.tracing),
+    metrics: resolveMetricsOptions(o.metrics, reliable.maxOutbox),
   };
 }
 

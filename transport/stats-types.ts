@@ -36,6 +36,15 @@ export interface NodeStats {
   bounds: BoundsStats;
   /** Per discovery source, its own counters (e.g. mDNS records accepted and ignored). */
   discovery: Record<string, unknown>;
+  /** Envelopes by kind (lower-case protocol kind: "request", "reply", "event", "ping",
+   *  ...): built for sending, and received valid (dropped ones are in `dropped`). */
+  messages: { sent: Record<string, number>; received: Record<string, number> };
+  /** Peer candidates proposed to the peer table, by where they came from ("static",
+   *  "mdns", "dns", "hello", "member", or a source's own name). */
+  candidates: Record<string, number>;
+  /** Messages waiting in send queues now: the ROUTER's (replies), the PUB's (events)
+   *  and all peer links' DEALERs (requests, commands, heartbeats) together. */
+  queued: { router: number; publisher: number; links: number };
 }
 
 export interface BoundsStats {
@@ -78,6 +87,22 @@ export interface ReliableStats {
   batches: BatchStats;
   /** This node's own store. */
   store: StoreStats;
+  /** Age in ms of the oldest command in the outbox (0 when it is empty). */
+  oldestPendingMs: number;
+  /** Deliveries of reliable commands that failed and will be sent again (refused,
+   *  unanswered, no live instance, held by a full receiver), since start. */
+  retries: number;
+  /** Commands moved to the dead letters since start. */
+  deadLettered: number;
+  /** Reliable commands this node received whose handler ran and committed (not
+   *  duplicates), since start. */
+  applied: number;
+  /** `$replay` requests: answered for others (served) and sent by this node's durable
+   *  subscriptions (requested), since start. */
+  replays: { served: number; requested: number };
+  /** Durable subscriptions by topic prefix: events behind the publishers' heads (the
+   *  highest seq seen from each publisher stream, minus the last applied), summed. */
+  durableLag: Record<string, number>;
 }
 
 export interface BatchStats {

@@ -6,10 +6,12 @@ import type { Logger } from 'pino';
 import type { CommandDef, EventDef, PublishOptions } from './defs.js';
 import type { Discovery, DiscoveryMode } from './discovery-types.js';
 import type { DropReason, NodeStats, NodeSummary, ReliableStats } from './stats-types.js';
+import type { MetricsOptions } from './metrics-types.js';
 
 // Two parts of the public surface live in files of their own, and are named here too.
 export type { Candidate, Discovery, DiscoveryMode, DiscoverySink, LocalNode } from './discovery-types.js';
 export type { BoundsStats, DropReason, BatchStats, NodeStats, NodeSummary, ReliableStats, StoreStats } from './stats-types.js';
+export type { MetricsOptions } from './metrics-types.js';
 
 /** User options for `createNode`. Defaults live in options.ts, in one place. */
 export interface NodeOptions {
@@ -108,6 +110,9 @@ export interface NodeOptions {
    *  @opentelemetry/api; without it the node runs untraced. Default: auto, on while an
    *  OpenTelemetry SDK is registered globally. */
   tracing?: TracingOptions;
+  /** Prometheus metrics and health endpoints (README "Monitoring"). Default: none,
+   *  and prom-client is not even loaded. */
+  metrics?: MetricsOptions;
 }
 
 export interface TracingOptions {
@@ -251,6 +256,9 @@ export interface NodeObserver {
    *  excluded): `outcome` is "ok" or the error code its caller got; `durationMs` runs
    *  from dispatch to settlement. */
   handlerSettled?(method: string, durationMs: number, outcome: string): void;
+  /** A transaction of reliable writes committed (commands received and applied,
+   *  commit() blocks): how many writes it held, and ms spent, commit included. */
+  batchCommitted?(writes: number, durationMs: number): void;
 }
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down';
@@ -367,6 +375,9 @@ export interface NodeEndpoints {
    *  port, as the hello carries them (never a wildcard such as 0.0.0.0). What a
    *  static peer entry names. Empty for a light client. */
   advertised: string[];
+  /** With `metrics.port`: the metrics server's base URL as bound, e.g.
+   *  "http://127.0.0.1:9464" (append /metrics, /healthz, /readyz). */
+  metrics?: string;
 }
 
 export interface MeshNode extends AsyncDisposable {

@@ -41,6 +41,10 @@ const LIBRARY_OPTION: Partial<Record<Setting, keyof NodeOptions>> = {
   mesh: 'mesh', interface: 'interface', peers: 'peers', 'node-id': 'nodeId', port: 'routerPort', 'pub-port': 'pubPort',
   advertise: 'advertise',
 };
+/** Settings that are a field of a createNode option object ("metrics.port"). */
+const NESTED_OPTION: Partial<Record<Setting, [keyof NodeOptions, string]>> = {
+  'metrics-port': ['metrics', 'port'], 'metrics-host': ['metrics', 'host'],
+};
 const PATHS: readonly Setting[] = ['data', 'credentials'];
 
 /** Every ZMESH_* variable the settings read, and the config file's. */
@@ -49,7 +53,7 @@ export const ENV_VARS: readonly string[] = [CONFIG_ENV, ...Object.values(PROPERT
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Readonly<Record<string, readonly Setting[]>> = {
-  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'advertise', 'data', 'credentials', 'insecure'],
+  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'advertise', 'data', 'credentials', 'insecure', 'metrics-port', 'metrics-host'],
   call: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   watch: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   peers: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
@@ -102,10 +106,12 @@ function check(setting: Setting, { value, from }: Sourced, command: string): voi
     if (bad !== undefined) throw new Error(`${from === '--peer' ? '--peer' : `${from} entry`} "${bad}" is not an endpoint like tcp://10.0.0.7:5555 (port 1 to 65535), optionally followed by #<its public key, 64 lowercase hex>`);
     return;
   }
-  const option = LIBRARY_OPTION[setting];
+  const nested = NESTED_OPTION[setting];
+  const option = nested === undefined ? LIBRARY_OPTION[setting] : `${nested[0]}.${nested[1]}`;
   if (option !== undefined) {
     try {
-      checkNodeOptions({ [option]: value });
+      // A nested field is checked with a port beside it: metrics need one or a registry.
+      checkNodeOptions(nested === undefined ? { [option]: value } : { [nested[0]]: { port: 0, [nested[1]]: value } });
     } catch (err) {
       // "routerPort must be ..." / "peers[1] must be ...": said of where the value came from.
       const message = (err as Error).message;

@@ -38,7 +38,15 @@ export interface ServiceOptions {
   insecure?: boolean;
   /** createNode's `tracing` (README "Tracing"); default auto. */
   tracing?: NodeOptions['tracing'];
+  /** Prometheus metrics and health probes on this port (0: any free one), bound on
+   *  `host` (default 127.0.0.1). /readyz waits for the services it depends on
+   *  (DEPENDS_ON). */
+  metrics?: { port: number; host?: string };
 }
+
+/** What each commerce service needs up before it is ready (/readyz): cart asks product
+ *  for prices and hands checkouts to order; order reserves stock at product. */
+export const DEPENDS_ON: Readonly<Record<string, readonly string[]>> = { cart: ['order', 'product'], order: ['product'], product: [] };
 
 /** A started service. close() lets running work finish, then releases everything. */
 export interface RunningService {
@@ -68,6 +76,7 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     // A checkout crosses three services; give it room on a busy machine.
     requestTimeoutMs: 15_000,
     tracing: o.tracing,
+    ...(o.metrics === undefined ? {} : { metrics: { ...o.metrics, readiness: { services: [...(DEPENDS_ON[def.name] ?? [])] } } }),
   }, { logger: o.logger });
   // After createNode, which checks the options and credentials: a node refused there
   // leaves nothing behind. The store itself is opened by start().

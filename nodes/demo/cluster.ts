@@ -53,6 +53,8 @@ export interface ServiceProcess {
   publicKey: string | undefined;
   /** What a static peer list needs: `router#publicKey` (just `router` when insecure). */
   peer: string;
+  /** Its Prometheus metrics URL, when started with --metrics-port. */
+  metrics?: string;
 }
 
 export interface Cluster {
@@ -98,7 +100,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARS.includes(k)));
   const start = async (service: ServiceName): Promise<ServiceProcess> => {
     const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'], env });
-    const ready = await new Promise<{ nodeId: string; bound: string; publicKey?: string }>((resolve, reject) => {
+    const ready = await new Promise<{ nodeId: string; bound: string; publicKey?: string; metrics?: string }>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
       const timer = setTimeout(() => fail(new Error(`${service} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       const fail = (err: Error): void => { clearTimeout(timer); child.kill('SIGKILL'); reject(err); };
@@ -120,7 +122,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     // address instead).
     const router = ready.bound.replace('0.0.0.0', '127.0.0.1');
     const publicKey = ready.publicKey;
-    const proc = { service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}` };
+    const proc = {
+      service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}`,
+      ...(ready.metrics === undefined ? {} : { metrics: ready.metrics }),
+    };
     procs.set(service, proc);
     return proc;
   };

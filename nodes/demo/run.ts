@@ -36,6 +36,9 @@ export interface DemoOptions {
   signal?: AbortSignal;
   onPhase?(phase: string): void;
   onProgress?(p: Progress): void;
+  /** Give each service a metrics port (any free one, on 127.0.0.1); their URLs are
+   *  told as a phase and returned in `metrics`. */
+  metrics?: boolean;
   /** Children's stderr (service logs). */
   stderr?: 'inherit' | 'ignore';
   logLevel?: string;
@@ -48,6 +51,8 @@ export interface DemoResult extends DemoSummary {
   authority?: string;
   /** Where the stores are, when they were kept. */
   dataDir?: string;
+  /** With `metrics`: each service's Prometheus metrics URL. */
+  metrics?: Partial<Record<string, string>>;
 }
 
 const DISCOVERY_TIMEOUT_MS = 30_000;
@@ -113,12 +118,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       ? 'insecure (--insecure): no authority, no certificates, no encryption'
       : `secure (own authority at ${trust.authorityDir})`);
     phase(`starting product, order and cart as processes (mesh "${mesh}", stores in ${dataDir})`);
-    const iface = o.interface === undefined ? [] : ['--interface', o.interface];
+    const iface = [...(o.interface === undefined ? [] : ['--interface', o.interface]), ...(o.metrics === true ? ['--metrics-port', '0'] : [])];
     cluster = await startCluster({
       dataDir, mesh, stock, discovery: o.discovery, stderr: o.stderr, logLevel: o.logLevel,
       ...(trust === undefined ? { insecure: true } : { trust }),
       extraArgs: { product: iface, order: iface, cart: iface },
     });
+    const metrics = o.metrics === true ? Object.fromEntries([...cluster.procs.values()].map((p) => [p.service, p.metrics])) : undefined;
+    for (const [service, url] of Object.entries(metrics ?? {})) phase(`${service} metrics at ${url}`);
     const peers = o.discovery === 'static' ? [...cluster.procs.values()].map((p) => p.peer) : undefined;
     phase(`watch it live: ${topCommandLine(mesh, peers, trust?.credentialsDir(CLIENT_SERVICE), o.interface)}`);
     const security: { security: SecurityOptions } | { insecure: true } = trust === undefined ? { insecure: true } : { security: trust.security(SHOPPER_SERVICE) };
@@ -144,6 +151,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     return {
       ...rest, mesh, security: trust === undefined ? 'insecure' : 'secure', ...(trust === undefined ? {} : { authority: trust.authorityDir }),
       ...(clean && o.dataDir === undefined ? {} : { dataDir }),
+      ...(metrics === undefined ? {} : { metrics }),
     };
   } finally {
     await shopper?.close();

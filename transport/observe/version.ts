@@ -1,20 +1,22 @@
-/** The zmesh version a node reports in its summaries: package.json's, read once. */
+/** zmesh's own version, for zmesh_node_info: read once from the package's
+ *  package.json, found by walking up from this module (src/ and dist/ differ). */
 import { readFileSync } from 'node:fs';
 
-let known: string | undefined;
+let cached: string | undefined;
 
-/** "0.1.0", or "unknown" when package.json cannot be read. The file is two levels up
- *  from transport/observe/ and three from dist/transport/observe/: the first one
- *  named "zmesh" wins. */
 export function zmeshVersion(): string {
-  if (known !== undefined) return known;
-  for (const up of ['../../package.json', '../../../package.json']) {
+  if (cached !== undefined) return cached;
+  cached = 'unknown';
+  for (let up = 1; up <= 4; up++) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'zmesh' && typeof pkg.version === 'string') return (known = pkg.version);
+      const pkg = JSON.parse(readFileSync(new URL(`${'../'.repeat(up)}package.json`, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'zmesh' && typeof pkg.version === 'string') {
+        cached = pkg.version;
+        break;
+      }
     } catch {
-      // Not there, or not JSON: try the next.
+      // Not at this level: look further up.
     }
   }
-  return (known = 'unknown');
+  return cached;
 }

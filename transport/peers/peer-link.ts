@@ -86,6 +86,11 @@ export class PeerLink implements Conduit {
   /** Monotonic ms since this link last started connecting. */
   connectingSinceMs: number;
 
+  /** Messages waiting in this link's send queue. */
+  get queued(): number {
+    return this.queue?.size ?? 0;
+  }
+
   /** Undefined while opening failed and a retry is due at reopenAtMs. */
   private dealer: zmq.Dealer | undefined;
   private queue: SendQueue | undefined;

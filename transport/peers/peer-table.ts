@@ -50,6 +50,8 @@ export interface TableParts {
   log: Logger;
   /** Where refusals and rebuilds are counted. */
   bounds: BoundsStats;
+  /** Candidates proposed, by source (stats().candidates). */
+  candidates?: Record<string, number>;
   /** Requests in flight to a node (least-outstanding balancing). */
   outstanding(nodeId: string): number;
   /** Runs after a WELCOME, before the peer is up: the event sync with its publisher.
@@ -105,6 +107,7 @@ export class PeerTable implements Routes {
   /** Adds a link for the candidate's first endpoint unless it is known. Idempotent:
    *  sources may propose the same candidate again and again. */
   propose(c: Candidate): void {
+    if (this.d.candidates !== undefined) this.d.candidates[c.source] = (this.d.candidates[c.source] ?? 0) + 1;
     const endpoint = c.endpoints[0];
     if (endpoint === undefined || c.nodeId === this.d.selfId) return;
     const serverKey = this.d.trust?.serverKey(c.publicKey);
@@ -252,6 +255,13 @@ export class PeerTable implements Routes {
       if (info !== undefined) out.push(info);
     }
     return out;
+  }
+
+  /** Messages waiting in every link's DEALER send queue. */
+  queued(): number {
+    let n = 0;
+    for (const link of this.links.values()) n += link.queued;
+    return n;
   }
 
   tick(now: number): void {

@@ -56,6 +56,8 @@ export function inbound(p: InboundParts): Inbound {
         continue;
       }
       p.counters.received++;
+      // Kinds past the array (unknown ones were dropped above) just go uncounted.
+      if (decoded.env.kind < p.counters.receivedByKind.length) p.counters.receivedByKind[decoded.env.kind]!++;
       onEnvelope(decoded.env, header);
     }
   };

@@ -78,6 +78,9 @@ export class Dispatcher {
   private readonly warn: RateLimitedLog;
   /** Deliveries that a receiver held (STORE_FULL) so far. */
   heldCount = 0;
+  /** Failed deliveries that go out again, and commands dead-lettered, so far. */
+  retries = 0;
+  deadLettered = 0;
 
   constructor(private readonly d: DispatcherParts) {
     this.warn = new RateLimitedLog(d.log);
@@ -209,6 +212,8 @@ export class Dispatcher {
   private onFailure(s: Stream, row: OutboxRow, err: ZmeshError): void {
     if (this.closed) return;
     const why = `${err.code}: ${errorMessage(err)}`;
+    const buried = PERMANENT.has(err.code) && row.attempts + 1 >= this.d.settings.maxAttempts;
+    if (!buried) this.retries++;
     if (err.code === ErrorCode.STORE_FULL) {
       this.hold(s, row, err);
     } else if (PERMANENT.has(err.code)) {
@@ -256,6 +261,8 @@ export class Dispatcher {
   private bury(row: OutboxRow, why: string): void {
     if (!this.bookkeeping('dead-lettering a command', row.service, () => this.d.outbox.deadLetter(row))) return; // stays; buried on a later pass
     logEvent(this.d.log, { event: 'message.dead-lettered', service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, reason: why });
+    this.deadLettered++;
+    this.d.log.warn({ service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, why }, 'reliable command dead-lettered');
   }
 
   /** A write of the outbox's own bookkeeping. A failure (this store's disk full, say)

@@ -63,6 +63,9 @@ interface StreamState {
   readonly raw: string;
   /** The last seq applied and committed. */
   last: number;
+  /** The highest seq heard of from the publisher (live events, replay heads): with
+   *  `last`, how far behind this subscription is (lag()). */
+  head: number;
   unacked: number;
   /** The publisher's service, to find it again after it restarts with a new node id. */
   service: string | undefined;
@@ -114,9 +117,22 @@ export class DurableSubscription {
     });
     const load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
     for (const r of load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
-      this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
+      this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, head: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
     }
     this.poll = setInterval(() => this.antiEntropy(), DURABLE_POLL_MS);
+  }
+
+  get prefix(): string {
+    return this.d.prefix;
+  }
+
+  /** Events behind the publishers' heads, summed over its streams: what it has heard
+   *  of and not applied yet (events of other topics the publisher logged count until
+   *  a replay moves past them). */
+  lag(): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.head > s.last) n += s.head - s.last;
+    return n;
   }
 
   /** Transactions this subscription committed (one per batch). */
@@ -140,6 +156,7 @@ export class DurableSubscription {
     const s = this.streamOf(e.sender.node, stream);
     if (s === undefined) return;
     s.service = e.sender.service;
+    if (seq > s.head) s.head = seq;
     const event: DurableEvent = { ...e, seq, stream };
     if (s.catchingUp) {
       if (s.buffer.length < MAX_BUFFERED) s.buffer.push(event);
@@ -185,7 +202,7 @@ export class DurableSubscription {
         this.limited.warn(`streams:${nodeId}`, { publisher: nodeId, stream: raw }, 'publisher has too many event streams here: event dropped');
         return undefined;
       }
-      s = { key, raw, last: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
+      s = { key, raw, last: 0, head: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
       this.streams.set(key, s);
     }
     s.publisher = nodeId;
@@ -223,6 +240,7 @@ export class DurableSubscription {
           s = this.streamOf(nodeId, reply.stream);
           if (s === undefined) return;
           s.service = reply.events[0]?.service ?? s.service;
+          if (reply.head > s.head) s.head = reply.head;
           s.catchingUp = true;
           const from = known[reply.stream] ?? 0;
           const reach = reachOf(reply, from, REPLAY_BATCH);

@@ -73,6 +73,8 @@ export interface ReliableParts {
   log: Logger;
   /** Where refusals for the sake of bounds are counted (stats().bounds). */
   bounds: BoundsStats;
+  /** Told of each committed write batch: its writes and ms (NodeObserver). */
+  batchCommitted?: (writes: number, durationMs: number) => void;
   /** A secure node: peers' key fingerprints and read rights (security/policy.ts). */
   trust?: { fingerprintOf(nodeId: string): string | undefined; maySubscribe(nodeId: string, prefix: string): boolean };
 }
@@ -100,6 +102,8 @@ export class ReliableLayer {
   private open: Open | undefined;
   /** `$replay` bytes per asker (bounds.ts): each answer can cost a page of the log. */
   private readonly replays: KeyedBudget;
+  /** Since start: commands applied, `$replay` requests served and sent (stats()). */
+  private readonly tally = { applied: 0, served: 0, requested: 0 };
 
   constructor(private readonly p: ReliableParts) {
     this.replays = new KeyedBudget(REPLAY_BYTES_PER_SECOND, REPLAY_BURST_BYTES, MAX_REPLAY_ASKERS, () => p.clock.monotonic());
@@ -111,6 +115,7 @@ export class ReliableLayer {
         throw new QueueFullError(`${ctx.caller.node} asked for more than ${REPLAY_BYTES_PER_SECOND >> 20} MiB of replays a second: retry later`);
       }
       const { reply, served } = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      this.tally.served++;
       this.replays.spend(key, Math.max(reply.byteLength, REPLAY_MIN_COST_BYTES));
       if (served !== undefined) logEvent(p.log, { event: 'replay.served', peer: eventPeer(ctx.caller), ...served });
       return reply;
@@ -160,7 +165,9 @@ export class ReliableLayer {
       logged: (logged) => this.goLive(logged),
     };
     const inbox = new Inbox(db, space);
-    const writes = new WriteBatch({ db, space, hooks: inbox, transaction: () => this.transaction(), maxWrites: MAX_BATCH_WRITES, budgetMs: BATCH_BUDGET_MS });
+    const writes = new WriteBatch({ db, space, hooks: inbox, transaction: () => this.transaction(), maxWrites: MAX_BATCH_WRITES, budgetMs: BATCH_BUDGET_MS,
+      ...(this.p.batchCommitted === undefined ? {} : { committed: this.p.batchCommitted }),
+    });
     const nested = db.transaction((f: () => unknown) => f());
     const savepoint = <T>(f: () => T): T => nested(f) as T;
     this.open = { store, db, storeId, outbox, inbox, writes, savepoint, dispatcher, events, publishing, pruneTimer, txParts };
@@ -243,7 +250,7 @@ export class ReliableLayer {
       handler,
       tx: () => this.transaction(),
       // Pages no larger than we take (less room for the reply's own fields).
-      replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, subscriber, maxBytes: Math.max(1_024, this.p.maxPayloadBytes - 1_024) }),
+      replay: (nodeId, request) => (this.tally.requested++, requestReplay(this.p.client, nodeId, { ...request, subscriber, maxBytes: Math.max(1_024, this.p.maxPayloadBytes - 1_024) })),
       ack: (nodeId, stream, seq) => {
         try {
           sendAck(this.p.client, nodeId, stream, subscriber, seq);
@@ -276,7 +283,15 @@ export class ReliableLayer {
     return o === undefined ? undefined : {
       pending: o.outbox.size, commits: o.outbox.commits, ackCommits: o.outbox.ackCommits, eventCommits: o.events.commits,
       held: o.dispatcher.heldCount, batches: { ...o.writes.stats }, store: o.store.space.stats(),
+      oldestPendingMs: o.outbox.oldestAgeMs(), retries: o.dispatcher.retries, deadLettered: o.dispatcher.deadLettered,
+      applied: this.tally.applied, replays: { served: this.tally.served, requested: this.tally.requested }, durableLag: this.durableLag(),
     };
+  }
+
+  private durableLag(): Record<string, number> {
+    const lag: Record<string, number> = {};
+    for (const d of this.durables) lag[d.prefix] = (lag[d.prefix] ?? 0) + d.lag();
+    return lag;
   }
 
   close(): void {
@@ -309,10 +324,19 @@ export class ReliableLayer {
     }
     // Watermarks are per proven sender too: no member can advance another's stream.
     const stream = caller.fingerprint === undefined ? at.stream : `${caller.fingerprint}/${at.stream}`;
+    let ran = false;
     o.writes.add({
-      apply: ({ tx }) => o.inbox.applyInBatch(stream, at.seq, at.prev, () =>
-        handler(env.payload, { db: tx.db, send: tx.send, publish: tx.publish, method: env.subject, caller, headers })),
-      done: () => answer.ack(),
+      apply: ({ tx }) => {
+        ran = false;
+        o.inbox.applyInBatch(stream, at.seq, at.prev, () => {
+          handler(env.payload, { db: tx.db, send: tx.send, publish: tx.publish, method: env.subject, caller, headers });
+          ran = true;
+        });
+      },
+      done: () => {
+        if (ran) this.tally.applied++;
+        answer.ack();
+      },
       fail: (err) => answer.fail(err),
     });
   }

@@ -148,6 +148,8 @@ export class Outbox {
       removeSeq: db.prepare('DELETE FROM zmesh_outbox WHERE seq = ?'),
       deadBelow: db.prepare('SELECT stream_seq FROM zmesh_dead_letters WHERE service = ? AND stream_seq < ? ORDER BY stream_seq DESC'),
       count: db.prepare('SELECT count(*) AS n FROM zmesh_outbox'),
+      // The first in line by seq (the primary key: no scan), for a scrape's age.
+      oldest: db.prepare('SELECT created_ms FROM zmesh_outbox ORDER BY seq LIMIT 1').pluck(),
       pending: db.prepare('SELECT * FROM zmesh_outbox ORDER BY seq LIMIT ?'),
       dead: db.prepare('SELECT * FROM zmesh_dead_letters ORDER BY seq LIMIT ?'),
       deadOne: db.prepare('SELECT * FROM zmesh_dead_letters WHERE seq = ?'),
@@ -180,6 +182,13 @@ export class Outbox {
 
   get size(): number {
     return this.rows;
+  }
+
+  /** Age in ms of the command first in line (0 when empty), by the outbox's clock. */
+  oldestAgeMs(): number {
+    if (this.rows === 0) return 0;
+    const created = this.stmts.oldest.get() as number | undefined;
+    return created === undefined ? 0 : Math.max(0, this.now() - created);
   }
 
   /** Stores a message; resolves once it is on disk. Rejects OUTBOX_FULL when full. */

@@ -53,6 +53,8 @@ export interface WriteBatchParts {
   hooks: Pick<Inbox, 'beginBatch' | 'endBatch' | 'abortBatch'>;
   /** A transaction object for one write. */
   transaction(): OpenTransaction;
+  /** Told of each committed batch: its writes, and ms spent, commit included. */
+  committed?: (writes: number, ms: number) => void;
   /** Most writes in one transaction. */
   maxWrites: number;
   /** No write starts in a transaction that has run this long already. */
@@ -151,7 +153,9 @@ export class WriteBatch {
     st.writes += applied.length;
     st.refused += refused.length;
     st.largest = Math.max(st.largest, batch.length);
-    st.ms += performance.now() - started;
+    const ms = performance.now() - started;
+    st.ms += ms;
+    this.p.committed?.(batch.length, ms);
     for (const { c, open } of applied) {
       open.committed();
       c.done();

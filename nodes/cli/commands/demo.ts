@@ -23,6 +23,7 @@ interface Args {
   static: boolean;
   interface?: string;
   insecure: boolean;
+  metrics: boolean;
   'log-level': string;
 }
 
@@ -40,6 +41,7 @@ export const demoCommand: CommandModule<object, Args> = {
     .option('static', { type: 'boolean', default: false, describe: 'skip mDNS: wire the nodes with static endpoints on 127.0.0.1' })
     .option('interface', { type: 'string', requiresArg: true, describe: 'IPv4 address to bind, advertise and run mDNS on' })
     .option('insecure', { type: 'boolean', default: false, describe: 'run every node WITHOUT security (default: secure, with an authority of the demo\'s own)' })
+    .option('metrics', { type: 'boolean', default: false, describe: 'give each service a Prometheus metrics port (/metrics, /healthz, /readyz on 127.0.0.1) and print the URLs' })
     .option('log-level', { type: 'string', requiresArg: true, choices: LOG_LEVELS, describe: 'service log level (service logs go to stderr; default warn; ZMESH_LOG_LEVEL)' })
     .check((a) => {
       if (!Number.isSafeInteger(a.orders) || a.orders < 1 || a.orders > MAX_ORDERS) throw new Error(`--orders must be a whole number from 1 to ${MAX_ORDERS}`);
@@ -67,6 +69,7 @@ export const demoCommand: CommandModule<object, Args> = {
         discovery: args.static ? 'static' : 'mdns',
         interface: args.interface,
         insecure: args.insecure,
+        metrics: args.metrics,
         signal: stop.signal,
         stderr: args['log-level'] === 'silent' ? 'ignore' : 'inherit',
         logLevel: args['log-level'],
@@ -79,6 +82,7 @@ export const demoCommand: CommandModule<object, Args> = {
         console.log(formatSummary(result));
         console.log(`  security      ${result.authority === undefined ? 'INSECURE (--insecure)' : `secure (own authority at ${result.authority})`}`);
         if (result.dataDir !== undefined) console.log(`  stores        kept in ${result.dataDir}`);
+        for (const [service, url] of Object.entries(result.metrics ?? {})) console.log(`  metrics       ${service} ${url} (stopped with the demo)`);
       }
       if (!result.ok || result.unfinished > 0) process.exitCode = EXIT_FAILED;
     } catch (err) {

@@ -38,6 +38,8 @@ interface Args extends MeshArgs, CredentialArgs {
   'dns-server'?: string[];
   stock?: number;
   'pending-timeout': number;
+  'metrics-port'?: number;
+  'metrics-host'?: string;
 }
 
 export const nodeCommand: CommandModule<object, Args> = {
@@ -56,6 +58,8 @@ export const nodeCommand: CommandModule<object, Args> = {
     .option('discovery', { type: 'string', requiresArg: true, choices: ['mdns', 'static', 'both', 'dns'], describe: 'where peers come from (default: dns with --dns-domain, static with --peer, else mdns; ZMESH_DISCOVERY)' })
     .option('dns-domain', { type: 'string', requiresArg: true, describe: 'DNS-SD over unicast DNS: browse _zmesh._tcp.<domain> (PTR, SRV, TXT); for a Kubernetes headless service, <svc>.<namespace>.svc.cluster.local' })
     .option('dns-server', { type: 'string', array: true, requiresArg: true, describe: 'DNS server for --dns-domain, IP[:PORT] (repeatable; default: the system\'s resolvers)' })
+    .option('metrics-port', { type: 'string', requiresArg: true, describe: 'serve Prometheus /metrics and the /healthz, /readyz probes on this port (0: any free port; ZMESH_METRICS_PORT)' })
+    .option('metrics-host', { type: 'string', requiresArg: true, describe: 'address the metrics server binds (default 127.0.0.1: loopback only; ZMESH_METRICS_HOST)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
@@ -63,6 +67,8 @@ export const nodeCommand: CommandModule<object, Args> = {
       checkDns(a.discovery, a['dns-domain'], a['dns-server']);
       if (a.stock !== undefined && (!Number.isSafeInteger(a.stock) || a.stock < 0)) throw new Error('--stock must be a whole number, 0 or more');
       if (!Number.isSafeInteger(a['pending-timeout']) || a['pending-timeout'] < 100) throw new Error('--pending-timeout must be at least 100 ms');
+      // A host without a port would bind nothing: say so rather than ignore it.
+      if (a['metrics-host'] !== undefined && a['metrics-port'] === undefined) throw new Error('--metrics-host needs --metrics-port (or ZMESH_METRICS_PORT)');
       return true;
     }) as unknown as Argv<Args>,
   handler: guarded(async (args: Args) => {
@@ -101,6 +107,7 @@ export const nodeCommand: CommandModule<object, Args> = {
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
+      ...(args['metrics-port'] === undefined ? {} : { metrics: { port: Number(args['metrics-port']), ...(args['metrics-host'] === undefined ? {} : { host: args['metrics-host'] }) } }),
     });
     const { node } = running;
     aborting = () => node.abort();
@@ -111,11 +118,14 @@ export const nodeCommand: CommandModule<object, Args> = {
       router: advertised[0] ?? node.endpoints.router, endpoints: advertised, bound: node.endpoints.router,
       pub: node.endpoints.pub, routerPort: node.endpoints.routerPort, pubPort: node.endpoints.pubPort, store: join(dataDir, STORE_FILE),
       secure: node.publicKey !== undefined, ...(node.publicKey === undefined ? {} : { publicKey: node.publicKey }),
+      ...(node.endpoints.metrics === undefined ? {} : { metrics: `${node.endpoints.metrics}/metrics` }),
     };
     if (args.json) console.log(JSON.stringify(ready));
     else {
       const key = node.publicKey === undefined ? 'INSECURE' : `key ${node.publicKey} (peers list it as ${ready.router}#<key>)`;
       console.log(`${node.service} node ${node.id} up: router ${advertised.join(', ')} (pub port ${ready.pubPort}), mesh "${node.mesh}", store ${ready.store}, ${key}`);
+      // A line of its own: the ready line above keeps its format.
+      if (ready.metrics !== undefined) console.log(`${node.service} metrics at ${ready.metrics} (health: ${node.endpoints.metrics}/healthz, /readyz)`);
     }
 
     await stopped;
