@@ -6,7 +6,9 @@
  *
  *   off   this build, no `metrics` option (prom-client never loaded)
  *   on    this build, `metrics: { port: 0 }` on both nodes, each scraped over HTTP
- *         once at the start of a cell and then once a second, so collection is paid
+ *         once a second (one timer for the whole run, scraping the "on" nodes that
+ *         exist at its tick: cells shorter than a second still pay one scrape per
+ *         second of their time on average, neither more nor less), so collection is paid
  *   base  the build of the commit before the metrics work (BASE_COMMIT), built once
  *         into a temporary directory from `git archive` and loaded in this process:
  *         "off" against it shows whether metrics cost anything when off. When it
@@ -29,8 +31,8 @@ import { LatencyRecorder, type Latency } from './lib/stats.js';
 /** The commit the metrics branch started from. */
 export const BASE_COMMIT = '7d87388';
 
-export const METRICS_QUICK = { trials: 5, latencyRequests: 3_000, throughputRequests: 20_000, events: 40_000, payloadBytes: 100 };
-export const METRICS_FULL = { trials: 9, latencyRequests: 10_000, throughputRequests: 50_000, events: 100_000, payloadBytes: 100 };
+export const METRICS_QUICK = { trials: 5, latencyRequests: 5_000, throughputRequests: 30_000, events: 150_000, payloadBytes: 100 };
+export const METRICS_FULL = { trials: 9, latencyRequests: 10_000, throughputRequests: 60_000, events: 300_000, payloadBytes: 100 };
 export type MetricsCostConfig = typeof METRICS_QUICK;
 
 type Api = Pick<typeof Zmesh, 'createNode'>;
@@ -77,18 +79,32 @@ function baseBuild(): { dir: string } | { why: string } {
 
 const SERVER = { insecure: true, host: '127.0.0.1', discovery: 'static' } as const;
 
-/** Scrapes each URL now and every second until stopped; counts the scrapes. */
-function scraper(urls: string[], count: { n: number }): () => Promise<void> {
-  let pending: Promise<unknown> = Promise.resolve();
-  const scrapeAll = (): void => {
-    pending = Promise.all(urls.map(async (u) => { await (await fetch(`${u}/metrics`)).text(); count.n++; }));
-  };
-  scrapeAll();
-  const timer = setInterval(scrapeAll, 1_000);
-  return async () => {
-    clearInterval(timer);
-    await pending;
-  };
+/** One scrape a second of whichever metrics URLs are live at the tick. */
+class Scraper {
+  scrapes = 0;
+  private readonly urls = new Set<string>();
+  private inFlight: Promise<unknown> = Promise.resolve();
+  private readonly timer = setInterval(() => {
+    if (this.urls.size === 0) return;
+    this.inFlight = Promise.all([...this.urls].map(async (u) => {
+      await (await fetch(`${u}/metrics`)).text();
+      this.scrapes++;
+    })).catch(() => undefined);
+  }, 1_000);
+
+  /** Scrapes these URLs while the returned function has not been called. */
+  watch(urls: string[]): () => Promise<void> {
+    for (const u of urls) this.urls.add(u);
+    return async () => {
+      for (const u of urls) this.urls.delete(u);
+      // A scrape under way finishes before its nodes close.
+      await this.inFlight;
+    };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }
 
 async function pair(api: Api, metrics: boolean, kind: string): Promise<[Zmesh.MeshNode, Zmesh.MeshNode]> {
@@ -102,12 +118,12 @@ async function pair(api: Api, metrics: boolean, kind: string): Promise<[Zmesh.Me
   return [a, b];
 }
 
-async function cell(api: Api, metrics: boolean, c: MetricsCostConfig, scrapes: { n: number }): Promise<Cell> {
+async function cell(api: Api, metrics: boolean, c: MetricsCostConfig, scraper: Scraper): Promise<Cell> {
   const payload = Buffer.alloc(c.payloadBytes, 0x61);
   // Request/reply: b asks a.
   const [server, client] = await pair(api, metrics, 'rpc');
   server.handle('echo', (p) => p);
-  let stop = metrics ? scraper([server.endpoints.metrics!, client.endpoints.metrics!], scrapes) : async () => undefined;
+  let stop = metrics ? scraper.watch([server.endpoints.metrics!, client.endpoints.metrics!]) : async () => undefined;
   let latency: Latency;
   let rps: number;
   try {
@@ -133,7 +149,7 @@ async function cell(api: Api, metrics: boolean, c: MetricsCostConfig, scrapes: {
   }
   // Pub/sub: a publishes, b counts.
   const [pub, sub] = await pair(api, metrics, 'ps');
-  stop = metrics ? scraper([pub.endpoints.metrics!, sub.endpoints.metrics!], scrapes) : async () => undefined;
+  stop = metrics ? scraper.watch([pub.endpoints.metrics!, sub.endpoints.metrics!]) : async () => undefined;
   let eps: number;
   try {
     let got = 0;
@@ -166,17 +182,21 @@ export async function runMetricsCost(c: MetricsCostConfig, progress: (line: stri
   const base: Api | undefined = 'dir' in built ? await import(pathToFileURL(join(built.dir, 'dist', 'transport', 'index.js')).href) as Api : undefined;
   const reference = base === undefined ? 'a/a' : 'base';
   const variants: Variant[] = base === undefined ? ['off', 'on', 'off-again'] : ['off', 'on', 'base'];
-  const scrapes = { n: 0 };
+  const scraper = new Scraper();
   const trials: Array<Record<string, Cell>> = [];
-  for (let t = 0; t < c.trials; t++) {
-    const order = variants.map((_, i) => variants[(i + t) % variants.length]!);
-    const row: Record<string, Cell> = {};
-    for (const v of order) {
-      progress(`metrics: trial ${t + 1}/${c.trials}, ${v}`);
-      (globalThis as { gc?: () => void }).gc?.();
-      row[v] = await cell(v === 'base' ? base! : current, v === 'on', c, scrapes);
+  try {
+    for (let t = 0; t < c.trials; t++) {
+      const order = variants.map((_, i) => variants[(i + t) % variants.length]!);
+      const row: Record<string, Cell> = {};
+      for (const v of order) {
+        progress(`metrics: trial ${t + 1}/${c.trials}, ${v}`);
+        (globalThis as { gc?: () => void }).gc?.();
+        row[v] = await cell(v === 'base' ? base! : current, v === 'on', c, scraper);
+      }
+      trials.push(row);
     }
-    trials.push(row);
+  } finally {
+    scraper.stop();
   }
   const keys: Array<keyof Cell> = ['p50', 'p99', 'rps', 'eps'];
   const med: Record<string, Cell> = {};
@@ -191,7 +211,7 @@ export async function runMetricsCost(c: MetricsCostConfig, progress: (line: stri
   return {
     reference,
     referenceNote: 'dir' in built ? `base = ${BASE_COMMIT} built from git archive in ${built.dir}` : `A/A (off against off): the base build failed: ${built.why}`,
-    trials, median: med, ratios, scrapes: scrapes.n,
+    trials, median: med, ratios, scrapes: scraper.scrapes,
   };
 }
 

@@ -23,19 +23,26 @@ export class LabelBudget {
   }
 }
 
-/** A memo of hot-path children (prom-client's `labels()` hashes its arguments on every
- *  call), bounded too: past `max` keys it stops remembering and builds each time. */
+/** A memo of hot-path series by up to three keys, in nested maps (no key string is
+ *  built per call), bounded too: past `max` entries it stops remembering and makes
+ *  each one again (made series are the same objects: SeriesMetric.series). */
 export class ChildCache<T> {
-  private readonly map = new Map<string, T>();
+  private readonly root = new Map<string, Map<string, Map<string, T>>>();
+  private size = 0;
 
   constructor(private readonly max = 4 * MAX_LABEL_VALUES) {}
 
-  get(key: string, make: () => T): T {
-    let v = this.map.get(key);
-    if (v === undefined) {
-      v = make();
-      if (this.map.size < this.max) this.map.set(key, v);
-    }
+  get(a: string, b: string, c: string, make: () => T): T {
+    const known = this.root.get(a)?.get(b)?.get(c);
+    if (known !== undefined) return known;
+    const v = make();
+    if (this.size >= this.max) return v;
+    let m1 = this.root.get(a);
+    if (m1 === undefined) this.root.set(a, m1 = new Map());
+    let m2 = m1.get(b);
+    if (m2 === undefined) m1.set(b, m2 = new Map());
+    m2.set(c, v);
+    this.size++;
     return v;
   }
 }

@@ -169,7 +169,7 @@ function recorder(r: RegistryMetrics, service: string): Recorder {
   const commitSeconds = h.commitSeconds.series([service]);
   return {
     request: (to, method, ms, outcome) => {
-      const c = requests.get(`${to}\0${method}\0${outcome}`, () => {
+      const c = requests.get(to, method, outcome, () => {
         const peer = r.peerServices.fold(to);
         const m = r.methods.fold(method);
         return { seconds: h.requestSeconds.series([service, peer, m]), count: h.requests.series([service, peer, m, r.codes.fold(outcome)]) };
@@ -178,7 +178,7 @@ function recorder(r: RegistryMetrics, service: string): Recorder {
       h.requests.observe(c.count);
     },
     handler: (method, ms, outcome) => {
-      const c = handled.get(`${method}\0${outcome}`, () => {
+      const c = handled.get(method, outcome, '', () => {
         const m = r.methods.fold(method);
         const code = r.codes.fold(outcome);
         return {
