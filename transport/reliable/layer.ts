@@ -30,7 +30,7 @@ import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
 import { KeyedBudget } from '../rate.js';
 import { openStore, type Db, type OpenedStore } from '../store/open.js';
-import type { BoundsStats, Clock, DurableHandler, Migration, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
+import type { BoundsStats, Clock, DurableHandler, Migration, PeerInfo, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
 import { ACK_METHOD, REPLAY_METHOD, answerReplay, requestReplay, sendAck, takeAck, type Asker, type Publishing } from './control.js';
 import { WriteBatch } from './write-batch.js';
 import { Dispatcher } from './dispatcher.js';
@@ -63,7 +63,7 @@ export interface ReliableParts {
   service: string;
   builder: Pick<EnvelopeBuilder, 'newId'>;
   client: Pick<RequestClient, 'deliver' | 'requestNode' | 'commandNode'>;
-  peers: { pick(service: string): Conduit | undefined; byNode(nodeId: string): Conduit | undefined; upOf(service: string): string[] };
+  peers: { pick(service: string): Conduit | undefined; byNode(nodeId: string): Conduit | undefined; upOf(service: string): string[]; list(): PeerInfo[] };
   server: Pick<RequestServer, 'handle' | 'receiveStreams'>;
   /** Publishes live (fast path) once an event is on disk. */
   publisher: Pick<Publisher, 'publish' | 'chain'>;
@@ -265,6 +265,10 @@ export class ReliableLayer {
     });
     this.durables.add(durable);
     const remove = await this.p.subscriber.subscribe(prefix, (e) => durable.onLive(e), this.p.subscribeTimeoutMs);
+    // Peers up already will bring no peer:up, and events they logged before this
+    // subscription no live gap: ask each of them once now. One without a store, or
+    // without events under the prefix, answers an empty page.
+    for (const peer of this.p.peers.list()) if (peer.state === 'up') durable.onPeerUp(peer.nodeId);
     return {
       close: () => {
         durable.close();
