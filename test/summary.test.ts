@@ -15,6 +15,7 @@ import {
   ErrorCode, SUMMARY_TOPIC, createNode, decodeSummary, encodeSummary, type MeshNode, type NodeOptions, type NodeSummary,
 } from '../transport/index.js';
 import { summaryListener } from '../transport/observe/summary-codec.js';
+import { LatencyBuckets } from '../transport/observe/latency-buckets.js';
 import { NodeSummaries, type SummaryReading } from '../transport/observe/summary.js';
 import { silentLogger } from '../transport/log.js';
 import { testAuthority } from './helpers/trust.js';
@@ -165,8 +166,9 @@ describe('summary', () => {
       mono += 50;
       const a = s.make('running');
       expect(a).toMatchObject({ intervalMs: 2_050, requestsInPerS: 48.78, requestsOutPerS: 24.39, errorsPerS: 4.88, inFlight: 3, peersUp: 2, sentMs: 42, outboxDepth: 0 });
-      expect(a.handlerP50Ms).toBeCloseTo(50, 0);
-      expect(a.handlerP99Ms).toBeCloseTo(99, 0);
+      // Within the buckets' 3 % (observe/latency-buckets.ts).
+      expect(Math.abs(a.handlerP50Ms / 50 - 1)).toBeLessThan(0.03);
+      expect(Math.abs(a.handlerP99Ms / 99 - 1)).toBeLessThan(0.03);
       expect(a.eventLoopP99Ms).toBeGreaterThan(60);
       // A quiet interval: no handler settled, counters unchanged, an idle loop.
       await new Promise((r) => setTimeout(r, 300));
@@ -204,5 +206,27 @@ describe('summary', () => {
     listen(event('a-1', encodeSummary({ ...s, mesh: 'other' })));
     listen(event('a-1'));
     expect(got).toEqual([s]);
+  });
+});
+
+describe('latency buckets', () => {
+  it('summary - the summary\'s latency buckets place every value within 3 % and count exactly', () => {
+    const b = new LatencyBuckets();
+    expect(b.percentile(50)).toBe(0);
+    const values = [1, 2, 15, 16, 17, 31, 32, 33, 100, 999, 1_000, 4_097, 65_535, 65_536, 1_000_000, 2_000_000_000];
+    for (const v of values) {
+      b.reset();
+      b.record(v);
+      expect(b.count).toBe(1);
+      expect(Math.abs(b.percentile(50) / v - 1)).toBeLessThanOrEqual(1 / 32);
+    }
+    b.reset();
+    for (let v = 1; v <= 10_000; v++) b.record(v);
+    expect(b.count).toBe(10_000);
+    for (const q of [1, 50, 90, 99, 99.9]) expect(Math.abs(b.percentile(q) / (q * 100) - 1)).toBeLessThan(0.04);
+    b.record(0);
+    b.record(-5);
+    b.record(1e12);
+    expect(b.count).toBe(10_003);
   });
 });

@@ -13,16 +13,14 @@
  * from perf_hooks' sampler (a libuv timer every EVENT_LOOP_RESOLUTION_MS).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import hdr from 'hdr-histogram-js';
 import type { Logger } from 'pino';
 import type { Clock, NodeObserver, NodeStats, NodeSummary } from '../types.js';
+import { LatencyBuckets } from './latency-buckets.js';
 import { encodeSummary } from './summary-codec.js';
 import { zmeshVersion } from './version.js';
 
 /** perf_hooks samples the event loop this often, ms. */
 const EVENT_LOOP_RESOLUTION_MS = 20;
-/** Handler durations are recorded in µs, up to an hour; longer ones count as an hour. */
-const MAX_RECORDED_US = 3_600_000_000;
 
 /** What the node reports at the moment a summary is made. */
 export interface SummaryReading {
@@ -55,7 +53,7 @@ interface Mark {
 export class NodeSummaries {
   /** Given to the node's observer fan-out: one histogram record per handled request. */
   readonly observer: NodeObserver;
-  private readonly durations = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_RECORDED_US, numberOfSignificantValueDigits: 2 });
+  private readonly durations = new LatencyBuckets();
   private loop: IntervalHistogram | undefined;
   private timer: NodeJS.Timeout | undefined;
   private last: Mark | undefined;
@@ -67,7 +65,7 @@ export class NodeSummaries {
     const durations = this.durations;
     this.observer = {
       handlerSettled: (_method, durationMs) => {
-        durations.recordValue(Math.min(MAX_RECORDED_US, Math.max(1, Math.round(durationMs * 1_000))));
+        durations.record(durationMs * 1_000);
       },
     };
   }
@@ -102,7 +100,7 @@ export class NodeSummaries {
     const seconds = Math.max(0.001, (now.atMs - prev.atMs) / 1_000);
     const rate = (n: number): number => Math.round((n / seconds) * 100) / 100;
     const d = this.durations;
-    const pct = (q: number): number => (d.totalCount === 0 ? 0 : d.getValueAtPercentile(q) / 1_000);
+    const pct = (q: number): number => d.percentile(q) / 1_000;
     // perf_hooks reports the time between its timer's ticks, resolution included: the
     // delay is what exceeds it.
     const loopP99 = this.loop === undefined || this.loop.count === 0 ? 0 : Math.max(0, this.loop.percentile(99) / 1e6 - EVENT_LOOP_RESOLUTION_MS);
