@@ -74,6 +74,29 @@ describe('metrics cli', () => {
     expect(r.stderr).toContain('--metrics-host needs --metrics-port');
   });
 
+  it('summaries cli - --summary-interval 200 makes zmesh node speak to zmesh top at that pace, 0 silences it, and 50 is refused', async () => {
+    const top = (router: string): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath,
+      [CLI, 'top', '--insecure', '--interface', '127.0.0.1', '--peer', router, '--once', '--json'], { encoding: 'utf8', timeout: 30_000 });
+    const fast = await node(['product', ...local, '--data', join(dir, 'fast'), '--summary-interval', '200']);
+    const seen = top(fast.ready['router'] as string);
+    expect(seen.status, seen.stderr).toBe(0);
+    expect((JSON.parse(seen.stdout) as { nodes: Array<{ service: string; intervalMs: number }> }).nodes)
+      .toEqual([expect.objectContaining({ service: 'product', intervalMs: expect.any(Number) })]);
+    const [summary] = (JSON.parse(seen.stdout) as { nodes: Array<{ intervalMs: number }> }).nodes;
+    expect(summary!.intervalMs).toBeLessThan(1_000);
+    expect(await fast.stop()).toBe(0);
+
+    const quiet = await node(['product', ...local, '--data', join(dir, 'quiet')], { ZMESH_SUMMARY_INTERVAL_MS: '0' });
+    const none = top(quiet.ready['router'] as string);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/none sent a summary/);
+    expect(await quiet.stop()).toBe(0);
+
+    const bad = spawnSync(process.execPath, [CLI, 'node', 'product', ...local, '--data', join(dir, 'bad'), '--summary-interval', '50'], { encoding: 'utf8', timeout: 20_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/summary-interval/);
+  });
+
   it('metrics cli - zmesh demo --metrics prints each service\'s metrics URL and puts them in the JSON', () => {
     const r = spawnSync(process.execPath, [CLI, 'demo', '--orders', '8', '--static', '--insecure', '--metrics', '--json', '--log-level', 'silent'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);

@@ -39,7 +39,7 @@ const LIBRARY_OPTION: Partial<Record<Setting, keyof NodeOptions>> = {
   // discovery is checked against the schema's list: "dns" is only whole with the DNS
   // settings (zmesh node checks the two together).
   mesh: 'mesh', interface: 'interface', peers: 'peers', 'node-id': 'nodeId', port: 'routerPort', 'pub-port': 'pubPort',
-  advertise: 'advertise',
+  advertise: 'advertise', 'summary-interval': 'summaryIntervalMs',
 };
 /** Settings that are a field of a createNode option object ("metrics.port"). */
 const NESTED_OPTION: Partial<Record<Setting, [keyof NodeOptions, string]>> = {
@@ -53,7 +53,7 @@ export const ENV_VARS: readonly string[] = [CONFIG_ENV, ...Object.values(PROPERT
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Readonly<Record<string, readonly Setting[]>> = {
-  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'advertise', 'data', 'credentials', 'insecure', 'metrics-port', 'metrics-host'],
+  node: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'node-id', 'port', 'pub-port', 'advertise', 'data', 'credentials', 'insecure', 'metrics-port', 'metrics-host', 'summary-interval'],
   call: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   watch: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],
   peers: ['mesh', 'interface', 'peers', 'discovery', 'log-level', 'credentials', 'insecure'],

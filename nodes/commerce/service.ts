@@ -38,6 +38,8 @@ export interface ServiceOptions {
   insecure?: boolean;
   /** createNode's `tracing` (README "Tracing"); default auto. */
   tracing?: NodeOptions['tracing'];
+  /** createNode's `summaryIntervalMs` (zmesh top); default 1 000. */
+  summaryIntervalMs?: number;
   /** Prometheus metrics and health probes on this port (0: any free one), bound on
    *  `host` (default 127.0.0.1). /readyz waits for the services it depends on
    *  (DEPENDS_ON). */
@@ -76,6 +78,7 @@ export function serviceNode(def: ServiceDef, o: ServiceOptions): MeshNode {
     // A checkout crosses three services; give it room on a busy machine.
     requestTimeoutMs: 15_000,
     tracing: o.tracing,
+    ...(o.summaryIntervalMs === undefined ? {} : { summaryIntervalMs: o.summaryIntervalMs }),
     ...(o.metrics === undefined ? {} : { metrics: { ...o.metrics, readiness: { services: [...(DEPENDS_ON[def.name] ?? [])] } } }),
   }, { logger: o.logger });
   // After createNode, which checks the options and credentials: a node refused there

@@ -40,6 +40,7 @@ interface Args extends MeshArgs, CredentialArgs {
   'pending-timeout': number;
   'metrics-port'?: number;
   'metrics-host'?: string;
+  'summary-interval'?: number;
 }
 
 export const nodeCommand: CommandModule<object, Args> = {
@@ -60,6 +61,7 @@ export const nodeCommand: CommandModule<object, Args> = {
     .option('dns-server', { type: 'string', array: true, requiresArg: true, describe: 'DNS server for --dns-domain, IP[:PORT] (repeatable; default: the system\'s resolvers)' })
     .option('metrics-port', { type: 'string', requiresArg: true, describe: 'serve Prometheus /metrics and the /healthz, /readyz probes on this port (0: any free port; ZMESH_METRICS_PORT)' })
     .option('metrics-host', { type: 'string', requiresArg: true, describe: 'address the metrics server binds (default 127.0.0.1: loopback only; ZMESH_METRICS_HOST)' })
+    .option('summary-interval', { type: 'string', requiresArg: true, describe: 'ms between the summaries this node publishes for zmesh top (0: none; default 1000; ZMESH_SUMMARY_INTERVAL_MS)' })
     .option('stock', { type: 'number', requiresArg: true, describe: 'product: stock of the scarce demo item when the catalog is first seeded (default 50)' })
     .option('pending-timeout', { type: 'number', requiresArg: true, default: 60_000, describe: 'order: ms before a PENDING order is rejected and its stock released' })))
     .check((a) => {
@@ -107,6 +109,7 @@ export const nodeCommand: CommandModule<object, Args> = {
       logger: stderrLogger(args['log-level']),
       scarceStock: args.stock,
       pendingTimeoutMs: args['pending-timeout'],
+      ...(args['summary-interval'] === undefined ? {} : { summaryIntervalMs: Number(args['summary-interval']) }),
       ...(args['metrics-port'] === undefined ? {} : { metrics: { port: Number(args['metrics-port']), ...(args['metrics-host'] === undefined ? {} : { host: args['metrics-host'] }) } }),
     });
     const { node } = running;
