@@ -176,28 +176,6 @@ export interface MetricsSettings {
 /** Where the metrics server binds unless told otherwise: loopback, on purpose. */
 export const METRICS_HOST = '127.0.0.1';
 
-function resolveMetricsOptions(value: unknown, maxOutbox: number): MetricsSettings | undefined {
-  const m = record('metrics', value, ['port', 'host', 'registry', 'processMetrics', 'readiness']) as MetricsOptions | undefined;
-  if (m === undefined) return undefined;
-  const registry = m.registry as unknown as { registerMetric?: unknown; metrics?: unknown } | undefined;
-  if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
-    bad('metrics.registry', 'a prom-client Registry', m.registry);
-  }
-  if (m.port === undefined && m.registry === undefined) throw new InvalidArgumentError('metrics needs a port (0: any free one) or a registry of yours, or both');
-  if (m.host !== undefined && (typeof m.host !== 'string' || m.host === '' || /[\s/]/.test(m.host))) bad('metrics.host', 'a host name or address to bind', m.host);
-  if (m.processMetrics !== undefined && typeof m.processMetrics !== 'boolean') bad('metrics.processMetrics', 'a boolean', m.processMetrics);
-  const r = record('metrics.readiness', m.readiness, ['services', 'maxOutbox']) as MetricsOptions['readiness'];
-  const services = stringList('metrics.readiness.services', r?.services, (x) => SERVICE_RE.test(x), `service names matching ${SERVICE_RE}`) ?? [];
-  return {
-    port: m.port === undefined ? undefined : port('metrics.port', m.port),
-    host: m.host ?? METRICS_HOST,
-    registry: m.registry,
-    processMetrics: m.processMetrics ?? true,
-    readiness: { services, maxOutbox: positiveInt('metrics.readiness.maxOutbox', r?.maxOutbox, Math.max(1, Math.floor(maxOutbox * 0.9))) },
-  };
-
-}
-
 /** NodeOptions.tracing, resolved; observe/tracing.ts applies the rule. */
 export interface TracingSettings {
   /** undefined: auto. */
@@ -504,6 +482,28 @@ export function resolveOptions(input: NodeOptions): ResolvedOptions {
 }
 
 /** NodeOptions.tracing: enabled undefined means auto (observe/tracing.ts). */
+function resolveMetricsOptions(value: unknown, maxOutbox: number): MetricsSettings | undefined {
+  const m = record('metrics', value, ['port', 'host', 'registry', 'processMetrics', 'readiness']) as MetricsOptions | undefined;
+  if (m === undefined) return undefined;
+  const registry = m.registry as unknown as { registerMetric?: unknown; metrics?: unknown } | undefined;
+  if (registry !== undefined && (typeof registry !== 'object' || registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
+    bad('metrics.registry', 'a prom-client Registry', m.registry);
+  }
+  if (m.port === undefined && m.registry === undefined) throw new InvalidArgumentError('metrics needs a port (0: any free one) or a registry of yours, or both');
+  if (m.host !== undefined && (typeof m.host !== 'string' || m.host === '' || /[\s/]/.test(m.host))) bad('metrics.host', 'a host name or address to bind', m.host);
+  if (m.processMetrics !== undefined && typeof m.processMetrics !== 'boolean') bad('metrics.processMetrics', 'a boolean', m.processMetrics);
+  const r = record('metrics.readiness', m.readiness, ['services', 'maxOutbox']) as MetricsOptions['readiness'];
+  const services = stringList('metrics.readiness.services', r?.services, (x) => SERVICE_RE.test(x), `service names matching ${SERVICE_RE}`) ?? [];
+  return {
+    port: m.port === undefined ? undefined : port('metrics.port', m.port),
+    host: m.host ?? METRICS_HOST,
+    registry: m.registry,
+    processMetrics: m.processMetrics ?? true,
+    readiness: { services, maxOutbox: positiveInt('metrics.readiness.maxOutbox', r?.maxOutbox, Math.max(1, Math.floor(maxOutbox * 0.9))) },
+  };
+
+}
+
 function resolveTracingOptions(value: unknown): TracingSettings {
   const t = record('tracing', value, ['enabled', 'tracer']);
   if (t?.['enabled'] !== undefined && typeof t['enabled'] !== 'boolean') bad('tracing.enabled', 'a boolean', t['enabled']);
