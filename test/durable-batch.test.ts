@@ -44,7 +44,7 @@ interface Pub {
 function publisher(name: string): Pub {
   const store = openStore(join(dir, `${name}.db`), { durability: 'os' });
   cleanup.push(() => store.close());
-  const log = new EventLog(store.db, store.space, EVENT_RETENTION, () => undefined);
+  const log = new EventLog(store.db, store.space, store.spill, EVENT_RETENTION, () => undefined);
   const nodeId = `${name}-1`;
   const publishing = { storeId: store.storeId, nodeId, service: name, events: log };
   let n = 0;

@@ -29,6 +29,7 @@
 import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
 import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';
 
@@ -56,7 +57,10 @@ export interface Page {
   scanned: number;
 }
 
-interface EventRow { seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number }
+interface EventRow {
+  seq: number; id: Buffer; topic: string; headers: string | null; payload: Buffer; created_ms: number;
+  spill_segment: number | null; spill_offset: number; spill_length: number; spill_crc: number | null;
+}
 
 export interface Retention {
   maxAgeMs: number;
@@ -83,6 +87,8 @@ export class EventLog {
   constructor(
     private readonly db: Db,
     private readonly space: Pick<StoreSpace, 'write'>,
+    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before commit). */
+    private readonly spill: Pick<Spill, 'append' | 'read' | 'collect'>,
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
     onCommitted: (events: LoggedEvent[]) => void,
@@ -90,6 +96,8 @@ export class EventLog {
   ) {
     this.stmts = {
       insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?)'),
+      insertSpilled: db.prepare("INSERT INTO zmesh_events (id, topic, headers, payload, created_ms, spill_segment, spill_offset, spill_length, spill_crc) VALUES (?, ?, ?, X'', ?, ?, ?, ?, ?)"),
+      oldestSegment: db.prepare('SELECT min(spill_segment) FROM zmesh_events WHERE spill_segment IS NOT NULL').pluck(),
       first: db.prepare('SELECT seq FROM zmesh_events WHERE seq > ? ORDER BY seq LIMIT 1').pluck(),
       // seq is the rowid: a range search, never a scan of the table. substr() counts
       // characters (code points) in TEXT, so the prefix length is given in those too.
@@ -125,9 +133,16 @@ export class EventLog {
   insert(topic: string, id: Buffer, payload: Uint8Array, headers: Record<string, string> | undefined): LoggedEvent {
     const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const createdMs = Date.now();
+    const h = headers === undefined ? null : JSON.stringify(headers);
     // run() and lastInsertRowid (seq is the rowid) cost less than RETURNING.
-    const seq = Number(this.stmts.insert.run(id, topic, headers === undefined ? null : JSON.stringify(headers), buf, createdMs).lastInsertRowid);
-    return { seq, id, topic, headers, payload: buf, createdMs };
+    let run;
+    if (buf.byteLength < SPILL_MIN_BYTES) {
+      run = this.stmts.insert.run(id, topic, h, buf, createdMs);
+    } else {
+      const ref = this.spill.append(buf);
+      run = this.stmts.insertSpilled.run(id, topic, h, createdMs, ref.segment, ref.offset, ref.length, ref.crc);
+    }
+    return { seq: Number(run.lastInsertRowid), id, topic, headers, payload: buf, createdMs };
   }
 
   /** One `$replay` page: the events of seq in (after, upTo] whose topic starts with
@@ -146,7 +161,8 @@ export class EventLog {
     const events: LoggedEvent[] = [];
     const rows = this.stmts.range.iterate(first, end, [...q.prefix].length, q.prefix, q.maxEvents) as IterableIterator<EventRow>;
     for (const r of rows) {
-      const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms };
+      const payload = r.spill_segment === null ? r.payload : this.spill.read({ segment: r.spill_segment, offset: r.spill_offset, length: r.spill_length, crc: r.spill_crc ?? undefined });
+      const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload, createdMs: r.created_ms };
       if (!q.fits(e)) return { events, more: true, scanned: events.at(-1)?.seq ?? q.after }; // leaving the loop resets the statement
       events.push(e);
     }
@@ -193,8 +209,20 @@ export class EventLog {
     else this.perScope.set(scope, left);
   }
 
-  /** Drops what every known durable subscriber acknowledged, and what retention allows. */
+  /** Drops what every known durable subscriber acknowledged, and what retention allows;
+   *  then the spill segments no row points into any more. */
   prune(): number {
+    const n = this.pruneRows();
+    if (n > 0) this.collectSpill();
+    return n;
+  }
+
+  /** Unlinks spill segments below the oldest one a row still points at. */
+  collectSpill(): void {
+    this.spill.collect((this.stmts.oldestSegment.get() as number | null) ?? undefined);
+  }
+
+  private pruneRows(): number {
     return this.space.write(() => this.db.transaction(() => {
       let n = 0;
       const expired = this.stmts.expire.all(Date.now() - this.retention.maxAgeMs) as string[];

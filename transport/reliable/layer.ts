@@ -131,7 +131,7 @@ export class ReliableLayer {
     const { settings, log } = this.p;
     const store = openStore(this.p.storePath, { log, durability: settings.durability, migrations: this.p.migrations });
     const { db, storeId, space } = store;
-    const events = new EventLog(db, space, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
+    const events = new EventLog(db, space, store.spill, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
     const outbox = new Outbox(db, space, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,
@@ -171,6 +171,8 @@ export class ReliableLayer {
     const nested = db.transaction((f: () => unknown) => f());
     const savepoint = <T>(f: () => T): T => nested(f) as T;
     this.open = { store, db, storeId, outbox, inbox, writes, savepoint, dispatcher, events, publishing, pruneTimer, txParts };
+    // Segments an earlier run left behind with no row pointing into them.
+    events.collectSpill();
     logEvent(log, { event: 'store.opened', store: this.p.storePath, storeId, pending: outbox.size, eventHead: events.head() });
     dispatcher.kick();
   }

@@ -28,10 +28,12 @@ import { StoreError, errorMessage } from '../errors.js';
 import { silentLogger } from '../log.js';
 import type { Durability, Migration } from '../types.js';
 import { applyAppMigrations } from './app-schema.js';
+import { beforeCommit } from './before-commit.js';
 import { inspectStore } from './inspect.js';
 import { lockStore, type StoreLock } from './lock.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { StoreSpace } from './space.js';
+import { Spill } from './spill.js';
 
 export type Db = Database.Database;
 
@@ -42,6 +44,9 @@ export interface OpenedStore {
   path: string;
   /** Every write of the store goes through space.write: disk full is told apart there. */
   space: StoreSpace;
+  /** Large payloads, in segment files beside the database (spill.ts); what they
+   *  appended is synced before any transaction of `db` commits. */
+  spill: Spill;
   /** Closes the database, then releases the owner lock. Idempotent. */
   close(): void;
 }
@@ -85,14 +90,17 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
     const { db, storeId } = openChecked(path, options.durability ?? 'full', options.migrations ?? []);
     const key = fileKey(path)!;
     openHere.set(key, (openHere.get(key) ?? 0) + 1);
+    const spill = new Spill(path, options.durability ?? 'full');
+    beforeCommit(db, () => spill.sync());
     let closed = false;
     return {
-      db, storeId, path,
+      db, storeId, path, spill,
       space: new StoreSpace(path, options.log ?? silentLogger()),
       close: () => {
         if (closed) return;
         closed = true;
         try {
+          spill.close();
           if (db.open) db.close();
         } finally {
           const n = (openHere.get(key) ?? 1) - 1;

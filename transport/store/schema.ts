@@ -66,6 +66,16 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, stream)
   ) WITHOUT ROWID;
   `,
+  // 3: events whose payload is spilled to a segment file beside the store (spill.ts):
+  // their payload column is empty and these say where the bytes are. The partial
+  // index finds the oldest segment still referenced without reading other rows.
+  `
+  ALTER TABLE zmesh_events ADD COLUMN spill_segment INTEGER;
+  ALTER TABLE zmesh_events ADD COLUMN spill_offset INTEGER;
+  ALTER TABLE zmesh_events ADD COLUMN spill_length INTEGER;
+  ALTER TABLE zmesh_events ADD COLUMN spill_crc INTEGER;
+  CREATE INDEX zmesh_events_spill ON zmesh_events (spill_segment) WHERE spill_segment IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

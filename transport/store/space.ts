@@ -9,7 +9,8 @@
  *                                   once per DISK_FULL_WARN_INTERVAL_MS while it lasts
  *   fails otherwise                 the error as it was
  *
- * "For want of space" is SQLITE_FULL (a write got ENOSPC, or max_page_count), or any
+ * "For want of space" is SQLITE_FULL (a write got ENOSPC, or max_page_count), ENOSPC
+ * or EDQUOT from a spilled payload's own write, or any
  * SQLITE_IOERR_* while the file system holding the store has less than
  * DISK_FULL_BELOW_BYTES available: SQLite reports ENOSPC from fsync and ftruncate as an
  * I/O error, and better-sqlite3 does not expose errno, so the free space decides.
@@ -64,7 +65,8 @@ export class StoreSpace {
   /** A failed write: its StoreFullError (the alarm raised), or the error unchanged. */
   classify(err: unknown): unknown {
     if (err instanceof StoreFullError) return err; // a nested write already said so
-    const code = sqliteCode(err);
+    // A spilled payload (spill.ts) is written with fs, which says ENOSPC itself.
+    const code = fsFull(err) ? 'SQLITE_FULL' : sqliteCode(err);
     if (code === undefined || (code !== 'SQLITE_FULL' && !code.startsWith('SQLITE_IOERR'))) return err;
     const free = freeBytes(this.path);
     if (code !== 'SQLITE_FULL' && (free === undefined || free >= DISK_FULL_BELOW_BYTES)) return err;
@@ -102,6 +104,11 @@ function sqliteCode(err: unknown): string | undefined {
     if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
   }
   return undefined;
+}
+
+function fsFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function freeBytes(path: string): number | undefined {

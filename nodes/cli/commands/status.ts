@@ -5,7 +5,8 @@
  * the node id kept there. Read-only and safe while the node runs, like zmesh outbox:
  * where there is no store it says so and exits 1 (ZMESH_ERR_STORE), creating nothing.
  */
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { openStoreAdmin, type StoreFigures } from 'zmesh';
 import { STORE_FILE } from '../../commerce/service.js';
@@ -27,6 +28,8 @@ export interface StoreStatus extends Omit<StoreFigures, 'outbox'> {
   /** The database file and its WAL, bytes. */
   fileBytes: number;
   walBytes: number;
+  /** Large payloads kept beside the store, in <store>-spill/. */
+  spillBytes: number;
   outbox: { pending: number; oldestAgeMs: number | undefined };
 }
 
@@ -38,13 +41,22 @@ const sizeOf = (path: string): number => {
   }
 };
 
+/** Bytes of the segment files in `dir` (none: 0). */
+const dirBytes = (dir: string): number => {
+  try {
+    return readdirSync(dir).reduce((sum, f) => sum + sizeOf(join(dir, f)), 0);
+  } catch {
+    return 0;
+  }
+};
+
 export function storeStatus(file: string, nowMs = Date.now()): StoreStatus {
   const admin = openStoreAdmin(file);
   try {
     const f = admin.figures();
     const oldest = f.outbox.oldestCreatedMs;
     return {
-      store: file, storeId: admin.storeId, nodeId: f.nodeId, fileBytes: sizeOf(file), walBytes: sizeOf(`${file}-wal`),
+      store: file, storeId: admin.storeId, nodeId: f.nodeId, fileBytes: sizeOf(file), walBytes: sizeOf(`${file}-wal`), spillBytes: dirBytes(`${file}-spill`),
       outbox: { pending: f.outbox.pending, oldestAgeMs: oldest === undefined ? undefined : Math.max(0, nowMs - oldest) },
       deadLetters: f.deadLetters, events: f.events, durable: f.durable, inboxStreams: f.inboxStreams,
     };
@@ -55,7 +67,7 @@ export function storeStatus(file: string, nowMs = Date.now()): StoreStatus {
 
 function print(s: StoreStatus): void {
   const line = (k: string, v: string): void => console.log(`${k.padEnd(18)}${v}`);
-  line('store', `${s.store} (${bytes(s.fileBytes)}, WAL ${bytes(s.walBytes)})`);
+  line('store', `${s.store} (${bytes(s.fileBytes)}, WAL ${bytes(s.walBytes)}${s.spillBytes > 0 ? `, large payloads ${bytes(s.spillBytes)}` : ''})`);
   line('store id', s.storeId);
   line('node id', s.nodeId ?? '(none kept: a secure node\'s id comes from its key)');
   line('outbox', `${s.outbox.pending} pending${s.outbox.oldestAgeMs === undefined ? '' : `, oldest ${uptime(s.outbox.oldestAgeMs)} old`}`);

@@ -1,0 +1,228 @@
+/**
+ * Large payloads spilled beside the store (transport/store/spill.ts): a reliable event
+ * of SPILL_MIN_BYTES or more keeps its bytes in a segment file, its row says where, and
+ * the two commit together. Real stores, real files, real nodes, a real SIGKILL.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
+import { StoreError } from '../transport/errors.js';
+import { EVENT_RETENTION, EventLog, type LoggedEvent } from '../transport/reliable/event-log.js';
+import { beforeCommit } from '../transport/store/before-commit.js';
+import { openStore, type OpenedStore } from '../transport/store/open.js';
+import { SPILL_MIN_BYTES, Spill } from '../transport/store/spill.js';
+import { dist } from './helpers/paths.js';
+import { spillPayload } from './helpers/spill-payload.js';
+
+const BIG = 64 * 1024;
+let dir: string;
+const cleanup: Array<() => unknown> = [];
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'zmesh-spill-')); });
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const segments = (storePath: string): string[] => {
+  try {
+    return readdirSync(`${storePath}-spill`).sort();
+  } catch {
+    return [];
+  }
+};
+
+/** Every event of the log, through the same page() that answers `$replay`. */
+function readAll(log: EventLog): LoggedEvent[] {
+  return log.page({ after: 0, upTo: Number.MAX_SAFE_INTEGER, prefix: '', maxEvents: Number.MAX_SAFE_INTEGER, maxRows: Number.MAX_SAFE_INTEGER, fits: () => true }).events;
+}
+
+function eventLog(store: OpenedStore, spill = store.spill): EventLog {
+  return new EventLog(store.db, store.space, spill, EVENT_RETENTION, () => undefined);
+}
+
+describe('spill', () => {
+  it('spill - 64 KiB events reach a durable subscriber that starts later, byte for byte and in order, from the segment files; the rows hold none of it', async () => {
+    const storePath = join(dir, 'pub.db');
+    const mk = (service: string, o: object = {}): MeshNode => {
+      const n = createNode({ insecure: true, service, host: '127.0.0.1', discovery: 'static', maxPayloadBytes: 1 << 20, ...o });
+      cleanup.push(() => n.close());
+      return n;
+    };
+    let pub = mk('pub', { storePath });
+    await pub.start();
+    const small = Buffer.alloc(SPILL_MIN_BYTES - 1, 0x73);
+    const sent: Buffer[] = [];
+    for (let n = 1; n <= 40; n++) sent.push(n % 10 === 0 ? small : spillPayload(n, BIG));
+    await Promise.all(sent.map((p) => pub.publishReliable('big.ev', p)));
+    // The publisher restarts on its store: old segments stay readable, new bytes go to a new one.
+    await pub.close();
+    expect(segments(storePath)).toEqual(['0000000001.seg']);
+    pub = mk('pub', { storePath });
+    await pub.start();
+    for (let n = 41; n <= 50; n++) sent.push(spillPayload(n, BIG));
+    await Promise.all(sent.slice(40).map((p) => pub.publishReliable('big.ev', p)));
+    expect(segments(storePath)).toEqual(['0000000001.seg', '0000000002.seg']);
+    const inRows = pub.db!.prepare('SELECT sum(length(payload)) FROM zmesh_events').pluck().get() as number;
+    expect(inRows).toBe(4 * small.byteLength); // the small ones only
+    expect(statSync(`${storePath}-spill/0000000001.seg`).size).toBe(36 * BIG);
+
+    const sub = mk('sub', { peers: [pub.endpoints.router], storePath: join(dir, 'sub.db') });
+    await sub.start();
+    const got: Buffer[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((r) => { done = r; });
+    await sub.subscribeDurable('late', 'big.', (e: MeshEvent) => {
+      got.push(Buffer.from(e.payload));
+      if (got.length === sent.length) done();
+    });
+    await all;
+    expect(got.length).toBe(sent.length);
+    for (let i = 0; i < sent.length; i++) expect(got[i]!.equals(sent[i]!), `event ${i + 1}`).toBe(true);
+  });
+
+  it('spill - a rolled-back transaction leaves no row and its bytes unreferenced; pruning unlinks the segments no row points into, never the one being written', () => {
+    const store = openStore(join(dir, 'log.db'));
+    cleanup.push(() => store.close());
+    // Small segments, so that a few events span several.
+    const spill = new Spill(join(dir, 'small'), 'full', 3 * BIG);
+    beforeCommit(store.db, () => spill.sync());
+    cleanup.push(() => spill.close());
+    const log = eventLog(store, spill);
+    const id = (n: number): Buffer => Buffer.alloc(16, n);
+    store.db.transaction(() => { for (let n = 1; n <= 7; n++) log.insert('t', id(n), spillPayload(n, BIG), undefined); })();
+    expect(() => store.db.transaction(() => {
+      log.insert('t', id(8), spillPayload(8, BIG), undefined);
+      throw new Error('handler failed');
+    })()).toThrow('handler failed');
+    store.db.transaction(() => { log.insert('t', id(9), spillPayload(9, BIG), undefined); })();
+    const events = readAll(log);
+    expect(events.map((e) => e.payload.readBigUInt64BE(0))).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 9n]);
+    for (const e of events) expect(e.payload.equals(spillPayload(Number(e.payload.readBigUInt64BE(0)), BIG))).toBe(true);
+    // 7 events, 3 a segment: 1-3, 4-6, 7 then 8 (rolled back) and 9 in the third.
+    expect(readdirSync(`${join(dir, 'small')}-spill`).sort()).toEqual(['0000000001.seg', '0000000002.seg', '0000000003.seg']);
+    // A subscriber acknowledged 1..4: segment 1 holds nothing live, segment 2 still holds 5 and 6.
+    log.acknowledge('', 'sub', 4);
+    log.prune();
+    expect(readdirSync(`${join(dir, 'small')}-spill`).sort()).toEqual(['0000000002.seg', '0000000003.seg']);
+    expect(readAll(log).map((e) => e.payload.readBigUInt64BE(0))).toEqual([5n, 6n, 7n, 9n]);
+    // Everything acknowledged: the current segment stays (it is being written), the rest goes.
+    log.acknowledge('', 'sub', 100);
+    log.prune();
+    expect(readdirSync(`${join(dir, 'small')}-spill`)).toEqual(['0000000003.seg']);
+    expect(readAll(log)).toEqual([]);
+  });
+
+  it('spill - the sync runs inside the outermost transaction, before COMMIT, not in savepoints; a failing sync rolls the transaction back', () => {
+    const store = openStore(join(dir, 'hooks.db'));
+    cleanup.push(() => store.close());
+    store.db.exec('CREATE TABLE t (x INTEGER)');
+    const seen: boolean[] = [];
+    let fail = false;
+    beforeCommit(store.db, () => {
+      seen.push(store.db.inTransaction);
+      if (fail) throw new Error('sync failed');
+    });
+    const insert = store.db.prepare('INSERT INTO t VALUES (?)');
+    const inner = store.db.transaction((x: number) => insert.run(x));
+    store.db.transaction(() => { inner(1); inner(2); }).immediate();
+    expect(seen).toEqual([true]);
+    fail = true;
+    expect(() => store.db.transaction(() => { inner(3); })()).toThrow('sync failed');
+    expect(store.db.prepare('SELECT x FROM t ORDER BY x').pluck().all()).toEqual([1, 2]);
+  });
+
+  it('spill - damaged bytes are an error that names the segment, never wrong bytes, and nothing is deleted: a cut-short segment, and a flipped byte with durability os', () => {
+    for (const durability of ['full', 'os'] as const) {
+      const path = join(dir, `${durability}.db`);
+      const store = openStore(path, { durability });
+      const log = eventLog(store);
+      store.db.transaction(() => { for (let n = 1; n <= 3; n++) log.insert('t', Buffer.alloc(16, n), spillPayload(n, BIG), undefined); })();
+      store.close();
+      const seg = `${path}-spill/0000000001.seg`;
+      if (durability === 'full') {
+        truncateSync(seg, 2 * BIG + 100);
+      } else {
+        const bytes = readFileSync(seg);
+        bytes.writeUInt8(bytes.readUInt8(BIG + 5) ^ 0xff, BIG + 5);
+        writeFileSync(seg, bytes);
+      }
+      const again = openStore(path, { durability });
+      cleanup.push(() => again.close());
+      const log2 = eventLog(again);
+      const err = (() => { try { readAll(log2); } catch (e) { return e; } return undefined; })();
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as StoreError).problem).toBe('corrupt');
+      expect((err as Error).message).toContain('0000000001.seg');
+      expect((err as Error).message).toContain(durability === 'full' ? 'cut short' : 'CRC');
+      // The first event is fine, and every row is still there.
+      expect(log2.page({ after: 0, upTo: 1, prefix: '', maxEvents: 1, maxRows: 1, fits: () => true }).events[0]!.payload.equals(spillPayload(1, BIG))).toBe(true);
+      expect(again.db.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(3);
+    }
+  });
+
+  it('spill - a publisher of 64 KiB events SIGKILLed 5 times: every event whose publishReliable resolved is there, byte for byte, numbered without a gap', async () => {
+    const storePath = join(dir, 'crash.db');
+    let reported = 0;
+    for (let round = 1; round <= 5; round++) {
+      const child = fork(dist('test/fixtures/spill-proc.js'), [JSON.stringify({ storePath, size: BIG, window: 50 })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      cleanup.push(() => child.kill('SIGKILL'));
+      // Killed a random number of resolutions into the round, with 50 still in flight.
+      const killAt = reported + 100 + Math.floor(Math.random() * 200);
+      await new Promise<void>((resolve, reject) => {
+        child.on('message', (m: { resolved?: number; error?: string }) => {
+          if (m.error !== undefined) reject(new Error(m.error));
+          if (m.resolved === undefined) return;
+          reported = Math.max(reported, m.resolved);
+          if (reported >= killAt) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+        child.on('exit', (code, signal) => { if (signal !== 'SIGKILL') reject(new Error(`spill-proc exited ${code}`)); });
+      });
+      await new Promise<void>((r) => { if (child.exitCode !== null || child.signalCode !== null) r(); else child.on('exit', () => r()); });
+    }
+    const store = openStore(storePath);
+    cleanup.push(() => store.close());
+    const events = readAll(eventLog(store));
+    expect(events.length).toBeGreaterThanOrEqual(reported);
+    events.forEach((e, i) => {
+      expect(e.payload.readBigUInt64BE(0)).toBe(BigInt(i + 1));
+      expect(e.payload.equals(spillPayload(i + 1, BIG)), `event ${i + 1}`).toBe(true);
+    });
+    // One segment per run: a restarted node never writes after bytes of unknown state.
+    expect(segments(storePath).length).toBe(5);
+  }, 120_000);
+
+  it('spill - a full disk refuses a 64 KiB event with STORE_FULL and stores none of it; once space is back it is published and read back intact', async ({ skip }) => {
+    const { mountTmpfs } = await import('./helpers/tmpfs.js');
+    const tmpfs = mountTmpfs(2048);
+    if ('skip' in tmpfs) return skip(tmpfs.skip);
+    const node = createNode({ insecure: true, service: 'full', host: '127.0.0.1', discovery: 'static', storePath: join(tmpfs.dir, 'full.db'), maxPayloadBytes: 1 << 20 });
+    try {
+      await node.start();
+      await node.publishReliable('big.ev', spillPayload(1, BIG));
+      tmpfs.fill();
+      const refused = await node.publishReliable('big.ev', spillPayload(2, BIG)).then(() => undefined, (e: { code?: string }) => e);
+      expect(refused?.code).toBe(ErrorCode.STORE_FULL);
+      expect(node.db!.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(1);
+      tmpfs.release();
+      await node.publishReliable('big.ev', spillPayload(2, BIG));
+      await node.close();
+      const store = openStore(join(tmpfs.dir, 'full.db'));
+      try {
+        const events = readAll(eventLog(store));
+        expect(events.map((e) => e.payload.equals(spillPayload(Number(e.payload.readBigUInt64BE(0)), BIG)))).toEqual([true, true]);
+        expect(events.map((e) => e.payload.readBigUInt64BE(0))).toEqual([1n, 2n]);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await node.close();
+      tmpfs.unmount();
+    }
+  });
+});
