@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { SPILL_MIN_BYTES } from '../transport/store/spill.js';
 import {
   AbortedError, BadMessageError, BindFailedError, ClosedError, ErrorCode, HandlerFailedError, InvalidArgumentError,
   MessageTooLargeError, NoRouteError, OutboxFullError, PeerDownError, QueueFullError, StoreError, TimeoutError,
@@ -244,7 +245,8 @@ describe('errors', () => {
       // max_page_count is SQLite's own limit on a file's size: a real SQLITE_FULL,
       // without filling a disk (test/disk-full.test.ts fills a real one).
       const capped = (n: MeshNode): void => { n.db!.pragma(`max_page_count = ${n.db!.pragma('page_count', { simple: true }) as number}`); };
-      const big = Buffer.alloc(20_000, 7);
+      // Kept in the row (below SPILL_MIN_BYTES), so that it needs new pages.
+      const big = Buffer.alloc(SPILL_MIN_BYTES - 1_000, 7);
       const sender = await clientNode({ storePath: join(dir, 'a.db') });
       capped(sender);
       const refused = await expectCode(sender.send('nobody', 'm', big), StoreFullError, ErrorCode.STORE_FULL);

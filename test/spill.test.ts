@@ -5,10 +5,11 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode, createNode, type MeshEvent, type MeshNode } from '../transport/index.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCode, createNode, openStoreAdmin, type MeshEvent, type MeshNode } from '../transport/index.js';
 import { StoreError } from '../transport/errors.js';
 import { EVENT_RETENTION, EventLog, type LoggedEvent } from '../transport/reliable/event-log.js';
 import { beforeCommit } from '../transport/store/before-commit.js';
@@ -37,6 +38,15 @@ const segments = (storePath: string): string[] => {
 /** Every event of the log, through the same page() that answers `$replay`. */
 function readAll(log: EventLog): LoggedEvent[] {
   return log.page({ after: 0, upTo: Number.MAX_SAFE_INTEGER, prefix: '', maxEvents: Number.MAX_SAFE_INTEGER, maxRows: Number.MAX_SAFE_INTEGER, fits: () => true }).events;
+}
+
+/** A port nothing listens on right now (the kernel's pick, released again). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 function eventLog(store: OpenedStore, spill = store.spill): EventLog {
@@ -81,6 +91,55 @@ describe('spill', () => {
     await all;
     expect(got.length).toBe(sent.length);
     for (let i = 0; i < sent.length; i++) expect(got[i]!.equals(sent[i]!), `event ${i + 1}`).toBe(true);
+  });
+
+  it('spill - 64 KiB reliable commands reach the handler byte for byte and in order across a sender restart; a dead letter requeued by the operator tool keeps its bytes; segments go once all is acknowledged', async () => {
+    const sourcePath = join(dir, 'source.db');
+    const mk = (service: string, o: object): MeshNode => {
+      const n = createNode({ insecure: true, service, host: '127.0.0.1', discovery: 'static', maxPayloadBytes: 1 << 20, ...o });
+      cleanup.push(() => n.close());
+      return n;
+    };
+    // Sent while the sink is not there yet: the rows wait in the outbox, then the
+    // source restarts, so what it delivers is read back from its store.
+    const sinkPort = await freePort();
+    let source = mk('source', { storePath: sourcePath, peers: [`tcp://127.0.0.1:${sinkPort}`] });
+    await source.start();
+    const sent: Buffer[] = [];
+    for (let n = 1; n <= 30; n++) sent.push(n % 10 === 0 ? Buffer.from(`small ${n}`) : spillPayload(n, BIG));
+    await Promise.all(sent.map((p) => source.send('sink', 'apply', p)));
+    await source.close();
+    expect(segments(sourcePath)).toEqual(['0000000001.seg']);
+
+    const got: Buffer[] = [];
+    let refuse = 7; // the handler refuses command 7 until the test says otherwise
+    const sink = mk('sink', { routerPort: sinkPort, storePath: join(dir, 'sink.db'), reliable: { maxAttempts: 1 } });
+    sink.handleReliable('apply', (p) => {
+      const b = Buffer.from(p);
+      if (b.byteLength === BIG && Number(b.readBigUInt64BE(0)) === refuse) throw new Error('not now');
+      got.push(b);
+    });
+    await sink.start();
+    source = mk('source', { storePath: sourcePath, peers: [`tcp://127.0.0.1:${sinkPort}`], reliable: { maxAttempts: 1 } });
+    await source.start();
+    await vi.waitFor(() => expect(source.reliableStats()!.deadLettered).toBe(1), { timeout: 20_000, interval: 20 });
+    await vi.waitFor(() => expect(source.reliableStats()!.pending).toBe(0), { timeout: 20_000, interval: 20 });
+    expect(got.length).toBe(29);
+    // The operator requeues it from beside the running node; its bytes stay where they were.
+    refuse = 0;
+    const admin = openStoreAdmin(sourcePath);
+    expect(admin.dead()[0]!.bytes).toBe(BIG);
+    expect(admin.retry('all')).toBe(1);
+    admin.close();
+    await vi.waitFor(() => expect(got.length).toBe(30), { timeout: 20_000, interval: 20 });
+    const expected = [...sent.slice(0, 6), ...sent.slice(7), sent[6]!];
+    for (let i = 0; i < expected.length; i++) expect(got[i]!.equals(expected[i]!), `command ${i + 1}`).toBe(true);
+    await vi.waitFor(() => expect(source.reliableStats()!.pending).toBe(0), { timeout: 20_000, interval: 20 });
+    // Everything acknowledged: at the next start no row points into the old segment.
+    await source.close();
+    source = mk('source', { storePath: sourcePath });
+    await source.start();
+    expect(segments(sourcePath)).toEqual([]);
   });
 
   it('spill - a rolled-back transaction leaves no row and its bytes unreferenced; pruning unlinks the segments no row points into, never the one being written', () => {

@@ -36,9 +36,10 @@ export interface StoreAdmin {
   close(): void;
 }
 
-const entry = (r: OutboxRow & { dead_ms?: number }): OutboxEntry => ({
+const entry = (r: OutboxRow & { dead_ms?: number; spill_length?: number | null }): OutboxEntry => ({
   seq: r.seq, id: r.id.toString('hex'), service: r.service, method: r.method, streamSeq: r.stream_seq,
-  bytes: r.payload.length, createdMs: r.created_ms, attempts: r.attempts, lastError: r.last_error,
+  // A spilled payload is not read for a listing: its row says how long it is.
+  bytes: r.spill_length ?? r.payload.length, createdMs: r.created_ms, attempts: r.attempts, lastError: r.last_error,
   ...(r.dead_ms === undefined ? {} : { deadMs: r.dead_ms }),
 });
 
@@ -46,7 +47,7 @@ const entry = (r: OutboxRow & { dead_ms?: number }): OutboxEntry => ({
  *  the owner lock, which the node holds. Throws STORE. */
 export function openStoreAdmin(path: string): StoreAdmin {
   const store = openStore(path, { lock: false });
-  const outbox = new Outbox(store.db, store.space, Number.MAX_SAFE_INTEGER, () => undefined);
+  const outbox = new Outbox(store.db, store.space, store.spill, Number.MAX_SAFE_INTEGER, () => undefined);
   return {
     storeId: store.storeId,
     pending: (limit = 1_000) => outbox.listPending(limit).map(entry),

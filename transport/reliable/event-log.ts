@@ -29,6 +29,7 @@
 import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
+import { oldestSpillSegment } from '../store/schema.js';
 import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
 import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';
@@ -97,7 +98,6 @@ export class EventLog {
     this.stmts = {
       insert: db.prepare('INSERT INTO zmesh_events (id, topic, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?)'),
       insertSpilled: db.prepare("INSERT INTO zmesh_events (id, topic, headers, payload, created_ms, spill_segment, spill_offset, spill_length, spill_crc) VALUES (?, ?, ?, X'', ?, ?, ?, ?, ?)"),
-      oldestSegment: db.prepare('SELECT min(spill_segment) FROM zmesh_events WHERE spill_segment IS NOT NULL').pluck(),
       first: db.prepare('SELECT seq FROM zmesh_events WHERE seq > ? ORDER BY seq LIMIT 1').pluck(),
       // seq is the rowid: a range search, never a scan of the table. substr() counts
       // characters (code points) in TEXT, so the prefix length is given in those too.
@@ -213,13 +213,15 @@ export class EventLog {
    *  then the spill segments no row points into any more. */
   prune(): number {
     const n = this.pruneRows();
-    if (n > 0) this.collectSpill();
+    // Always: acknowledged commands free segments too.
+    this.collectSpill();
     return n;
   }
 
-  /** Unlinks spill segments below the oldest one a row still points at. */
+  /** Unlinks spill segments below the oldest one a row (event, command or dead
+   *  letter) still points at. */
   collectSpill(): void {
-    this.spill.collect((this.stmts.oldestSegment.get() as number | null) ?? undefined);
+    this.spill.collect(oldestSpillSegment(this.db));
   }
 
   private pruneRows(): number {

@@ -132,7 +132,7 @@ export class ReliableLayer {
     const store = openStore(this.p.storePath, { log, durability: settings.durability, migrations: this.p.migrations });
     const { db, storeId, space } = store;
     const events = new EventLog(db, space, store.spill, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
-    const outbox = new Outbox(db, space, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
+    const outbox = new Outbox(db, space, store.spill, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,
       // Keep a stream on its pinned instance while it is up; otherwise balance.

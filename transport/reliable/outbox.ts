@@ -12,6 +12,7 @@ import { OutboxFullError } from '../errors.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
+import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
 
 export interface OutboxRow {
   seq: number;
@@ -25,6 +26,18 @@ export interface OutboxRow {
   attempts: number;
   last_error: string | null;
 }
+
+/** A row as SELECT * reads it: a spilled payload (store/spill.ts) is empty and these
+ *  say where its bytes are. */
+interface StoredRow extends OutboxRow {
+  spill_segment: number | null;
+  spill_offset: number | null;
+  spill_length: number | null;
+  spill_crc: number | null;
+}
+
+/** Columns that move a row between the outbox and the dead letters as they are. */
+const MOVED = 'id, service, method, stream_seq, headers, payload, created_ms, attempts, last_error, spill_segment, spill_offset, spill_length, spill_crc';
 
 export interface NewMessage {
   id: Buffer;
@@ -119,12 +132,16 @@ export class Outbox {
   /** Per service: whether it has dead letters (previousLive), as last seen. */
   private readonly deadIn = new Map<string, boolean>();
   private readonly tails = new Map<string, Tail>();
+  /** zmesh_meta's 'outbox_requeues' as last seen (verify()). */
+  private requeues: string | undefined;
   /** Inside a group commit: the next stream number per service, written at its end. */
   private counting: Map<string, number> | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly space: Pick<StoreSpace, 'write'>,
+    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before commit). */
+    private readonly spill: Pick<Spill, 'append' | 'read'>,
     private readonly maxRows: number,
     /** Called after new rows committed, so delivery can start. */
     private readonly onCommitted: () => void,
@@ -135,6 +152,11 @@ export class Outbox {
       setNext: db.prepare('UPDATE zmesh_streams SET next_seq = ? WHERE service = ?'),
       nextSeq: db.prepare('INSERT INTO zmesh_streams (service, next_seq) VALUES (?, 2) ON CONFLICT (service) DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1 AS seq'),
       insert: db.prepare('INSERT INTO zmesh_outbox (id, service, method, stream_seq, headers, payload, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertSpilled: db.prepare("INSERT INTO zmesh_outbox (id, service, method, stream_seq, headers, payload, created_ms, spill_segment, spill_offset, spill_length, spill_crc) VALUES (?, ?, ?, ?, ?, X'', ?, ?, ?, ?, ?)"),
+      // A requeued dead letter keeps its bytes where they are (only the node appends
+      // to the spill, never an operator tool beside it) and starts a new life: a new
+      // stream number and created_ms, as a new send would.
+      requeue: db.prepare(`INSERT INTO zmesh_outbox (id, service, method, stream_seq, headers, payload, created_ms, spill_segment, spill_offset, spill_length, spill_crc) SELECT id, service, method, ?, headers, payload, ?, spill_segment, spill_offset, spill_length, spill_crc FROM zmesh_dead_letters WHERE seq = ?`),
       due: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? AND stream_seq >= ? ORDER BY stream_seq LIMIT ?'),
       first: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? ORDER BY stream_seq LIMIT 1'),
       // Every service ever sent to (a handful), rather than a scan of the outbox.
@@ -144,7 +166,7 @@ export class Outbox {
       anyDead: db.prepare('SELECT EXISTS (SELECT 1 FROM zmesh_dead_letters WHERE service = ?)').pluck(),
       failed: db.prepare('UPDATE zmesh_outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
       note: db.prepare('UPDATE zmesh_outbox SET last_error = ? WHERE seq = ?'),
-      toDead: db.prepare('INSERT INTO zmesh_dead_letters SELECT seq, id, service, method, stream_seq, headers, payload, created_ms, attempts, last_error, ? FROM zmesh_outbox WHERE seq = ?'),
+      toDead: db.prepare(`INSERT INTO zmesh_dead_letters (seq, ${MOVED}, dead_ms) SELECT seq, ${MOVED}, ? FROM zmesh_outbox WHERE seq = ?`),
       removeSeq: db.prepare('DELETE FROM zmesh_outbox WHERE seq = ?'),
       deadBelow: db.prepare('SELECT stream_seq FROM zmesh_dead_letters WHERE service = ? AND stream_seq < ? ORDER BY stream_seq DESC'),
       count: db.prepare('SELECT count(*) AS n FROM zmesh_outbox'),
@@ -155,8 +177,11 @@ export class Outbox {
       deadOne: db.prepare('SELECT * FROM zmesh_dead_letters WHERE seq = ?'),
       deadAll: db.prepare('SELECT * FROM zmesh_dead_letters ORDER BY seq'),
       deleteDead: db.prepare('DELETE FROM zmesh_dead_letters WHERE seq = ?'),
+      requeues: db.prepare("SELECT value FROM zmesh_meta WHERE key = 'outbox_requeues'").pluck(),
+      requeued: db.prepare("INSERT INTO zmesh_meta (key, value) VALUES ('outbox_requeues', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"),
     };
     this.rows = (this.stmts.count.get() as { n: number }).n;
+    this.requeues = this.stmts.requeues.get() as string | undefined;
     this.group = new GroupCommit(db, space, (m: NewMessage) => this.insert(m), (rows) => {
       this.committed(rows);
       onCommitted();
@@ -207,7 +232,13 @@ export class Outbox {
     const headers = m.headers === undefined ? null : JSON.stringify(m.headers);
     const payload = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength);
     const created = this.now();
-    const { lastInsertRowid } = this.stmts.insert.run(m.id, m.service, m.method, streamSeq, headers, payload, created);
+    let lastInsertRowid;
+    if (payload.byteLength < SPILL_MIN_BYTES) {
+      ({ lastInsertRowid } = this.stmts.insert.run(m.id, m.service, m.method, streamSeq, headers, payload, created));
+    } else {
+      const ref = this.spill.append(payload);
+      ({ lastInsertRowid } = this.stmts.insertSpilled.run(m.id, m.service, m.method, streamSeq, headers, created, ref.segment, ref.offset, ref.length, ref.crc));
+    }
     this.rows++;
     return {
       seq: Number(lastInsertRowid), id: m.id, service: m.service, method: m.method, stream_seq: streamSeq,
@@ -240,8 +271,14 @@ export class Outbox {
   }
 
   /** Drops a service's in-memory rows when the table holds newer ones than they do:
-   *  rows another process added. */
+   *  rows another process added. A requeue by `zmesh outbox retry` also counts the
+   *  rows again: it marks zmesh_meta ('outbox_requeues'), one row read per poll. */
   verify(): void {
+    const requeues = this.stmts.requeues.get() as string | undefined;
+    if (requeues !== this.requeues) {
+      this.requeues = requeues;
+      this.rows = (this.stmts.count.get() as { n: number }).n;
+    }
     for (const [service, tail] of this.tails) {
       const newest = this.stmts.newest.get(service) as number | null;
       if (newest !== null && (tail.last === undefined || newest > tail.last)) tail.clear();
@@ -255,11 +292,19 @@ export class Outbox {
 
   /** Rows of `service` from stream_seq `from` on, in order. */
   due(service: string, from: number, limit: number): OutboxRow[] {
-    return this.tails.get(service)?.from(from, limit) ?? this.stmts.due.all(service, from, limit) as OutboxRow[];
+    return this.tails.get(service)?.from(from, limit) ?? (this.stmts.due.all(service, from, limit) as StoredRow[]).map((r) => this.hydrate(r));
   }
 
   first(service: string): OutboxRow | undefined {
-    return this.stmts.first.get(service) as OutboxRow | undefined;
+    const row = this.stmts.first.get(service) as StoredRow | undefined;
+    return row === undefined ? undefined : this.hydrate(row);
+  }
+
+  /** The row with its payload, read from the spill when it is there. */
+  private hydrate(r: StoredRow): OutboxRow {
+    if (r.spill_segment === null) return r;
+    r.payload = this.spill.read({ segment: r.spill_segment, offset: r.spill_offset!, length: r.spill_length!, crc: r.spill_crc ?? undefined });
+    return r;
   }
 
   services(): string[] {
@@ -372,9 +417,12 @@ export class Outbox {
     try {
       this.space.write(() => this.db.transaction(() => {
         for (const r of rows) {
-          this.insert({ id: r.id, service: r.service, method: r.method, payload: r.payload, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string> });
+          if (this.rows >= this.maxRows) throw new OutboxFullError(`outbox holds its maximum of ${this.maxRows} messages`);
+          this.stmts.requeue.run(this.nextStreamSeq(r.service), this.now(), r.seq);
+          this.rows++;
           this.stmts.deleteDead.run(r.seq);
         }
+        if (rows.length > 0) this.stmts.requeued.run();
       })());
     } catch (err) {
       this.rows = (this.stmts.count.get() as { n: number }).n;

@@ -3,6 +3,8 @@
  * SQL is what every store at version N ran. PRAGMA user_version holds the version and
  * PRAGMA application_id marks the file as a zmesh store.
  */
+import type Database from 'better-sqlite3';
+
 export const APPLICATION_ID = 0x7a6d7368; // "zmsh"
 
 export const MIGRATIONS: readonly string[] = [
@@ -66,16 +68,37 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, stream)
   ) WITHOUT ROWID;
   `,
-  // 3: events whose payload is spilled to a segment file beside the store (spill.ts):
-  // their payload column is empty and these say where the bytes are. The partial
-  // index finds the oldest segment still referenced without reading other rows.
+  // 3: events and commands whose payload is spilled to a segment file beside the
+  // store (spill.ts): their payload column is empty and these say where the bytes are.
+  // The partial indexes find the oldest segment still referenced without reading
+  // other rows.
   `
   ALTER TABLE zmesh_events ADD COLUMN spill_segment INTEGER;
   ALTER TABLE zmesh_events ADD COLUMN spill_offset INTEGER;
   ALTER TABLE zmesh_events ADD COLUMN spill_length INTEGER;
   ALTER TABLE zmesh_events ADD COLUMN spill_crc INTEGER;
   CREATE INDEX zmesh_events_spill ON zmesh_events (spill_segment) WHERE spill_segment IS NOT NULL;
+  ALTER TABLE zmesh_outbox ADD COLUMN spill_segment INTEGER;
+  ALTER TABLE zmesh_outbox ADD COLUMN spill_offset INTEGER;
+  ALTER TABLE zmesh_outbox ADD COLUMN spill_length INTEGER;
+  ALTER TABLE zmesh_outbox ADD COLUMN spill_crc INTEGER;
+  CREATE INDEX zmesh_outbox_spill ON zmesh_outbox (spill_segment) WHERE spill_segment IS NOT NULL;
+  ALTER TABLE zmesh_dead_letters ADD COLUMN spill_segment INTEGER;
+  ALTER TABLE zmesh_dead_letters ADD COLUMN spill_offset INTEGER;
+  ALTER TABLE zmesh_dead_letters ADD COLUMN spill_length INTEGER;
+  ALTER TABLE zmesh_dead_letters ADD COLUMN spill_crc INTEGER;
+  CREATE INDEX zmesh_dead_letters_spill ON zmesh_dead_letters (spill_segment) WHERE spill_segment IS NOT NULL;
   `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The lowest spill segment any row still points into (undefined: none does). Three
+ *  partial-index lookups: no table is read. */
+export function oldestSpillSegment(db: Database.Database): number | undefined {
+  const min = db.prepare(`SELECT min(s) FROM (
+    SELECT min(spill_segment) AS s FROM zmesh_events WHERE spill_segment IS NOT NULL
+    UNION ALL SELECT min(spill_segment) FROM zmesh_outbox WHERE spill_segment IS NOT NULL
+    UNION ALL SELECT min(spill_segment) FROM zmesh_dead_letters WHERE spill_segment IS NOT NULL)`).pluck().get();
+  return typeof min === 'number' ? min : undefined;
+}
