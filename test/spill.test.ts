@@ -4,7 +4,7 @@
  * the two commit together. Real stores, real files, real nodes, a real SIGKILL.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,32 +193,96 @@ describe('spill', () => {
     expect(store.db.prepare('SELECT x FROM t ORDER BY x').pluck().all()).toEqual([1, 2]);
   });
 
-  it('spill - damaged bytes are an error that names the segment, never wrong bytes, and nothing is deleted: a cut-short segment, and a flipped byte with durability os', () => {
-    for (const durability of ['full', 'os'] as const) {
-      const path = join(dir, `${durability}.db`);
-      const store = openStore(path, { durability });
-      const log = eventLog(store);
-      store.db.transaction(() => { for (let n = 1; n <= 3; n++) log.insert('t', Buffer.alloc(16, n), spillPayload(n, BIG), undefined); })();
-      store.close();
-      const seg = `${path}-spill/0000000001.seg`;
-      if (durability === 'full') {
-        truncateSync(seg, 2 * BIG + 100);
-      } else {
-        const bytes = readFileSync(seg);
-        bytes.writeUInt8(bytes.readUInt8(BIG + 5) ^ 0xff, BIG + 5);
-        writeFileSync(seg, bytes);
+  it('spill - a store whose -spill directory is missing or cut short is refused at open, naming the segment, with nothing changed; put back, it opens with every event intact', () => {
+    const path = join(dir, 'moved.db');
+    const store = openStore(path);
+    const log = eventLog(store);
+    store.db.transaction(() => { for (let n = 1; n <= 3; n++) log.insert('t', Buffer.alloc(16, n), spillPayload(n, BIG), undefined); })();
+    store.close();
+    const seg = `${path}-spill/0000000001.seg`;
+    const whole = readFileSync(seg);
+    const refusal = (): StoreError => {
+      try {
+        openStore(path).close();
+      } catch (e) {
+        return e as StoreError;
       }
-      const again = openStore(path, { durability });
-      cleanup.push(() => again.close());
-      const log2 = eventLog(again);
-      const err = (() => { try { readAll(log2); } catch (e) { return e; } return undefined; })();
-      expect(err).toBeInstanceOf(StoreError);
-      expect((err as StoreError).problem).toBe('corrupt');
-      expect((err as Error).message).toContain('0000000001.seg');
-      expect((err as Error).message).toContain(durability === 'full' ? 'cut short' : 'CRC');
-      // The first event is fine, and every row is still there.
-      expect(log2.page({ after: 0, upTo: 1, prefix: '', maxEvents: 1, maxRows: 1, fits: () => true }).events[0]!.payload.equals(spillPayload(1, BIG))).toBe(true);
-      expect(again.db.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(3);
+      throw new Error('opened');
+    };
+    renameSync(`${path}-spill`, `${path}-elsewhere`);
+    let err = refusal();
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.problem).toBe('corrupt');
+    expect(err.message).toMatch(/spill segment 1 .* is missing/);
+    expect(existsSync(`${path}-spill`)).toBe(false); // nothing made in its place
+    renameSync(`${path}-elsewhere`, `${path}-spill`);
+    truncateSync(seg, 2 * BIG + 100);
+    err = refusal();
+    expect(err.problem).toBe('corrupt');
+    expect(err.message).toContain('cut short');
+    expect(statSync(seg).size).toBe(2 * BIG + 100);
+    writeFileSync(seg, whole);
+    const again = openStore(path);
+    cleanup.push(() => again.close());
+    expect(readAll(eventLog(again)).map((e) => e.payload.equals(spillPayload(Number(e.payload.readBigUInt64BE(0)), BIG)))).toEqual([true, true, true]);
+  });
+
+  it('spill - durability os: a flipped byte is a corrupt error naming the segment, never wrong bytes, and the row stays; a damaged command is dead-lettered with the reason and the rest of its stream delivered', async () => {
+    const path = join(dir, 'os.db');
+    const store = openStore(path, { durability: 'os' });
+    const log = eventLog(store);
+    store.db.transaction(() => { for (let n = 1; n <= 3; n++) log.insert('t', Buffer.alloc(16, n), spillPayload(n, BIG), undefined); })();
+    store.close();
+    const flip = (file: string, at: number): void => {
+      const bytes = readFileSync(file);
+      bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+      writeFileSync(file, bytes);
+    };
+    flip(`${path}-spill/0000000001.seg`, BIG + 5);
+    const again = openStore(path, { durability: 'os' });
+    const log2 = eventLog(again);
+    const err = (() => { try { readAll(log2); } catch (e) { return e; } return undefined; })();
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).problem).toBe('corrupt');
+    expect((err as Error).message).toContain('0000000001.seg');
+    expect((err as Error).message).toContain('CRC');
+    expect(log2.page({ after: 0, upTo: 1, prefix: '', maxEvents: 1, maxRows: 1, fits: () => true }).events[0]!.payload.equals(spillPayload(1, BIG))).toBe(true);
+    expect(again.db.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(3);
+    again.close();
+
+    // Commands 1..5 wait in a sender's outbox; command 3's bytes get damaged.
+    const sourcePath = join(dir, 'os-source.db');
+    const sinkPort = await freePort();
+    const mk = (service: string, o: object): MeshNode => {
+      const n = createNode({ insecure: true, service, host: '127.0.0.1', discovery: 'static', maxPayloadBytes: 1 << 20, reliable: { durability: 'os' }, ...o });
+      cleanup.push(() => n.close());
+      return n;
+    };
+    let source = mk('source', { storePath: sourcePath, peers: [`tcp://127.0.0.1:${sinkPort}`] });
+    await source.start();
+    await Promise.all([1, 2, 3, 4, 5].map((n) => source.send('sink', 'apply', spillPayload(n, BIG))));
+    await source.close();
+    flip(`${sourcePath}-spill/0000000001.seg`, 2 * BIG + 9);
+    const got: number[] = [];
+    const sink = mk('sink', { routerPort: sinkPort, storePath: join(dir, 'os-sink.db') });
+    sink.handleReliable('apply', (p) => {
+      const b = Buffer.from(p);
+      expect(b.equals(spillPayload(Number(b.readBigUInt64BE(0)), BIG))).toBe(true);
+      got.push(Number(b.readBigUInt64BE(0)));
+    });
+    await sink.start();
+    source = mk('source', { storePath: sourcePath, peers: [`tcp://127.0.0.1:${sinkPort}`] });
+    await source.start();
+    await vi.waitFor(() => expect(got).toEqual([1, 2, 4, 5]), { timeout: 20_000, interval: 20 });
+    expect(source.reliableStats()!.deadLettered).toBe(1);
+    await source.close();
+    const admin = openStoreAdmin(sourcePath);
+    try {
+      const [dead] = admin.dead();
+      expect(dead).toMatchObject({ streamSeq: 3, bytes: BIG });
+      expect(dead!.lastError).toContain('CRC');
+    } finally {
+      admin.close();
     }
   });
 

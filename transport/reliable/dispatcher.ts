@@ -167,6 +167,12 @@ export class Dispatcher {
           this.bury(row, 'older than maxAgeMs');
           continue;
         }
+        if (row.damaged !== undefined) {
+          // Its bytes are not what was sent: never deliver them. The row and its
+          // reference stay, in the dead letters, for the operator.
+          this.bury(row, row.damaged, row.damaged);
+          continue;
+        }
         this.deliver(s, link, row);
         s.next = row.stream_seq + 1;
       }
@@ -258,8 +264,8 @@ export class Dispatcher {
     this.bookkeeping('noting a held command', row.service, () => this.d.outbox.held(row, `${err.code}: ${errorMessage(err)}`));
   }
 
-  private bury(row: OutboxRow, why: string): void {
-    if (!this.bookkeeping('dead-lettering a command', row.service, () => this.d.outbox.deadLetter(row))) return; // stays; buried on a later pass
+  private bury(row: OutboxRow, why: string, lastError?: string): void {
+    if (!this.bookkeeping('dead-lettering a command', row.service, () => this.d.outbox.deadLetter(row, lastError))) return; // stays; buried on a later pass
     logEvent(this.d.log, { event: 'message.dead-lettered', service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, reason: why });
     this.deadLettered++;
     this.d.log.warn({ service: row.service, method: row.method, streamSeq: row.stream_seq, attempts: row.attempts, why }, 'reliable command dead-lettered');

@@ -29,7 +29,7 @@
 import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
-import { oldestSpillSegment } from '../store/schema.js';
+import { oldestSpillSegment } from '../store/spill-refs.js';
 import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
 import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';

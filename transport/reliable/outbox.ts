@@ -8,7 +8,7 @@
  * StoreFullError and rolls the write back whole; the in-memory row count follows
  * only what committed.
  */
-import { OutboxFullError } from '../errors.js';
+import { OutboxFullError, StoreError } from '../errors.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
@@ -25,6 +25,9 @@ export interface OutboxRow {
   created_ms: number;
   attempts: number;
   last_error: string | null;
+  /** Set when its spilled payload could not be read back (StoreError 'corrupt'): the
+   *  dispatcher dead-letters it rather than send wrong bytes. */
+  damaged?: string;
 }
 
 /** A row as SELECT * reads it: a spilled payload (store/spill.ts) is empty and these
@@ -166,7 +169,7 @@ export class Outbox {
       anyDead: db.prepare('SELECT EXISTS (SELECT 1 FROM zmesh_dead_letters WHERE service = ?)').pluck(),
       failed: db.prepare('UPDATE zmesh_outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
       note: db.prepare('UPDATE zmesh_outbox SET last_error = ? WHERE seq = ?'),
-      toDead: db.prepare(`INSERT INTO zmesh_dead_letters (seq, ${MOVED}, dead_ms) SELECT seq, ${MOVED}, ? FROM zmesh_outbox WHERE seq = ?`),
+      toDead: db.prepare(`INSERT INTO zmesh_dead_letters (seq, ${MOVED}, dead_ms) SELECT seq, ${MOVED.replace('last_error', 'coalesce(?, last_error)')}, ? FROM zmesh_outbox WHERE seq = ?`),
       removeSeq: db.prepare('DELETE FROM zmesh_outbox WHERE seq = ?'),
       deadBelow: db.prepare('SELECT stream_seq FROM zmesh_dead_letters WHERE service = ? AND stream_seq < ? ORDER BY stream_seq DESC'),
       count: db.prepare('SELECT count(*) AS n FROM zmesh_outbox'),
@@ -303,7 +306,12 @@ export class Outbox {
   /** The row with its payload, read from the spill when it is there. */
   private hydrate(r: StoredRow): OutboxRow {
     if (r.spill_segment === null) return r;
-    r.payload = this.spill.read({ segment: r.spill_segment, offset: r.spill_offset!, length: r.spill_length!, crc: r.spill_crc ?? undefined });
+    try {
+      r.payload = this.spill.read({ segment: r.spill_segment, offset: r.spill_offset!, length: r.spill_length!, crc: r.spill_crc ?? undefined });
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      r.damaged = err.message;
+    }
     return r;
   }
 
@@ -365,10 +373,11 @@ export class Outbox {
     row.last_error = error;
   }
 
-  deadLetter(row: OutboxRow): void {
+  /** Moves a row to the dead letters; `why`, when given, becomes its last_error. */
+  deadLetter(row: OutboxRow, why?: string): void {
     this.deadIn.set(row.service, true);
     this.rows -= this.space.write(() => this.db.transaction(() => {
-      this.stmts.toDead.run(this.now(), row.seq);
+      this.stmts.toDead.run(why ?? null, this.now(), row.seq);
       return this.stmts.removeSeq.run(row.seq).changes;
     })());
     this.tails.get(row.service)?.remove(row.stream_seq);

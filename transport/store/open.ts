@@ -16,6 +16,8 @@
  *   3. SQLite opens it read-write; PRAGMA quick_check 'corrupt'
  *   4. migrations to SCHEMA_VERSION
  *   5. the application's migrations (app-schema.ts)   'migration' / 'newer'
+ *   6. every spill segment the rows point into exists  'corrupt'
+ *      (spill-refs.ts), and the newest is long enough
  * A file refused at 1 or 2 is not written at all, not even a -wal or -shm file beside
  * it. A refused store of ours is not repaired or deleted either; SQLite alone may
  * checkpoint committed WAL frames into it when the connection closes.
@@ -34,6 +36,7 @@ import { lockStore, type StoreLock } from './lock.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { StoreSpace } from './space.js';
 import { Spill } from './spill.js';
+import { checkSpillRefs } from './spill-refs.js';
 
 export type Db = Database.Database;
 
@@ -88,10 +91,18 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
   try {
     if (!openHere.has(fileKey(path) ?? '')) judge(path);
     const { db, storeId } = openChecked(path, options.durability ?? 'full', options.migrations ?? []);
+    let spill: Spill;
+    try {
+      spill = new Spill(path, options.durability ?? 'full');
+      // Step 6: the large payloads the rows point at are there.
+      checkSpillRefs(db, spill, path);
+    } catch (err) {
+      db.close();
+      throw err instanceof StoreError ? err : classify(err, path);
+    }
+    beforeCommit(db, () => spill.sync());
     const key = fileKey(path)!;
     openHere.set(key, (openHere.get(key) ?? 0) + 1);
-    const spill = new Spill(path, options.durability ?? 'full');
-    beforeCommit(db, () => spill.sync());
     let closed = false;
     return {
       db, storeId, path, spill,

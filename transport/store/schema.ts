@@ -3,8 +3,6 @@
  * SQL is what every store at version N ran. PRAGMA user_version holds the version and
  * PRAGMA application_id marks the file as a zmesh store.
  */
-import type Database from 'better-sqlite3';
-
 export const APPLICATION_ID = 0x7a6d7368; // "zmsh"
 
 export const MIGRATIONS: readonly string[] = [
@@ -93,12 +91,3 @@ export const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The lowest spill segment any row still points into (undefined: none does). Three
- *  partial-index lookups: no table is read. */
-export function oldestSpillSegment(db: Database.Database): number | undefined {
-  const min = db.prepare(`SELECT min(s) FROM (
-    SELECT min(spill_segment) AS s FROM zmesh_events WHERE spill_segment IS NOT NULL
-    UNION ALL SELECT min(spill_segment) FROM zmesh_outbox WHERE spill_segment IS NOT NULL
-    UNION ALL SELECT min(spill_segment) FROM zmesh_dead_letters WHERE spill_segment IS NOT NULL)`).pluck().get();
-  return typeof min === 'number' ? min : undefined;
-}

@@ -25,7 +25,7 @@
  * state). A segment goes when no row points into it any more: `collect(oldestLive)`
  * unlinks every segment below the oldest one still referenced, never the one written.
  */
-import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { StoreError, errorMessage } from '../errors.js';
@@ -142,9 +142,14 @@ export class Spill {
     return removed;
   }
 
-  /** Segment files on disk. */
-  get segmentCount(): number {
-    return this.segments.length;
+  /** Bytes in segment `n`, or undefined when there is no such file. */
+  size(n: number): number | undefined {
+    if (n === this.current?.n) return this.current.size;
+    try {
+      return statSync(join(this.dir, segmentName(n))).size;
+    } catch {
+      return undefined;
+    }
   }
 
   close(): void {
