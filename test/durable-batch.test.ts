@@ -44,7 +44,7 @@ interface Pub {
 function publisher(name: string): Pub {
   const store = openStore(join(dir, `${name}.db`), { durability: 'os' });
   cleanup.push(() => store.close());
-  const log = new EventLog(store.db, store.space, store.spill, EVENT_RETENTION, () => undefined);
+  const log = new EventLog(store.db, store.space, store, EVENT_RETENTION, () => undefined);
   const nodeId = `${name}-1`;
   const publishing = { storeId: store.storeId, nodeId, service: name, events: log };
   let n = 0;
@@ -52,13 +52,18 @@ function publisher(name: string): Pub {
     nodeId,
     stream: store.storeId,
     replays: 0,
-    publish: (count, topic = 'ev.x', payload) => store.db.transaction(() => Array.from({ length: count }, () => {
-      const e = log.insert(topic, Buffer.alloc(16, 1), payload ?? Buffer.from(String(++n)), undefined);
-      return {
-        topic, payload: e.payload, sender: { node: nodeId, service: name }, id: e.id, seq: 0, timestampMs: e.createdMs,
-        headers: { 'zmesh-estream': store.storeId, 'zmesh-eseq': String(e.seq) },
-      };
-    }))(),
+    publish: (count, topic = 'ev.x', payload) => {
+      const events = store.db.transaction(() => Array.from({ length: count }, () => {
+        const e = log.insert(topic, Buffer.alloc(16, 1), payload ?? Buffer.from(String(++n)), undefined);
+        return {
+          topic, payload: e.payload, sender: { node: nodeId, service: name }, id: e.id, seq: 0, timestampMs: e.createdMs,
+          headers: { 'zmesh-estream': store.storeId, 'zmesh-eseq': String(e.seq) },
+        };
+      }))();
+      // Committed with synchronous=FULL: on disk, so `$replay` may serve them (as the node's goLive says).
+      if (events.length > 0) log.confirm(Number(events.at(-1)!.headers['zmesh-eseq']));
+      return events;
+    },
     answer: (req) => {
       pub.replays++;
       return decodeReplayReply(answerReplay(publishing, encodeReplayRequest(req)).reply)!;

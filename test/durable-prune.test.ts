@@ -81,7 +81,7 @@ describe('durable retention', () => {
     const store = openStore(join(dir, 'age.db'), { durability: 'os' });
     cleanup.push(() => store.close());
     const hourMs = 3_600_000;
-    const log = new EventLog(store.db, store.space, store.spill, { maxAgeMs: hourMs, maxEvents: 1_000_000 }, () => undefined);
+    const log = new EventLog(store.db, store.space, store, { maxAgeMs: hourMs, maxEvents: 1_000_000 }, () => undefined);
     store.db.transaction(() => { for (let i = 0; i < 1_000; i++) log.insert('a.b', Buffer.alloc(16), Buffer.from('x'), undefined); })();
     const age = (from: number, to: number, ms: number): void => { store.db.prepare('UPDATE zmesh_events SET created_ms = ? WHERE seq BETWEEN ? AND ?').run(Date.now() - ms, from, to); };
     const left = (): number[] => store.db.prepare('SELECT seq FROM zmesh_events ORDER BY seq').pluck().all() as number[];

@@ -50,7 +50,7 @@ async function freePort(): Promise<number> {
 }
 
 function eventLog(store: OpenedStore, spill = store.spill): EventLog {
-  return new EventLog(store.db, store.space, spill, EVENT_RETENTION, () => undefined);
+  return new EventLog(store.db, store.space, { spill }, EVENT_RETENTION, () => undefined);
 }
 
 describe('spill', () => {

@@ -47,7 +47,7 @@ const entry = (r: OutboxRow & { dead_ms?: number; spill_length?: number | null }
  *  the owner lock, which the node holds. Throws STORE. */
 export function openStoreAdmin(path: string): StoreAdmin {
   const store = openStore(path, { lock: false });
-  const outbox = new Outbox(store.db, store.space, store.spill, Number.MAX_SAFE_INTEGER, () => undefined);
+  const outbox = new Outbox(store.db, store.space, store, Number.MAX_SAFE_INTEGER, () => undefined);
   return {
     storeId: store.storeId,
     pending: (limit = 1_000) => outbox.listPending(limit).map(entry),

@@ -31,6 +31,7 @@ import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 import { oldestSpillSegment } from '../store/spill-refs.js';
 import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
+import type { WalSync } from '../store/wal-sync.js';
 import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';
 
@@ -83,13 +84,16 @@ export class EventLog {
   /** When a name was last refused: while a refused subscriber may still be reading,
    *  acknowledgements alone do not prune (only retention does). */
   private lastRefusalMs = -Infinity;
+  private confirmedHead: number;
+  private readonly spill: Pick<Spill, 'append' | 'read' | 'collect'>;
   private readonly group: GroupCommit<{ topic: string; id: Buffer; payload: Uint8Array; headers: Record<string, string> | undefined }, LoggedEvent>;
 
   constructor(
     private readonly db: Db,
     private readonly space: Pick<StoreSpace, 'write'>,
-    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before commit). */
-    private readonly spill: Pick<Spill, 'append' | 'read' | 'collect'>,
+    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before
+     *  commit), and how publishReliable()'s group commit waits for its fsync. */
+    files: { spill: Pick<Spill, 'append' | 'read' | 'collect'>; walSync?: Pick<WalSync, 'commit' | 'afterSync'> },
     private readonly retention: Retention,
     /** Called after commit with the new events, in seq order, to publish them live. */
     onCommitted: (events: LoggedEvent[]) => void,
@@ -115,7 +119,13 @@ export class EventLog {
       expire: db.prepare('DELETE FROM zmesh_event_acks WHERE updated_ms < ? RETURNING subscriber').pluck(),
     };
     for (const name of this.stmts.names.all() as string[]) this.remember(name);
-    this.group = new GroupCommit(db, space, (e) => this.insert(e.topic, e.id, e.payload, e.headers), onCommitted);
+    // What an earlier run left is what there is (a power cut took what it took).
+    this.confirmedHead = this.stmts.head.get() as number;
+    this.spill = files.spill;
+    this.group = new GroupCommit(db, space, (e) => this.insert(e.topic, e.id, e.payload, e.headers), (events) => {
+      if (events.length > 0) this.confirm(events.at(-1)!.seq);
+      onCommitted(events);
+    }, undefined, undefined, files.walSync);
   }
 
   /** Group-commit transactions so far. */
@@ -170,8 +180,17 @@ export class EventLog {
     return { events, more: false, scanned: events.length >= q.maxEvents ? events.at(-1)!.seq : end };
   }
 
+  /** The last seq known to be on disk: what `$replay` serves up to. A commit that
+   *  waits for its fsync off the event loop (store/wal-sync.ts) is readable before
+   *  then; were it served and the power then cut, its seq would be given again to
+   *  another event, which the subscriber would skip as already applied. */
   head(): number {
-    return this.stmts.head.get() as number;
+    return this.confirmedHead;
+  }
+
+  /** Events up to `seq` are on disk (they go live now). */
+  confirm(seq: number): void {
+    if (seq > this.confirmedHead) this.confirmedHead = seq;
   }
 
   /** Durable subscriber `name`, of asker `scope`, processed everything up to `seq`.

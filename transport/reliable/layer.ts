@@ -131,8 +131,8 @@ export class ReliableLayer {
     const { settings, log } = this.p;
     const store = openStore(this.p.storePath, { log, durability: settings.durability, migrations: this.p.migrations });
     const { db, storeId, space } = store;
-    const events = new EventLog(db, space, store.spill, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
-    const outbox = new Outbox(db, space, store.spill, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
+    const events = new EventLog(db, space, store, { maxAgeMs: settings.eventRetentionMs, maxEvents: settings.maxEvents }, (logged) => this.goLive(logged), this.p.bounds);
+    const outbox = new Outbox(db, space, store, settings.maxOutbox, () => dispatcher.deliverNow(), () => this.p.clock.now());
     const dispatcher = new Dispatcher({
       storeId, outbox, client: this.p.client, settings, clock: this.p.clock, log,
       // Keep a stream on its pinned instance while it is up; otherwise balance.
@@ -165,7 +165,7 @@ export class ReliableLayer {
       logged: (logged) => this.goLive(logged),
     };
     const inbox = new Inbox(db, space);
-    const writes = new WriteBatch({ db, space, hooks: inbox, transaction: () => this.transaction(), maxWrites: MAX_BATCH_WRITES, budgetMs: BATCH_BUDGET_MS,
+    const writes = new WriteBatch({ db, space, hooks: inbox, transaction: () => this.transaction(), sync: store.walSync, maxWrites: MAX_BATCH_WRITES, budgetMs: BATCH_BUDGET_MS,
       ...(this.p.batchCommitted === undefined ? {} : { committed: this.p.batchCommitted }),
     });
     const nested = db.transaction((f: () => unknown) => f());
@@ -307,6 +307,9 @@ export class ReliableLayer {
     if (o === undefined) return;
     clearInterval(o.pruneTimer);
     o.writes.close();
+    // What waits for its fsync (ACKs, resolved sends) settles now, as it would have
+    // at its COMMIT.
+    o.store.walSync.flushSync();
     o.dispatcher.close();
     o.store.close();
   }
@@ -372,8 +375,10 @@ export class ReliableLayer {
     return this.open;
   }
 
+  /** Logged events whose commit is on disk: `$replay` may serve them, and they go out. */
   private goLive(events: LoggedEvent[]): void {
-    const { storeId } = this.store();
+    const { storeId, events: log } = this.store();
+    if (events.length > 0) log.confirm(events.at(-1)!.seq);
     for (const e of events) {
       const headers: Record<string, string> = { ...e.headers, [HEADER_ESTREAM]: storeId, [HEADER_ESEQ]: String(e.seq) };
       const prevs = encodeEventPrevs(this.p.publisher.chain(e.topic, e.seq));

@@ -13,6 +13,7 @@ import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
 import { SPILL_MIN_BYTES, type Spill } from '../store/spill.js';
+import type { WalSync } from '../store/wal-sync.js';
 
 export interface OutboxRow {
   seq: number;
@@ -135,6 +136,9 @@ export class Outbox {
   /** Per service: whether it has dead letters (previousLive), as last seen. */
   private readonly deadIn = new Map<string, boolean>();
   private readonly tails = new Map<string, Tail>();
+  private readonly spill: Pick<Spill, 'append' | 'read'>;
+  /** The highest seq known to be on disk (committed()). */
+  private confirmedSeq: number;
   /** zmesh_meta's 'outbox_requeues' as last seen (verify()). */
   private requeues: string | undefined;
   /** Inside a group commit: the next stream number per service, written at its end. */
@@ -143,8 +147,9 @@ export class Outbox {
   constructor(
     private readonly db: Db,
     private readonly space: Pick<StoreSpace, 'write'>,
-    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before commit). */
-    private readonly spill: Pick<Spill, 'append' | 'read'>,
+    /** Where payloads of SPILL_MIN_BYTES or more go (the store syncs it before
+     *  commit), and how send()'s group commit waits for its fsync. */
+    files: { spill: Pick<Spill, 'append' | 'read'>; walSync?: Pick<WalSync, 'commit' | 'afterSync'> },
     private readonly maxRows: number,
     /** Called after new rows committed, so delivery can start. */
     private readonly onCommitted: () => void,
@@ -160,7 +165,9 @@ export class Outbox {
       // to the spill, never an operator tool beside it) and starts a new life: a new
       // stream number and created_ms, as a new send would.
       requeue: db.prepare(`INSERT INTO zmesh_outbox (id, service, method, stream_seq, headers, payload, created_ms, spill_segment, spill_offset, spill_length, spill_crc) SELECT id, service, method, ?, headers, payload, ?, spill_segment, spill_offset, spill_length, spill_crc FROM zmesh_dead_letters WHERE seq = ?`),
-      due: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? AND stream_seq >= ? ORDER BY stream_seq LIMIT ?'),
+      // Only rows known to be on disk (confirmedSeq): see committed().
+      due: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? AND stream_seq >= ? AND seq <= ? ORDER BY stream_seq LIMIT ?'),
+      maxSeq: db.prepare('SELECT coalesce(max(seq), 0) FROM zmesh_outbox').pluck(),
       first: db.prepare('SELECT * FROM zmesh_outbox WHERE service = ? ORDER BY stream_seq LIMIT 1'),
       // Every service ever sent to (a handful), rather than a scan of the outbox.
       services: db.prepare('SELECT service FROM zmesh_streams'),
@@ -183,8 +190,10 @@ export class Outbox {
       requeues: db.prepare("SELECT value FROM zmesh_meta WHERE key = 'outbox_requeues'").pluck(),
       requeued: db.prepare("INSERT INTO zmesh_meta (key, value) VALUES ('outbox_requeues', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"),
     };
+    this.spill = files.spill;
     this.rows = (this.stmts.count.get() as { n: number }).n;
     this.requeues = this.stmts.requeues.get() as string | undefined;
+    this.confirmedSeq = this.stmts.maxSeq.get() as number;
     this.group = new GroupCommit(db, space, (m: NewMessage) => this.insert(m), (rows) => {
       this.committed(rows);
       onCommitted();
@@ -200,7 +209,7 @@ export class Outbox {
         this.counting = undefined;
       },
       abort: () => { this.counting = undefined; },
-    });
+    }, files.walSync);
   }
 
   /** Group-commit transactions so far. */
@@ -260,10 +269,14 @@ export class Outbox {
     return next;
   }
 
-  /** Rows insert()ed in a transaction that has now committed: the newest of their
-   *  streams, kept in memory for the dispatcher. */
+  /** Rows insert()ed in a transaction that has now committed, and is on disk: the
+   *  newest of their streams, kept in memory for the dispatcher. Only rows up to
+   *  confirmedSeq are ever delivered: one committed without waiting for its fsync
+   *  (store/wal-sync.ts) is in the table before it is on disk, and a receiver that
+   *  applied it would keep an effect whose cause a power cut took. */
   committed(rows: readonly OutboxRow[]): void {
     for (const row of rows) {
+      if (row.seq > this.confirmedSeq) this.confirmedSeq = row.seq;
       let tail = this.tails.get(row.service);
       if (tail === undefined) {
         tail = new Tail();
@@ -281,6 +294,8 @@ export class Outbox {
     if (requeues !== this.requeues) {
       this.requeues = requeues;
       this.rows = (this.stmts.count.get() as { n: number }).n;
+      // The tool commits with synchronous=FULL: what it added is on disk.
+      this.confirmedSeq = Math.max(this.confirmedSeq, this.stmts.maxSeq.get() as number);
     }
     for (const [service, tail] of this.tails) {
       const newest = this.stmts.newest.get(service) as number | null;
@@ -295,7 +310,7 @@ export class Outbox {
 
   /** Rows of `service` from stream_seq `from` on, in order. */
   due(service: string, from: number, limit: number): OutboxRow[] {
-    return this.tails.get(service)?.from(from, limit) ?? (this.stmts.due.all(service, from, limit) as StoredRow[]).map((r) => this.hydrate(r));
+    return this.tails.get(service)?.from(from, limit) ?? (this.stmts.due.all(service, from, this.confirmedSeq, limit) as StoredRow[]).map((r) => this.hydrate(r));
   }
 
   first(service: string): OutboxRow | undefined {

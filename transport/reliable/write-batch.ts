@@ -19,7 +19,9 @@
  * For reliable commands the inbox decides against the watermarks as the batch moved
  * them, so a later command of the same stream then finds its predecessor missing
  * (OUT_OF_ORDER), as it would have in a transaction of its own. done() (an ACK, a
- * resolved promise) runs only after COMMIT returned, so it still means "on disk".
+ * resolved promise) runs only once the commit is on disk: after COMMIT returned, or,
+ * with a WalSync (`sync`), after the fdatasync of the WAL that followed it, which runs
+ * off the event loop while the next batch is read and applied.
  * Should the COMMIT itself fail (a full disk, say), nothing of the batch happened and
  * every write fails with that error.
  *
@@ -31,7 +33,9 @@
 import { ClosedError } from '../errors.js';
 import type { Db } from '../store/open.js';
 import type { BatchStats } from '../stats-types.js';
+import { notConfirmed } from '../store/group-commit.js';
 import type { StoreSpace } from '../store/space.js';
+import type { WalSync } from '../store/wal-sync.js';
 import type { Inbox } from './inbox.js';
 import type { OpenTransaction } from './transaction.js';
 
@@ -55,6 +59,9 @@ export interface WriteBatchParts {
   transaction(): OpenTransaction;
   /** Told of each committed batch: its writes, and ms spent, commit included. */
   committed?: (writes: number, ms: number) => void;
+  /** Commits without blocking on the fsync (store/wal-sync.ts): done() runs once it
+   *  is done. Absent: the fsync is inside COMMIT. */
+  sync?: Pick<WalSync, 'commit' | 'afterSync'>;
   /** Most writes in one transaction. */
   maxWrites: number;
   /** No write starts in a transaction that has run this long already. */
@@ -114,7 +121,7 @@ export class WriteBatch {
     const applied: Array<{ c: BatchedWrite; open: OpenTransaction }> = [];
     const refused: Array<{ c: BatchedWrite; err: unknown }> = [];
     try {
-      this.p.space.write(() => this.p.db.transaction(() => {
+      const transaction = this.p.db.transaction(() => {
         this.p.hooks.beginBatch();
         for (let i = 0; i < batch.length; i++) {
           const c = batch[i]!;
@@ -139,7 +146,9 @@ export class WriteBatch {
           }
         }
         this.p.hooks.endBatch();
-      }).immediate());
+      });
+      const sync = this.p.sync;
+      this.p.space.write(() => (sync === undefined ? transaction.immediate() : sync.commit(() => transaction.immediate())));
     } catch (err) {
       this.p.hooks.abortBatch();
       // Nothing of the batch committed (space.write made a full disk STORE_FULL,
@@ -156,11 +165,17 @@ export class WriteBatch {
     const ms = performance.now() - started;
     st.ms += ms;
     this.p.committed?.(batch.length, ms);
-    for (const { c, open } of applied) {
-      open.committed();
-      c.done();
-    }
-    for (const { c, err } of refused) c.fail(err);
+    const settle = (err: Error | undefined): void => {
+      for (const { c, open } of applied) {
+        // What the writes sent and published goes out either way: it stands.
+        open.committed();
+        if (err === undefined) c.done();
+        else c.fail(notConfirmed(err));
+      }
+      for (const { c, err: refusal } of refused) c.fail(refusal);
+    };
+    if (this.p.sync === undefined) settle(undefined);
+    else this.p.sync.afterSync(settle);
   }
 
   /** Applies what is queued while the store is still open; nothing is queued after. */

@@ -37,6 +37,7 @@ import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { StoreSpace } from './space.js';
 import { Spill } from './spill.js';
 import { checkSpillRefs } from './spill-refs.js';
+import { WalSync } from './wal-sync.js';
 
 export type Db = Database.Database;
 
@@ -50,6 +51,8 @@ export interface OpenedStore {
   /** Large payloads, in segment files beside the database (spill.ts); what they
    *  appended is synced before any transaction of `db` commits. */
   spill: Spill;
+  /** Commits whose fsync runs off the event loop (wal-sync.ts). */
+  walSync: WalSync;
   /** Closes the database, then releases the owner lock. Idempotent. */
   close(): void;
 }
@@ -101,16 +104,20 @@ export function openStore(path: string, options: OpenOptions = {}): OpenedStore 
       throw err instanceof StoreError ? err : classify(err, path);
     }
     beforeCommit(db, () => spill.sync());
+    const log = options.log ?? silentLogger();
+    const walSync = new WalSync(db, `${path}-wal`, options.durability ?? 'full', (err) => log.error({ err }, 'a callback after the WAL fsync threw'));
     const key = fileKey(path)!;
     openHere.set(key, (openHere.get(key) ?? 0) + 1);
     let closed = false;
     return {
-      db, storeId, path, spill,
-      space: new StoreSpace(path, options.log ?? silentLogger()),
+      db, storeId, path, spill, walSync,
+      space: new StoreSpace(path, log),
       close: () => {
         if (closed) return;
         closed = true;
         try {
+          // What waits for its fsync gets it now, before the WAL may go away.
+          walSync.close();
           spill.close();
           if (db.open) db.close();
         } finally {
