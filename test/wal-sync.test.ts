@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../transport/log.js';
+import { EventBatch, type StreamProgress } from '../transport/reliable/event-batch.js';
 import { EVENT_RETENTION, EventLog } from '../transport/reliable/event-log.js';
 import { Outbox } from '../transport/reliable/outbox.js';
 import { openStore, type OpenedStore } from '../transport/store/open.js';
@@ -84,5 +86,32 @@ describe('wal sync', () => {
     await logged;
     expect({ rows, headBefore }).toEqual({ rows: 1, headBefore: 0 });
     expect(log.head()).toBe(1);
+  });
+
+  it('wal sync - a durable batch moves its progress in memory at commit, but its handlers\' sends and its acknowledgement wait for the fsync, and the progress it acknowledges is only what is on disk', () => {
+    const s = open('durable.db');
+    const told: string[] = [];
+    const waiting: Array<(err: Error | undefined) => void> = [];
+    // The fsync is held by the test, so what runs before it is visible.
+    const sync = { commit: <T>(w: () => T): T => w(), afterSync: (cb: (err: Error | undefined) => void) => { waiting.push(cb); } };
+    const batch = new EventBatch<StreamProgress>({
+      db: s.db, space: s.space, name: 'audit', log: silentLogger(), sync,
+      handler: (e, tx) => { tx.db.prepare('INSERT INTO t VALUES (?)').run(e.seq); },
+      tx: () => ({ tx: { db: s.db } as never, committed: () => told.push('sends and publishes out'), rolledBack: () => undefined }),
+      onCommitted: (stream, applied) => told.push(`ack ${stream.durable} (${applied} applied)`),
+    });
+    const stream: StreamProgress = { key: 'pub-store', last: 0, durable: 0 };
+    const event = (seq: number) => ({ topic: 'ev.a', payload: Buffer.from('x'), sender: { node: 'p', service: 'p' }, id: Buffer.alloc(16, seq), seq, stream: 'pub-store', timestampMs: 0, headers: {} });
+    batch.apply([1, 2, 3].map((seq) => ({ stream, seq, prev: seq - 1, event: event(seq) })));
+    expect({ last: stream.last, durable: stream.durable, told }).toEqual({ last: 3, durable: 0, told: [] });
+    expect(s.db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(3);
+    waiting.shift()!(undefined);
+    expect(stream.durable).toBe(3);
+    expect(told).toEqual(['sends and publishes out', 'sends and publishes out', 'sends and publishes out', 'ack 3 (3 applied)']);
+    // A failed fsync: the commit stands (its sends go out) but nothing acknowledges it.
+    told.length = 0;
+    batch.apply([{ stream, seq: 4, prev: 3, event: event(4) }]);
+    waiting.shift()!(new Error('EIO'));
+    expect({ last: stream.last, durable: stream.durable, told }).toEqual({ last: 4, durable: 3, told: ['sends and publishes out'] });
   });
 });

@@ -29,7 +29,7 @@ import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
 import type { DurableEvent, DurableHandler, MeshEvent } from '../types.js';
 import { MAX_REPLAY_EVENTS, reachOf } from './control.js';
-import { EventBatch, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, type BatchItem } from './event-batch.js';
+import { EventBatch, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, type BatchDeps, type BatchItem } from './event-batch.js';
 import type { OpenTransaction } from './transaction.js';
 
 export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
@@ -63,6 +63,8 @@ interface StreamState {
   readonly raw: string;
   /** The last seq applied and committed. */
   last: number;
+  /** The last seq applied whose commit is on disk (acknowledged to the publisher). */
+  durable: number;
   /** The highest seq heard of from the publisher (live events, replay heads): with
    *  `last`, how far behind this subscription is (lag()). */
   head: number;
@@ -77,6 +79,8 @@ interface StreamState {
 export interface DurableDeps {
   db: Db;
   space: Pick<StoreSpace, 'write' | 'classify'>;
+  /** Batches commit without blocking on the fsync (store/wal-sync.ts); absent: inside COMMIT. */
+  sync?: BatchDeps<StreamState>['sync'];
   name: string;
   prefix: string;
   handler: DurableHandler;
@@ -112,12 +116,12 @@ export class DurableSubscription {
   constructor(private readonly d: DurableDeps) {
     this.limited = new RateLimitedLog(d.log);
     this.batch = new EventBatch<StreamState>({
-      db: d.db, space: d.space, name: d.name, handler: d.handler, tx: d.tx, log: d.log,
+      db: d.db, space: d.space, name: d.name, handler: d.handler, tx: d.tx, log: d.log, ...(d.sync === undefined ? {} : { sync: d.sync }),
       onCommitted: (s, applied) => this.onCommitted(s, applied),
     });
     const load = d.db.prepare('SELECT stream, last_seq FROM zmesh_durable WHERE name = ?');
     for (const r of load.all(d.name) as Array<{ stream: string; last_seq: number }>) {
-      this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, head: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
+      this.streams.set(r.stream, { key: r.stream, raw: rawOf(r.stream), last: r.last_seq, durable: r.last_seq, head: r.last_seq, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined });
     }
     this.poll = setInterval(() => this.antiEntropy(), DURABLE_POLL_MS);
   }
@@ -202,7 +206,7 @@ export class DurableSubscription {
         this.limited.warn(`streams:${nodeId}`, { publisher: nodeId, stream: raw }, 'publisher has too many event streams here: event dropped');
         return undefined;
       }
-      s = { key, raw, last: 0, head: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
+      s = { key, raw, last: 0, durable: 0, head: 0, unacked: 0, service: undefined, catchingUp: false, buffer: [], publisher: undefined };
       this.streams.set(key, s);
     }
     s.publisher = nodeId;
@@ -215,7 +219,7 @@ export class DurableSubscription {
     s.unacked += applied;
     if (s.unacked >= ACK_EVERY && s.publisher !== undefined) {
       s.unacked = 0;
-      this.d.ack(s.publisher, s.raw, s.last);
+      this.d.ack(s.publisher, s.raw, s.durable);
     }
   }
 
@@ -260,7 +264,7 @@ export class DurableSubscription {
       if (s !== undefined && !this.closed) {
         s.catchingUp = false;
         s.unacked = 0;
-        this.d.ack(nodeId, s.raw, s.last);
+        this.d.ack(nodeId, s.raw, s.durable);
       }
     }
   }

@@ -38,6 +38,7 @@ import { RateLimitedLog } from '../log.js';
 import type { Db } from '../store/open.js';
 import type { StoreSpace } from '../store/space.js';
 import type { DurableEvent, DurableHandler, Transaction } from '../types.js';
+import type { WalSync } from '../store/wal-sync.js';
 import type { OpenTransaction } from './transaction.js';
 
 /** At most this many events, or this many payload bytes (and always one event), in
@@ -49,6 +50,10 @@ export const MAX_BATCH_BYTES = 1024 * 1024;
 export interface StreamProgress {
   readonly key: string;
   last: number;
+  /** The last seq applied whose commit is on disk: what may be acknowledged to the
+   *  publisher (which prunes on it). Behind `last` while a commit waits for its fsync
+   *  (store/wal-sync.ts). */
+  durable: number;
 }
 
 export interface BatchItem<S extends StreamProgress> {
@@ -67,8 +72,11 @@ export interface BatchDeps<S extends StreamProgress> {
   name: string;
   handler: DurableHandler;
   tx(): OpenTransaction;
-  /** After a commit that moved `stream`: `applied` of its events took effect. */
+  /** After a commit that moved `stream`, once it is on disk: `applied` of its events
+   *  took effect, and `stream.durable` has moved. */
   onCommitted(stream: S, applied: number): void;
+  /** Commits without blocking on the fsync; absent: the fsync is inside COMMIT. */
+  sync?: Pick<WalSync, 'commit' | 'afterSync'>;
   log: Logger;
 }
 
@@ -131,24 +139,43 @@ export class EventBatch<S extends StreamProgress> {
     const runs = new Map<S, Run>();
     const applied: OpenTransaction[] = [];
     if (!items.some((i) => i.seq > i.stream.last)) return new Set();
+    const transaction = this.d.db.transaction(() => {
+      for (const item of items) this.one(item, runs, applied);
+      for (const [s, r] of runs) if (r.last > s.last) this.save.run(this.d.name, s.key, r.last);
+    });
+    const sync = this.d.sync;
     try {
-      this.d.space.write(() => this.d.db.transaction(() => {
-        for (const item of items) this.one(item, runs, applied);
-        for (const [s, r] of runs) if (r.last > s.last) this.save.run(this.d.name, s.key, r.last);
-      }).immediate());
+      this.d.space.write(() => (sync === undefined ? transaction.immediate() : sync.commit(() => transaction.immediate())));
     } catch (err) {
       for (const open of applied) open.rolledBack();
       throw err;
     }
     this.commits++;
-    for (const open of applied) open.committed();
+    // In memory at once: the next batch decides against this one's progress.
     const stopped = new Set<S>();
+    const moved: Array<{ s: S; r: Run }> = [];
     for (const [s, r] of runs) {
       if (r.stopped) stopped.add(s);
       if (r.last <= s.last) continue;
       s.last = r.last;
-      this.d.onCommitted(s, r.applied);
+      moved.push({ s, r });
     }
+    // What leaves the process (the handlers' sends and publishes, acknowledgements)
+    // waits until the commit is on disk. A failed fsync cannot take the commit back:
+    // it stands, and what it sent goes out, but no acknowledgement claims it.
+    const settle = (err: Error | undefined): void => {
+      for (const open of applied) open.committed();
+      if (err !== undefined) {
+        this.limited.warn('fsync', { err }, 'the WAL fsync after a durable batch failed; its progress is not acknowledged');
+        return;
+      }
+      for (const { s, r } of moved) {
+        if (r.last > s.durable) s.durable = r.last;
+        this.d.onCommitted(s, r.applied);
+      }
+    };
+    if (sync === undefined) settle(undefined);
+    else sync.afterSync(settle);
     return stopped;
   }
 

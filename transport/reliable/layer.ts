@@ -247,6 +247,7 @@ export class ReliableLayer {
     const durable = new DurableSubscription({
       db,
       space: this.store().store.space,
+      sync: this.store().store.walSync,
       name,
       prefix,
       handler,
