@@ -172,7 +172,8 @@ export class Outbox {
       // Every service ever sent to (a handful), rather than a scan of the outbox.
       services: db.prepare('SELECT service FROM zmesh_streams'),
       removeRange: db.prepare('DELETE FROM zmesh_outbox WHERE service = ? AND stream_seq BETWEEN ? AND ?'),
-      newest: db.prepare('SELECT max(stream_seq) FROM zmesh_outbox WHERE service = ?').pluck(),
+      // Rows of ours still waiting for their fsync are not news: only confirmed ones.
+      newest: db.prepare('SELECT max(stream_seq) FROM zmesh_outbox WHERE service = ? AND seq <= ?').pluck(),
       anyDead: db.prepare('SELECT EXISTS (SELECT 1 FROM zmesh_dead_letters WHERE service = ?)').pluck(),
       failed: db.prepare('UPDATE zmesh_outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
       note: db.prepare('UPDATE zmesh_outbox SET last_error = ? WHERE seq = ?'),
@@ -298,7 +299,7 @@ export class Outbox {
       this.confirmedSeq = Math.max(this.confirmedSeq, this.stmts.maxSeq.get() as number);
     }
     for (const [service, tail] of this.tails) {
-      const newest = this.stmts.newest.get(service) as number | null;
+      const newest = this.stmts.newest.get(service, this.confirmedSeq) as number | null;
       if (newest !== null && (tail.last === undefined || newest > tail.last)) tail.clear();
     }
   }
