@@ -7,7 +7,7 @@
  */
 import { ErrorCode, call, isErrorCode, isEventOf, type MeshNode } from 'zmesh';
 import {
-  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type LineItem,
+  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type Cart, type LineItem,
 } from '../commerce/api.js';
 import { SCARCE_SKU } from '../product/catalog.js';
 
@@ -130,15 +130,22 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
       index, cartId, idempotencyKey, orderId: '', items: [], outcome: 'unfinished', decidedBy: '', reason: '', latencyMs: 0, attempts: 0,
     };
     progress.started++;
+    // The cart as its last answer showed it (AddItem answers with the cart).
+    let cart: Cart | undefined;
     for (const line of basketOf(index)) {
-      // AddItem adds: after a lost reply, look before adding again.
-      await persist(async () => {
-        const cart = await call(node, GetCart, { cartId });
-        if ((cart.items.find((i) => i.sku === line.sku)?.quantity ?? 0) >= line.quantity) return;
-        await call(node, AddItem, { cartId, sku: line.sku, quantity: line.quantity });
+      // AddItem adds: after a lost reply, look before adding again. A first attempt
+      // has nothing to look for (each shopper's cart is its own and new).
+      let retry = false;
+      cart = await persist(async () => {
+        if (retry) {
+          const seen = await call(node, GetCart, { cartId });
+          if ((seen.items.find((i) => i.sku === line.sku)?.quantity ?? 0) >= line.quantity) return seen;
+        }
+        retry = true;
+        return call(node, AddItem, { cartId, sku: line.sku, quantity: line.quantity });
       });
     }
-    result.items = (await persist(() => call(node, GetCart, { cartId }))).items;
+    result.items = (cart ?? await persist(() => call(node, GetCart, { cartId }))).items;
     const t0 = performance.now();
     const reply = await persist(() => { result.attempts++; return call(node, Checkout, { cartId, idempotencyKey }); });
     result.orderId = reply.orderId;
