@@ -78,7 +78,7 @@ describe('cart catalog', () => {
     const p = product({});
     const catalog = catalogOf(p.node, 100, () => 0);
     const ac = new AbortController();
-    const impatient = catalog.products(ac.signal);
+    const impatient = catalog.products({ signal: ac.signal });
     const patient = catalog.products();
     ac.abort(new Error('caller gone'));
     await expect(impatient).rejects.toThrow('caller gone');

@@ -25,12 +25,18 @@ import { GetProduct, ListProducts, type Product } from '../commerce/api.js';
 /** How long one ListProducts answer serves, by default. */
 export const CATALOG_MAX_AGE_MS = 100;
 
+/** Whose signal ends the wait: a handler's context. Read only when product is asked,
+ *  since reading a handler's `signal` makes its AbortController (22 us a checkout). */
+export interface Caller {
+  readonly signal?: AbortSignal;
+}
+
 export interface Catalog {
   /** The products, at most `maxAgeMs` old. Rejects as ListProducts does, or
-   *  with `signal`'s reason. */
-  products(signal?: AbortSignal): Promise<Map<string, Product>>;
+   *  with the caller's signal's reason. */
+  products(caller?: Caller): Promise<Map<string, Product>>;
   /** One product: from the copy, or asked for (GetProduct) when the copy lacks it. */
-  product(sku: string, signal?: AbortSignal): Promise<Product>;
+  product(sku: string, caller?: Caller): Promise<Product>;
 }
 
 export function catalogOf(node: MeshNode, maxAgeMs: number, now: () => number = () => performance.now()): Catalog {
@@ -54,14 +60,14 @@ export function catalogOf(node: MeshNode, maxAgeMs: number, now: () => number = 
     return inFlight;
   };
 
-  const products = (signal?: AbortSignal): Promise<Map<string, Product>> => {
+  const products = (caller?: Caller): Promise<Map<string, Product>> => {
     if (fresh !== undefined && now() - fresh.at < maxAgeMs) return Promise.resolve(fresh.bySku);
-    return abortable(fetch(), signal);
+    return abortable(fetch(), caller?.signal);
   };
 
   return {
     products,
-    product: async (sku, signal) => (await products(signal)).get(sku) ?? call(node, GetProduct, { sku }, { signal }),
+    product: async (sku, caller) => (await products(caller)).get(sku) ?? call(node, GetProduct, { sku }, { signal: caller?.signal }),
   };
 }
 

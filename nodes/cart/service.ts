@@ -72,7 +72,7 @@ export async function startCart(o: CartOptions): Promise<RunningService> {
     checkId('sku', sku);
     if (!Number.isSafeInteger(quantity) || quantity <= 0 || quantity > MAX_QUANTITY) throw new InvalidRequest(`quantity must be 1 to ${MAX_QUANTITY}`);
     // The price comes from product, never from the shopper.
-    const product = await catalog.product(sku, ctx.signal);
+    const product = await catalog.product(sku, ctx);
     return node.commit(({ db: d }) => {
       schema(d);
       const lines = (sql(d, 'SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
@@ -111,7 +111,7 @@ export async function startCart(o: CartOptions): Promise<RunningService> {
     const cart = cartOf(db(), cartId);
     const refusal = cart.items.length === 0
       ? 'cart is empty'
-      : validate(cart.items, await catalog.products(ctx.signal));
+      : validate(cart.items, await catalog.products(ctx));
     return node.commit((tx) => submit(tx, cartId, idempotencyKey, cart.items, refusal));
   });
 
