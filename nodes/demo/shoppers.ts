@@ -5,7 +5,7 @@
  * idempotency key, so it can never make a second order, and the outcome is learned
  * from order's events or, if those were missed (a restart), by asking order.
  */
-import { ErrorCode, call, isErrorCode, isEventOf, type MeshNode } from 'zmesh';
+import { ErrorCode, call, isErrorCode, isEventOf, type MeshEvent, type MeshNode, type Subscription } from 'zmesh';
 import {
   AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type Cart, type LineItem,
 } from '../commerce/api.js';
@@ -80,14 +80,16 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
     if (!outcomes.has(orderId)) outcomes.set(orderId, { status, reason });
     waiters.get(orderId)?.();
   };
-  // "order." covers both outcome topics (and order.placed, which is ignored).
-  const sub = await node.subscribe('order.', (e) => {
+  // The two outcome topics, each on its own: a subscription to "order." would also
+  // bring every order.placed, which order then sends to this node for nothing.
+  const onOutcome = (e: MeshEvent): void => {
     if (isEventOf(OrderConfirmed, e.topic)) settle(OrderConfirmed.codec.decode(e.payload).order.orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '');
     else if (isEventOf(OrderRejected, e.topic)) {
       const { order, reason } = OrderRejected.codec.decode(e.payload);
       settle(order.orderId, OrderStatus.ORDER_STATUS_REJECTED, reason);
     }
-  }, { signal: o.signal });
+  };
+  const subs: Subscription[] = [];
 
   /** Runs `fn` until it succeeds, retrying transient mesh errors with backoff. */
   async function persist<T>(fn: () => Promise<T>): Promise<T> {
@@ -170,6 +172,7 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
   }
 
   try {
+    for (const def of [OrderConfirmed, OrderRejected]) subs.push(await node.subscribe(def.topic, onOutcome, { signal: o.signal }));
     const results: ShopperResult[] = new Array(o.orders);
     let next = 0;
     const lane = async (): Promise<void> => {
@@ -184,7 +187,7 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? o.orders, o.orders)) }, lane));
     return results;
   } finally {
-    sub.unsubscribe();
+    for (const sub of subs) sub.unsubscribe();
   }
 }
 
