@@ -1,18 +1,19 @@
 /**
  * cart: shoppers' carts and the start of the checkout saga. Checkout checks the cart
- * against product (prices, availability), then records the checkout and queues
- * PlaceOrder to order in one transaction: the checkout exists if and only if its
- * order is on its way. The idempotency key makes a retried checkout answer with the
+ * against product (prices, availability, as product said a moment ago: catalog.ts),
+ * then records the checkout and queues PlaceOrder to order in one transaction: the
+ * checkout exists if and only if its order is on its way. The idempotency key makes a retried checkout answer with the
  * order it already made. The cart learns the outcome from order's events (a durable
  * subscription) and is cleared of the ordered items only on confirmation.
  */
 import { randomUUID } from 'node:crypto';
-import { call, on, serve, subscribeDurable, type Database, type Transaction } from 'zmesh';
+import { on, serve, subscribeDurable, type Database, type Transaction } from 'zmesh';
 import {
-  AddItem, CartService, Checkout, CheckoutStatus, GetCart, GetProduct, ListProducts, OrderConfirmed, OrderRejected, PlaceOrder,
+  AddItem, CartService, Checkout, CheckoutStatus, GetCart, OrderConfirmed, OrderRejected, PlaceOrder,
   RemoveItem, type Cart, type CheckoutReply, type LineItem, type Product,
 } from '../commerce/api.js';
 import { InvalidRequest, now, serviceNode, serviceSchema, sql, startNode, tablesOf, type RunningService, type ServiceOptions } from '../commerce/service.js';
+import { CATALOG_MAX_AGE_MS, catalogOf } from './catalog.js';
 
 const schema = serviceSchema('cart', [
   `CREATE TABLE cart_lines (
@@ -48,9 +49,17 @@ function checkId(name: string, value: string): void {
   if (value === '' || value.length > MAX_ID) throw new InvalidRequest(`${name} must be 1 to ${MAX_ID} characters`);
 }
 
-export async function startCart(o: ServiceOptions): Promise<RunningService> {
+export interface CartOptions extends ServiceOptions {
+  /** How long one answer of product's ListProducts serves AddItem and Checkout
+   *  (catalog.ts). Default CATALOG_MAX_AGE_MS; 0 asks product every time. */
+  catalogMaxAgeMs?: number;
+}
+
+export async function startCart(o: CartOptions): Promise<RunningService> {
   const node = serviceNode(CartService, o);
   const db = (): Database => tablesOf(node, schema);
+  // Prices and stock as product said at most a moment ago (catalog.ts says why that is safe).
+  const catalog = catalogOf(node, o.catalogMaxAgeMs ?? CATALOG_MAX_AGE_MS);
   const cartOf = (d: Database, cartId: string): Cart => {
     const items = (sql(d, 'SELECT sku, quantity, unit_price_cents FROM cart_lines WHERE cart_id = ? ORDER BY added_ms, sku').all(cartId) as
       Array<{ sku: string; quantity: number; unit_price_cents: number }>)
@@ -63,7 +72,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     checkId('sku', sku);
     if (!Number.isSafeInteger(quantity) || quantity <= 0 || quantity > MAX_QUANTITY) throw new InvalidRequest(`quantity must be 1 to ${MAX_QUANTITY}`);
     // The price comes from product, never from the shopper.
-    const product = await call(node, GetProduct, { sku }, { signal: ctx.signal });
+    const product = await catalog.product(sku, ctx);
     return node.commit(({ db: d }) => {
       schema(d);
       const lines = (sql(d, 'SELECT count(*) AS n FROM cart_lines WHERE cart_id = ?').get(cartId) as { n: number }).n;
@@ -102,7 +111,7 @@ export async function startCart(o: ServiceOptions): Promise<RunningService> {
     const cart = cartOf(db(), cartId);
     const refusal = cart.items.length === 0
       ? 'cart is empty'
-      : validate(cart.items, (await call(node, ListProducts, {}, { signal: ctx.signal })).products);
+      : validate(cart.items, await catalog.products(ctx));
     return node.commit((tx) => submit(tx, cartId, idempotencyKey, cart.items, refusal));
   });
 
@@ -167,8 +176,7 @@ function takeFromCart(d: Database, cartId: string, items: LineItem[]): void {
 
 /** Why the cart cannot be checked out as it is, or undefined. Prices are compared to
  *  what the shopper saw; stock is checked softly here (product decides for real). */
-function validate(items: LineItem[], products: Product[]): string | undefined {
-  const bySku = new Map(products.map((p) => [p.sku, p]));
+function validate(items: LineItem[], bySku: ReadonlyMap<string, Product>): string | undefined {
   for (const i of items) {
     const p = bySku.get(i.sku);
     if (p === undefined) return `unknown product "${i.sku}"`;

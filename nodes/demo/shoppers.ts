@@ -5,9 +5,9 @@
  * idempotency key, so it can never make a second order, and the outcome is learned
  * from order's events or, if those were missed (a restart), by asking order.
  */
-import { ErrorCode, call, isErrorCode, isEventOf, type MeshNode } from 'zmesh';
+import { ErrorCode, call, isErrorCode, isEventOf, type MeshEvent, type MeshNode, type Subscription } from 'zmesh';
 import {
-  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type LineItem,
+  AddItem, Checkout, CheckoutStatus, GetCart, GetOrder, OrderConfirmed, OrderRejected, OrderStatus, type Cart, type LineItem,
 } from '../commerce/api.js';
 import { SCARCE_SKU } from '../product/catalog.js';
 
@@ -80,14 +80,16 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
     if (!outcomes.has(orderId)) outcomes.set(orderId, { status, reason });
     waiters.get(orderId)?.();
   };
-  // "order." covers both outcome topics (and order.placed, which is ignored).
-  const sub = await node.subscribe('order.', (e) => {
+  // The two outcome topics, each on its own: a subscription to "order." would also
+  // bring every order.placed, which order then sends to this node for nothing.
+  const onOutcome = (e: MeshEvent): void => {
     if (isEventOf(OrderConfirmed, e.topic)) settle(OrderConfirmed.codec.decode(e.payload).order.orderId, OrderStatus.ORDER_STATUS_CONFIRMED, '');
     else if (isEventOf(OrderRejected, e.topic)) {
       const { order, reason } = OrderRejected.codec.decode(e.payload);
       settle(order.orderId, OrderStatus.ORDER_STATUS_REJECTED, reason);
     }
-  }, { signal: o.signal });
+  };
+  const subs: Subscription[] = [];
 
   /** Runs `fn` until it succeeds, retrying transient mesh errors with backoff. */
   async function persist<T>(fn: () => Promise<T>): Promise<T> {
@@ -130,15 +132,22 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
       index, cartId, idempotencyKey, orderId: '', items: [], outcome: 'unfinished', decidedBy: '', reason: '', latencyMs: 0, attempts: 0,
     };
     progress.started++;
+    // The cart as its last answer showed it (AddItem answers with the cart).
+    let cart: Cart | undefined;
     for (const line of basketOf(index)) {
-      // AddItem adds: after a lost reply, look before adding again.
-      await persist(async () => {
-        const cart = await call(node, GetCart, { cartId });
-        if ((cart.items.find((i) => i.sku === line.sku)?.quantity ?? 0) >= line.quantity) return;
-        await call(node, AddItem, { cartId, sku: line.sku, quantity: line.quantity });
+      // AddItem adds: after a lost reply, look before adding again. A first attempt
+      // has nothing to look for (each shopper's cart is its own and new).
+      let retry = false;
+      cart = await persist(async () => {
+        if (retry) {
+          const seen = await call(node, GetCart, { cartId });
+          if ((seen.items.find((i) => i.sku === line.sku)?.quantity ?? 0) >= line.quantity) return seen;
+        }
+        retry = true;
+        return call(node, AddItem, { cartId, sku: line.sku, quantity: line.quantity });
       });
     }
-    result.items = (await persist(() => call(node, GetCart, { cartId }))).items;
+    result.items = (cart ?? await persist(() => call(node, GetCart, { cartId }))).items;
     const t0 = performance.now();
     const reply = await persist(() => { result.attempts++; return call(node, Checkout, { cartId, idempotencyKey }); });
     result.orderId = reply.orderId;
@@ -163,6 +172,7 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
   }
 
   try {
+    for (const def of [OrderConfirmed, OrderRejected]) subs.push(await node.subscribe(def.topic, onOutcome, { signal: o.signal }));
     const results: ShopperResult[] = new Array(o.orders);
     let next = 0;
     const lane = async (): Promise<void> => {
@@ -177,7 +187,7 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? o.orders, o.orders)) }, lane));
     return results;
   } finally {
-    sub.unsubscribe();
+    for (const sub of subs) sub.unsubscribe();
   }
 }
 
