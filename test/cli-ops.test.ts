@@ -6,7 +6,6 @@
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,6 +17,7 @@ import type { AuditReport } from '../nodes/demo/audit.js';
 import { dist } from './helpers/paths.js';
 import { requireRoot } from './helpers/root.js';
 import { createLan, type Lan } from './helpers/vlan.js';
+import { freePort } from './helpers/ports.js';
 
 const CLI = fileURLToPath(new URL('../dist/nodes/cli/main.js', import.meta.url));
 /** The environment without any ZMESH_* setting of the caller's (the mDNS guard stays). */
@@ -48,15 +48,6 @@ afterEach(async () => {
   lan = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-/** A port nothing listens on right now (the kernel's pick, released again). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface Running {
   child: ChildProcess;

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, InvalidArgumentError, StoreError, createNode, openStoreAdmin, type MeshNode, type Migration, type NodeOptions } from '../transport/index.js';
+import { freePort } from './helpers/ports.js';
 
 const dirs: string[] = [];
 const nodes: MeshNode[] = [];
@@ -43,15 +44,6 @@ async function startFails(n: MeshNode): Promise<StoreError> {
 
 const ORDERS = 'CREATE TABLE orders (id TEXT PRIMARY KEY) STRICT';
 const LINES = 'CREATE TABLE order_lines (order_id TEXT NOT NULL, sku TEXT NOT NULL) STRICT';
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Resolves once something can listen on `port` of 127.0.0.1 again; rejects if not. */
 async function canListen(port: number): Promise<void> {

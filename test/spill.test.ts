@@ -5,7 +5,6 @@
  */
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -17,6 +16,7 @@ import { openStore, type OpenedStore } from '../transport/store/open.js';
 import { SPILL_MIN_BYTES, Spill } from '../transport/store/spill.js';
 import { dist } from './helpers/paths.js';
 import { spillPayload } from './helpers/spill-payload.js';
+import { freePort } from './helpers/ports.js';
 
 const BIG = 64 * 1024;
 let dir: string;
@@ -38,15 +38,6 @@ const segments = (storePath: string): string[] => {
 /** Every event of the log, through the same page() that answers `$replay`. */
 function readAll(log: EventLog): LoggedEvent[] {
   return log.page({ after: 0, upTo: Number.MAX_SAFE_INTEGER, prefix: '', maxEvents: Number.MAX_SAFE_INTEGER, maxRows: Number.MAX_SAFE_INTEGER, fits: () => true }).events;
-}
-
-/** A port nothing listens on right now (the kernel's pick, released again). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 function eventLog(store: OpenedStore, spill = store.spill): EventLog {
