@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kind, decodeMessage, encodeEnvelope } from '../transport/codec/envelope.js';
 import { IdSource } from '../transport/codec/ids.js';
+import { zmesh } from '../transport/gen/mesh.js';
 import { packPairs, unpackPairs } from '../transport/codec/packed.js';
 import { MAX_PACKED_BYTES } from '../transport/limits.js';
 import { toWire } from '../transport/pubsub/publisher.js';
@@ -41,6 +42,27 @@ describe('codec', () => {
     const d = decodeMessage(header, Buffer.alloc(0), 1_000);
     expect(d.ok).toBe(false);
     if (!d.ok) expect(d.reason).toBe(reason);
+  });
+
+  it('codec - strings decode as protobufjs decodes them: ASCII, other UTF-8, bad UTF-8 and a length past the end refused', () => {
+    // transport/codec/reader.ts reads ASCII strings its own way: compare with the stock decoder.
+    const header = encodeEnvelope({ ...base, kind: Kind.EVENT, senderNode: 'bench-pub-c01cbaa5e5976586', subject: 'a.€.ü', headers: { 'k-ü': 'v€', k: 'plain' } });
+    const d = decodeMessage(header, Buffer.alloc(0), 1_000);
+    expect(d.ok).toBe(true);
+    if (!d.ok) return;
+    const stock = zmesh.v1.Envelope.decode(header);
+    expect({ node: d.env.senderNode, subject: d.env.subject, headers: d.env.headers }).toEqual({ node: stock.senderNode, subject: stock.subject, headers: stock.headers });
+    expect(d.env.subject).toBe('a.€.ü');
+    // The euro sign's three bytes made invalid UTF-8 (a lone continuation byte, then two more).
+    const euro = header.indexOf(Buffer.from('€'));
+    const bad = Buffer.from(header);
+    bad[euro] = 0x80;
+    expect(decodeMessage(bad, Buffer.alloc(0), 1_000)).toMatchObject({ ok: false, reason: 'malformed' });
+    // A string (the subject, the last field here) whose length runs past the frame.
+    const last = encodeEnvelope({ ...base, kind: Kind.EVENT, subject: 'abcdef' });
+    expect(decodeMessage(last.subarray(0, last.length - 1), Buffer.alloc(0), 1_000)).toMatchObject({ ok: false, reason: 'malformed' });
+    // A header that is a plain Uint8Array (not a Buffer) decodes too.
+    expect(decodeMessage(new Uint8Array(header), Buffer.alloc(0), 1_000)).toMatchObject({ ok: true, env: { subject: 'a.€.ü' } });
   });
 
   it('codec - a payload over the limit is refused after the header, so it can be answered', () => {

@@ -11,6 +11,7 @@ import { FRAMES_PER_MESSAGE, MAX_HEADER_BYTES, MAX_ID_BYTES, MAX_SUBJECT_BYTES }
 import { NODE_ID_RE, SERVICE_RE, utf8Over } from '../names.js';
 import type { DropReason } from '../types.js';
 import { toNumber } from './numbers.js';
+import { headerReader } from './reader.js';
 
 const pb = zmesh.v1;
 export const Kind = pb.Kind;
@@ -55,7 +56,7 @@ export function decodeMessage(header: Uint8Array, body: Uint8Array, maxPayloadBy
   if (header.byteLength > MAX_HEADER_BYTES) return fail('oversized', `header of ${header.byteLength} bytes > ${MAX_HEADER_BYTES}`);
   let env: Envelope;
   try {
-    env = pb.Envelope.decode(header) as Envelope;
+    env = pb.Envelope.decode(headerReader(header)) as Envelope;
     env.seq = toNumber(env.seq);
     env.timestampMs = toNumber(env.timestampMs);
   } catch (err) {

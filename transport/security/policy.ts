@@ -241,8 +241,9 @@ export class TrustPolicy {
     return m.permissions === undefined || mayCall(m.permissions, service, method);
   }
 
-  /** Checked on every event a subscriber receives, so decisions are remembered per
-   *  member and topic (a member admitted again is a new object, with a new cache). */
+  /** Checked on every message a subscriber receives (once for all the events it
+   *  packs), so decisions are remembered per member and topic (a member admitted again
+   *  is a new object, with a new cache). */
   mayPublish(nodeId: string, topic: string): boolean {
     const m = this.members.get(nodeId);
     if (m === undefined) return false;
