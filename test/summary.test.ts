@@ -76,8 +76,11 @@ describe('summary', () => {
     expect(e).toMatchObject({ nodeId: echo.id, service: 'echo', mesh: 'default', version, state: 'running', outboxDepth: 0, deadLetters: 0 });
     // The refused reliable command was a handled one that failed, in some interval.
     expect(seen.get(echo.id)!.some((s) => s.errorsPerS > 0)).toBe(true);
-    // Each handler sleeps 8 ms: the percentiles cannot be below that, nor absurdly above.
-    expect(e.handlerP50Ms).toBeGreaterThanOrEqual(8);
+    // Each handler sleeps 8 ms: the percentiles cannot be much below that, nor absurdly
+    // above. Not exactly 8: a timer may fire up to 1 ms early against a clock read after
+    // the loop's cached time, and a percentile is its bucket's middle, within 3 % (seen
+    // in CI: 7.55 ms).
+    expect(e.handlerP50Ms).toBeGreaterThanOrEqual(8 * 0.97 - 1);
     expect(e.handlerP99Ms).toBeGreaterThanOrEqual(e.handlerP50Ms);
     expect(e.handlerP99Ms).toBeLessThan(1_000);
     expect(e.intervalMs).toBeGreaterThanOrEqual(150);
