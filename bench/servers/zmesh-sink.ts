@@ -1,6 +1,6 @@
 /** Receiver for the reliable benchmark: reliable "apply" writes one effect row per
  *  command in the inbox transaction; fast "apply" only counts; "count" reports it. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNode } from '../../transport/index.js';
@@ -20,4 +20,10 @@ await node.start();
 node.db!.exec('CREATE TABLE IF NOT EXISTS effects (rowid INTEGER PRIMARY KEY, bytes INTEGER NOT NULL)');
 // A secure node is reached with its key: tcp://HOST:PORT#<hex>.
 process.send?.({ endpoint: node.publicKey === undefined ? node.endpoints.router : `${node.endpoints.router}#${node.publicKey}` });
-process.on('SIGTERM', () => { void node.close().then(() => process.disconnect?.()); });
+// Its store is a scratch one: removed once closed (each run left one in the temp dir).
+process.on('SIGTERM', () => {
+  void node.close().then(() => {
+    rmSync(dir, { recursive: true, force: true });
+    process.disconnect?.();
+  });
+});
