@@ -6,12 +6,24 @@
  * notwithstanding. Now close() lets what was sent while closing leave first.
  *
  *   client --REQUEST "wait"--> server (handler sleeps 200 ms); server.close() meanwhile
+ *
+ * And a closed node lets its process exit: a HELLO read while the node was closing
+ * once opened a link (a DEALER) after the peer table had closed its links, and nothing
+ * ever closed that one. `zmesh demo`'s Ctrl-C test caught it: a service printed
+ * "closed" and then lived on until the demo SIGKILLed it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNode, type MeshNode } from '../transport/index.js';
+import { killAll, NodeProc } from './helpers/proc.js';
+import { envelope, pb, RawDealer } from './helpers/raw-peer.js';
 
 const nodes: MeshNode[] = [];
-afterEach(async () => { await Promise.all(nodes.splice(0).map((n) => n.close())); });
+const raws: RawDealer[] = [];
+afterEach(async () => {
+  for (const r of raws.splice(0)) r.close();
+  await Promise.all(nodes.splice(0).map((n) => n.close()));
+  await killAll();
+});
 
 describe('close', () => {
   it('close - a request whose handler is still running when its node closes gets its reply, 15 times out of 15', async () => {
@@ -40,5 +52,47 @@ describe('close', () => {
       await client.close();
     }
     expect(outcomes).toEqual(Array.from({ length: 15 }, () => 'done'));
+  });
+
+  it('close - hellos that keep arriving while a node closes leave no socket behind: its process exits by itself, 5 times out of 5', async () => {
+    for (let i = 0; i < 5; i++) {
+      const server = await NodeProc.start({ service: 'slow' });
+      const client = createNode({ insecure: true, service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] });
+      nodes.push(client);
+      await client.start();
+      await client.waitForService('slow');
+      // A handler that runs while close() begins: close() waits for it, and then for
+      // its reply to leave, so the node spends a while closing with its ROUTER open.
+      const answer = client.request('slow', 'sleep', Buffer.from('300'), { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // One stranger says HELLO every millisecond, naming an endpoint where nothing
+      // listens: each HELLO read after the table closed its links proposed a new one.
+      const ghost = new RawDealer(server.endpoints.router);
+      raws.push(ghost);
+      const hello = envelope({
+        kind: pb.Kind.HELLO, senderNode: 'ghost', senderService: 'ghost',
+        payload: pb.Hello.encode({ nodeId: 'ghost', service: 'ghost', mesh: 'default', pubPort: 1, protocolVersion: 1, routerEndpoints: ['tcp://127.0.0.1:9'] }).finish(),
+      });
+      let flooding = true;
+      // A send with nobody to take it fails at once (the node gone) instead of waiting.
+      ghost.sock.sendTimeout = 0;
+      const flood = (async () => {
+        while (flooding) {
+          await ghost.send(hello).catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      })();
+      const closed = server.close();
+      expect(Buffer.from(await answer).toString()).toBe('slept');
+      await closed;
+      // The fixture lets go of its IPC channel once close() resolved: from then on only
+      // the node's own handles could keep it alive.
+      const exit = await Promise.race([server.exited, new Promise<'alive'>((resolve) => setTimeout(() => resolve('alive'), 5_000))]);
+      flooding = false;
+      await flood;
+      expect(exit).toEqual({ code: 0, signal: null });
+      await client.close();
+      nodes.length = 0;
+    }
   });
 });

@@ -224,8 +224,12 @@ export class PeerLink implements Conduit {
   async close(bye: boolean, timeoutMs: number): Promise<void> {
     if (this.closed) return;
     if (bye && this.isUp) this.trySend(this.p.builder.build(Kind.BYE, {}));
+    const up = this.isUp;
     this.closed = true;
-    if (this.queue !== undefined) await settleWithin(this.queue.drained(), timeoutMs);
+    // Only an up link carries traffic worth waiting for; a pending one holds at most
+    // its own HELLO, which would keep close() waiting the full timeout for a peer that
+    // is not there.
+    if (up && this.queue !== undefined) await settleWithin(this.queue.drained(), timeoutMs);
     this.release();
   }
 

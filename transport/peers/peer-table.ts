@@ -86,6 +86,10 @@ export class PeerTable implements Routes {
   private readonly startedBy = new Map<string, number>();
   private readonly linkParts: LinkParts;
   private readonly limited: RateLimitedLog;
+  /** Set by close() and abort(): a candidate that arrives later (a HELLO read while the
+   *  node shuts down) would open a DEALER that nothing closes, and that keeps the
+   *  process alive after close() resolved. */
+  private closed = false;
 
   constructor(private readonly d: TableParts) {
     this.limited = new RateLimitedLog(d.log);
@@ -109,7 +113,7 @@ export class PeerTable implements Routes {
   propose(c: Candidate): void {
     if (this.d.candidates !== undefined) this.d.candidates[c.source] = (this.d.candidates[c.source] ?? 0) + 1;
     const endpoint = c.endpoints[0];
-    if (endpoint === undefined || c.nodeId === this.d.selfId) return;
+    if (this.closed || endpoint === undefined || c.nodeId === this.d.selfId) return;
     const serverKey = this.d.trust?.serverKey(c.publicKey);
     if (this.d.trust !== undefined && serverKey === undefined) {
       this.d.log.debug({ endpoint, source: c.source }, 'candidate without a public key ignored (secure mesh)');
@@ -278,12 +282,14 @@ export class PeerTable implements Routes {
 
   /** BYE to every peer, then release all links. */
   async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
     const links = [...this.links.values()];
     this.links.clear();
     await Promise.all(links.map((l) => l.close(true, timeoutMs)));
   }
 
   abort(): void {
+    this.closed = true;
     for (const link of this.links.values()) link.abort();
     this.links.clear();
   }
