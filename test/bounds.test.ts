@@ -165,8 +165,11 @@ describe('bounds: subscriptions', () => {
 describe('bounds: subscriptions, counted by libzmq', () => {
   it('bounds - unsubscribing what another connection holds, or frames that are not subscriptions, cannot hide a flood', async () => {
     const pub = await NodeProc.start({ service: 'pub' });
-    const a = new zmq.XSubscriber({ linger: 0 });
-    const b = new zmq.XSubscriber({ linger: 0 });
+    // No send high-water mark: an XSUB drops what does not fit its pipe, and a machine
+    // under load (CI) once lost enough of the 6 000 subscriptions that the node never
+    // saw more than its bound. A flooder wants every one of them delivered.
+    const a = new zmq.XSubscriber({ linger: 0, sendHighWaterMark: 0 });
+    const b = new zmq.XSubscriber({ linger: 0, sendHighWaterMark: 0 });
     cleanup.push(() => { a.close(); b.close(); });
     a.connect(pub.endpoints.pub);
     b.connect(pub.endpoints.pub);
