@@ -190,6 +190,11 @@ export class Outbox {
       deleteDead: db.prepare('DELETE FROM zmesh_dead_letters WHERE seq = ?'),
       requeues: db.prepare("SELECT value FROM zmesh_meta WHERE key = 'outbox_requeues'").pluck(),
       requeued: db.prepare("INSERT INTO zmesh_meta (key, value) VALUES ('outbox_requeues', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"),
+      // Prepared: db.pragma() compiles its statement on every call (withoutFsync).
+      syncMode: db.prepare('PRAGMA synchronous').pluck(),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
+      syncExtra: db.prepare('PRAGMA synchronous = EXTRA'),
     };
     this.spill = files.spill;
     this.rows = (this.stmts.count.get() as { n: number }).n;
@@ -364,13 +369,13 @@ export class Outbox {
    */
   private withoutFsync<T>(write: () => T): T {
     if (this.db.inTransaction) return write();
-    const mode = this.db.pragma('synchronous', { simple: true }) as number;
+    const mode = this.stmts.syncMode.get() as number;
     if (mode < 2) return write(); // NORMAL or OFF already
-    this.db.pragma('synchronous = NORMAL');
+    this.stmts.syncNormal.run();
     try {
       return write();
     } finally {
-      this.db.pragma(mode === 3 ? 'synchronous = EXTRA' : 'synchronous = FULL');
+      (mode === 3 ? this.stmts.syncExtra : this.stmts.syncFull).run();
     }
   }
 
