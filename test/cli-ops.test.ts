@@ -12,7 +12,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { summarize } from '../nodes/demo/summary.js';
-import type { ShopperResult } from '../nodes/demo/shoppers.js';
+import { DemoInterrupted, runDemo } from '../nodes/demo/run.js';
+import type { Progress, ShopperResult } from '../nodes/demo/shoppers.js';
 import type { AuditReport } from '../nodes/demo/audit.js';
 import { dist } from './helpers/paths.js';
 import { requireRoot } from './helpers/root.js';
@@ -373,6 +374,28 @@ describe('smaller things', () => {
     expect(text).not.toContain('discover each other');
     expect(text).toMatch(/zmesh demo: demo interrupted; the services were stopped, their stores kept in /);
     expect(text).not.toContain('uncleanly');
+  }, 60_000);
+
+  it('cli ops - a stopped demo starts no shopper after the signal (before, all 5 000 remaining started)', async () => {
+    // Before, the lanes went on placing every remaining order after Ctrl-C, only no
+    // longer waiting for outcomes: seconds of checkouts nobody asked for.
+    const stop = new AbortController();
+    let atAbort = -1;
+    let last: Progress | undefined;
+    const run = runDemo({
+      orders: 5_000, concurrency: 5, discovery: 'static', insecure: true, stderr: 'ignore', signal: stop.signal,
+      onProgress: (p) => {
+        last = p;
+        if (atAbort < 0 && p.submitted >= 20) {
+          atAbort = p.started;
+          stop.abort();
+        }
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(DemoInterrupted);
+    expect(atAbort).toBeGreaterThanOrEqual(20);
+    // Shoppers under way may finish their step; none begins.
+    expect(last!.started).toBe(atAbort);
   }, 60_000);
 
   it('cli ops - the demo summary never puts a percentile above the maximum', () => {

@@ -109,8 +109,17 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
       const seen = outcomes.get(orderId);
       if (seen !== undefined) return seen;
       const woke = await new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => { waiters.delete(orderId); resolve(false); }, POLL_MS);
-        waiters.set(orderId, () => { clearTimeout(t); waiters.delete(orderId); resolve(true); });
+        const end = (answer: boolean): void => {
+          clearTimeout(t);
+          waiters.delete(orderId);
+          o.signal?.removeEventListener('abort', stopped);
+          resolve(answer);
+        };
+        // A stopped run stops waiting at once (the loop then sees the signal).
+        const stopped = (): void => end(true);
+        const t = setTimeout(() => end(false), POLL_MS);
+        waiters.set(orderId, () => end(true));
+        o.signal?.addEventListener('abort', stopped, { once: true });
       });
       if (woke) continue;
       // No event within POLL_MS: it may have been published while we were not
@@ -174,17 +183,22 @@ export async function runShoppers(node: MeshNode, o: ShopperOptions): Promise<Sh
   try {
     for (const def of [OrderConfirmed, OrderRejected]) subs.push(await node.subscribe(def.topic, onOutcome, { signal: o.signal }));
     const results: ShopperResult[] = new Array(o.orders);
+    const unfinished = (i: number, reason: string): ShopperResult => ({
+      index: i, cartId: `${o.runId}-cart-${i}`, idempotencyKey: `${o.runId}-checkout-${i}`, orderId: '', items: [],
+      outcome: 'unfinished', decidedBy: '', reason, latencyMs: 0, attempts: 0,
+    });
     let next = 0;
     const lane = async (): Promise<void> => {
-      while (next < o.orders) {
+      // Stopped (Ctrl-C): no new shopper starts. Before, the lanes went on placing
+      // every remaining order, only no longer waiting for outcomes, for seconds.
+      while (next < o.orders && o.signal?.aborted !== true) {
         const i = next++;
-        results[i] = await shop(i).catch((err: unknown) => ({
-          index: i, cartId: `${o.runId}-cart-${i}`, idempotencyKey: `${o.runId}-checkout-${i}`, orderId: '', items: [],
-          outcome: 'unfinished' as const, decidedBy: '' as const, reason: (err as Error).message, latencyMs: 0, attempts: 0,
-        }));
+        results[i] = await shop(i).catch((err: unknown) => unfinished(i, (err as Error).message));
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? o.orders, o.orders)) }, lane));
+    // Shoppers that never started (the run was stopped) are unfinished too.
+    for (let i = next; i < o.orders; i++) results[i] = unfinished(i, 'not started: the run was stopped');
     return results;
   } finally {
     for (const sub of subs) sub.unsubscribe();
