@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../transport/errors.js';
 import { silentLogger } from '../transport/log.js';
 import { EventBatch, type StreamProgress } from '../transport/reliable/event-batch.js';
 import { EVENT_RETENTION, EventLog } from '../transport/reliable/event-log.js';
@@ -86,6 +87,18 @@ describe('wal sync', () => {
     await logged;
     expect({ rows, headBefore }).toEqual({ rows: 1, headBefore: 0 });
     expect(log.head()).toBe(1);
+  });
+
+  it('wal sync - a send() whose fsync failed rejects with STORE problem "unconfirmed", and its command stands and is delivered (a resend would be a duplicate)', async () => {
+    const s = open('unconfirmed.db');
+    const failing = { commit: <T>(w: () => T): T => w(), afterSync: (cb: (err: Error | undefined) => void) => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })) };
+    const outbox = new Outbox(s.db, s.space, { ...s, walSync: failing as never }, 1_000, () => undefined);
+    const err = await outbox.send({ id: Buffer.alloc(16, 7), service: 'sink', method: 'apply', payload: Buffer.from('x') }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect({ code: (err as StoreError).code, problem: (err as StoreError).problem, retryable: (err as StoreError).retryable })
+      .toEqual({ code: 'ZMESH_ERR_STORE', problem: 'unconfirmed', retryable: false });
+    expect((err as Error).message).toMatch(/do not send it again/);
+    expect(outbox.due('sink', 0, 10).map((r) => r.method)).toEqual(['apply']);
   });
 
   it('wal sync - a durable batch moves its progress in memory at commit, but its handlers\' sends and its acknowledgement wait for the fsync, and the progress it acknowledges is only what is on disk', () => {

@@ -114,8 +114,10 @@ export class OutboxFullError extends ZmeshError {
   constructor(message: string, o: ZmeshErrorOptions = {}) { super(ErrorCode.OUTBOX_FULL, message, { retryable: true, ...o }); }
 }
 /** 'migration': a step of the `migrations` option failed (rolled back; the store is
- *  at its earlier step). The others: see the STORE code. */
-export type StoreProblem = 'corrupt' | 'foreign' | 'newer' | 'locked' | 'io' | 'migration';
+ *  at its earlier step). 'unconfirmed': the write committed and stands (a command is
+ *  delivered, an event served) but the fsync after it failed, so it may not survive a
+ *  power cut; sending it again would deliver it twice. The others: see the STORE code. */
+export type StoreProblem = 'corrupt' | 'foreign' | 'newer' | 'locked' | 'io' | 'migration' | 'unconfirmed';
 export class StoreError extends ZmeshError {
   readonly problem: StoreProblem;
   constructor(problem: StoreProblem, message: string, o: ZmeshErrorOptions = {}) {

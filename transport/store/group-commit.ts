@@ -91,5 +91,5 @@ export class GroupCommit<T, R> {
 
 /** What a caller gets when its commit stands but its fsync failed. */
 export function notConfirmed(err: Error): StoreError {
-  return new StoreError('io', `committed, but the disk did not confirm it (fsync of the WAL failed: ${err.message}); it stands and is delivered, but may not survive a power cut`, { cause: err });
+  return new StoreError('unconfirmed', `committed, but the disk did not confirm it (fsync of the WAL failed: ${err.message}); it stands and is delivered (do not send it again), but may not survive a power cut`, { cause: err });
 }
