@@ -55,6 +55,9 @@ export interface ServiceProcess {
   peer: string;
   /** Its Prometheus metrics URL, when started with --metrics-port. */
   metrics?: string;
+  /** What its stdout said since: `stopping` (it got a signal, it is closing), and
+   *  `closed` (its node closed: whatever ends the process now, nothing is left open). */
+  said: { stopping: boolean; closed: boolean };
 }
 
 export interface Cluster {
@@ -100,8 +103,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !ENV_VARS.includes(k)));
   const start = async (service: ServiceName): Promise<ServiceProcess> => {
     const child = launch(service, argsOf(service), { stdio: ['ignore', 'pipe', o.stderr ?? 'ignore'], env });
+    const said = { stopping: false, closed: false };
+    const lines = createInterface({ input: child.stdout! });
     const ready = await new Promise<{ nodeId: string; bound: string; publicKey?: string; metrics?: string }>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout! });
       const timer = setTimeout(() => fail(new Error(`${service} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       const fail = (err: Error): void => { clearTimeout(timer); child.kill('SIGKILL'); reject(err); };
       lines.once('line', (line) => {
@@ -116,6 +120,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       });
       child.once('exit', (code, signal) => fail(new Error(`${service} exited (${signal ?? code}) before it was ready`)));
     });
+    lines.on('line', (line) => {
+      if (line.startsWith('{"event":"stopping"')) said.stopping = true;
+      else if (line.startsWith('{"event":"closed"')) said.closed = true;
+    });
     // The endpoint as bound: loopback-bound and interface-bound routers as such, and a
     // wildcard one over loopback, since the services share this host (its advertised
     // addresses, in the ready line's `router`, would route through the host's LAN
@@ -123,7 +131,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     const router = ready.bound.replace('0.0.0.0', '127.0.0.1');
     const publicKey = ready.publicKey;
     const proc = {
-      service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}`,
+      service, child, nodeId: ready.nodeId, router, publicKey, peer: publicKey === undefined ? router : `${router}#${publicKey}`, said,
       ...(ready.metrics === undefined ? {} : { metrics: ready.metrics }),
     };
     procs.set(service, proc);
@@ -134,6 +142,13 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     child.exitCode !== null || child.signalCode !== null
       ? Promise.resolve(child.exitCode)
       : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  /** Its exit code once its stdout is read to the end (so `closed` is known): 0 for a
+   *  service that said its node closed, however the process then ended. */
+  const stopped = (p: ServiceProcess): Promise<number | null> => new Promise((resolve) => {
+    const done = (): void => resolve(p.child.exitCode ?? (p.said.closed ? 0 : null));
+    if (p.child.stdout === null || p.child.stdout.readableEnded || p.child.stdout.destroyed) void exited(p.child).then(done);
+    else p.child.once('close', done);
+  });
 
   const cluster: Cluster = {
     procs,
@@ -147,9 +162,11 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     stop: async (graceMs = 10_000) => {
       const codes: Record<string, number | null> = {};
       await Promise.all([...procs.values()].map(async (p) => {
-        p.child.kill('SIGTERM');
+        // One that got the signal too (Ctrl-C reaches the whole process group) is
+        // closing already: another signal could only catch it mid-exit.
+        if (!p.said.stopping) p.child.kill('SIGTERM');
         const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
-        codes[p.service] = await exited(p.child);
+        codes[p.service] = await stopped(p);
         clearTimeout(timer);
       }));
       return codes;

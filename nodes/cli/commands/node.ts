@@ -87,8 +87,14 @@ export const nodeCommand: CommandModule<object, Args> = {
     // SIGTERM that beat the handlers would kill the process instead of closing it.
     let aborting: (() => void) | undefined;
     const stopped = new Promise<void>((done) => {
+      let stopping = false;
       const stop = (signal: NodeJS.Signals): void => {
         process.once(signal, () => { aborting?.(); process.exit(130); });
+        // Whoever started us (zmesh demo) learns that we are on our way out, so that it
+        // does not signal us again: a SIGTERM that arrives while the process exits,
+        // after Node has let go of its handlers, kills it with the signal.
+        if (args.json && !stopping) console.log(JSON.stringify({ event: 'stopping', signal }));
+        stopping = true;
         done();
       };
       process.once('SIGINT', stop);
