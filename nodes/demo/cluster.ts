@@ -143,9 +143,11 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       ? Promise.resolve(child.exitCode)
       : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   /** Its exit code once its stdout is read to the end (so `closed` is known): 0 for a
-   *  service that said its node closed, however the process then ended. */
-  const stopped = (p: ServiceProcess): Promise<number | null> => new Promise((resolve) => {
-    const done = (): void => resolve(p.child.exitCode ?? (p.said.closed ? 0 : null));
+   *  service that said its node closed and then died of a signal mid-exit; null for
+   *  one that had to be killed (`forced`), even after it said so: a process that
+   *  lives on after its node closed holds something it should not. */
+  const stopped = (p: ServiceProcess, forced: () => boolean): Promise<number | null> => new Promise((resolve) => {
+    const done = (): void => resolve(p.child.exitCode ?? (p.said.closed && !forced() ? 0 : null));
     if (p.child.stdout === null || p.child.stdout.readableEnded || p.child.stdout.destroyed) void exited(p.child).then(done);
     else p.child.once('close', done);
   });
@@ -165,8 +167,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         // One that got the signal too (Ctrl-C reaches the whole process group) is
         // closing already: another signal could only catch it mid-exit.
         if (!p.said.stopping) p.child.kill('SIGTERM');
-        const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
-        codes[p.service] = await stopped(p);
+        let forced = false;
+        const timer = setTimeout(() => { forced = true; p.child.kill('SIGKILL'); }, graceMs);
+        codes[p.service] = await stopped(p, () => forced);
         clearTimeout(timer);
       }));
       return codes;
