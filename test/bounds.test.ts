@@ -265,7 +265,7 @@ describe('bounds: durable subscriptions', () => {
       handler: (e) => { applied.push(e.stream); },
       tx: () => ({ tx: {} as never, committed: () => undefined, rolledBack: () => undefined }),
       replay: () => Promise.reject(new Error('no replay here')), ack: () => undefined,
-      isUp: () => false, upOf: () => [], scope: () => '',
+      isUp: () => false, upOf: () => [], scope: () => '', lost: () => undefined,
     });
     try {
       // 100 made-up stream ids from one publisher, each at seq 1 (so each applies at once).

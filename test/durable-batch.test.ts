@@ -10,7 +10,7 @@
  * The verdict comes from the subscriber's database, read through a second connection
  * that sees only what committed.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -22,6 +22,7 @@ import { DurableSubscription } from '../transport/reliable/durable.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../transport/reliable/event-batch.js';
 import { EVENT_RETENTION, EventLog } from '../transport/reliable/event-log.js';
 import { openStore, type OpenedStore } from '../transport/store/open.js';
+import { SPILL_MIN_BYTES } from '../transport/store/spill.js';
 import type { MeshEvent, Transaction } from '../transport/types.js';
 
 let dir: string;
@@ -79,6 +80,8 @@ interface Sub {
   rolledBack: string[];
   /** [publisher node, stream, seq, the progress a second connection saw committed then]. */
   acks: Array<[string, string, number, number]>;
+  /** Seqs reported lost (damaged at their publisher), in order. */
+  lost: number[];
   /** What committed: effects in order, per stream. */
   effects(stream: string): number[];
   progress(stream: string): number | undefined;
@@ -93,7 +96,7 @@ function subscriber(pubs: Pub[], before: (stream: string, seq: number) => void =
   const reader = new Database(path, { readonly: true });
   const tags = new WeakMap<Transaction, string>();
   const s: Omit<Sub, 'sub'> = {
-    store, committed: [], rolledBack: [], acks: [],
+    store, committed: [], rolledBack: [], acks: [], lost: [],
     effects: (stream) => reader.prepare('SELECT seq FROM effects WHERE stream = ? ORDER BY id').pluck().all(stream) as number[],
     progress: (stream) => reader.prepare("SELECT last_seq FROM zmesh_durable WHERE name = 'audit' AND stream = ?").pluck().get(stream) as number | undefined,
   };
@@ -111,7 +114,7 @@ function subscriber(pubs: Pub[], before: (stream: string, seq: number) => void =
     replay: (nodeId, req) => Promise.resolve(pubs.find((p) => p.nodeId === nodeId)!.answer(req)),
     ack: (nodeId, stream, seq) => { s.acks.push([nodeId, stream, seq, s.progress(stream) ?? 0]); },
     // No poll finds anything: catch-ups start from the triggers the tests give.
-    isUp: () => false, upOf: () => [], scope: () => '',
+    isUp: () => false, upOf: () => [], scope: () => '', lost: (e) => s.lost.push(e.seq),
   });
   cleanup.push(() => { sub.close(); reader.close(); store.close(); });
   return { ...s, sub };
@@ -158,6 +161,39 @@ describe('durable batches', () => {
     expect(s.sub.commits).toBe(2);
     // Every $ack went out after the progress it reports had committed.
     for (const [, , seq, seen] of s.acks) expect(seen).toBeGreaterThanOrEqual(seq);
+  });
+
+  it('durable batch - an event its publisher cannot read (damaged spill) moves progress past it in the page\'s transaction and is reported lost once, only when progress gets there', async () => {
+    const a = publisher('alpha');
+    let failed = false;
+    const s = subscriber([a], (_stream, seq) => {
+      if (seq === 2 && !failed) {
+        failed = true;
+        throw new Error('not yet');
+      }
+    });
+    a.publish(2);
+    a.publish(1, 'ev.x', Buffer.alloc(SPILL_MIN_BYTES, 0x33)); // seq 3, spilled, with its CRC
+    a.publish(2);
+    const seg = join(dir, 'alpha.db-spill', '0000000001.seg');
+    const bytes = readFileSync(seg);
+    bytes.writeUInt8(bytes.readUInt8(100) ^ 0xff, 100);
+    writeFileSync(seg, bytes);
+    // The first page stops at 2 (its handler throws): 3 is not reached, not reported.
+    s.sub.onPeerUp(a.nodeId);
+    await vi.waitFor(() => expect(s.rolledBack).toEqual([`${a.stream}:2`]));
+    await vi.waitFor(() => expect(s.acks.at(-1)?.[2]).toBe(1));
+    expect(s.lost).toEqual([]);
+    s.sub.onPeerUp(a.nodeId);
+    await vi.waitFor(() => expect(s.progress(a.stream)).toBe(5));
+    expect(s.effects(a.stream)).toEqual([1, 2, 4, 5]);
+    expect(s.lost).toEqual([3]);
+    // Past it for good: asking again finds nothing new and reports nothing again.
+    const replays = a.replays;
+    s.sub.onPeerUp(a.nodeId);
+    await vi.waitFor(() => expect(a.replays).toBe(replays + 1));
+    await vi.waitFor(() => expect(s.acks.at(-1)?.[2]).toBe(5));
+    expect(s.lost).toEqual([3]);
   });
 
   it('durable batch - a batch whose COMMIT fails rolls back every event in it; catch-up applies each once, nothing twice', async () => {

@@ -4,12 +4,16 @@
  * the two commit together. Real stores, real files, real nodes, a real SIGKILL.
  */
 import { fork } from 'node:child_process';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, createNode, openStoreAdmin, type MeshEvent, type MeshNode } from '../transport/index.js';
 import { StoreError } from '../transport/errors.js';
+import { decodeReplayReply, encodeReplayRequest } from '../transport/codec/control.js';
+import { answerReplay } from '../transport/reliable/control.js';
 import { EVENT_RETENTION, EventLog, type LoggedEvent } from '../transport/reliable/event-log.js';
 import { beforeCommit } from '../transport/store/before-commit.js';
 import { openStore, type OpenedStore } from '../transport/store/open.js';
@@ -232,12 +236,28 @@ describe('spill', () => {
     flip(`${path}-spill/0000000001.seg`, BIG + 5);
     const again = openStore(path, { durability: 'os' });
     const log2 = eventLog(again);
-    const err = (() => { try { readAll(log2); } catch (e) { return e; } return undefined; })();
+    // The page says which event is damaged, and why, instead of serving wrong bytes
+    // or failing as a whole (proto/README.md section 15.2).
+    const read = readAll(log2);
+    expect(read.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(read[1]!.payload.byteLength).toBe(0);
+    expect(read[1]!.damaged).toContain('0000000001.seg');
+    expect(read[1]!.damaged).toContain('CRC');
+    expect(read[0]!.damaged).toBeUndefined();
+    expect(read[0]!.payload.equals(spillPayload(1, BIG))).toBe(true);
+    expect(read[2]!.payload.equals(spillPayload(3, BIG))).toBe(true);
+    // An asker of an earlier revision (no takes_damaged) gets the events before it,
+    // then a corrupt error naming it, as before the field.
+    const publishing = { storeId: 'ffeeddccbbaa9988', nodeId: 'pub-1', service: 'pub', events: log2 };
+    const old = decodeReplayReply(answerReplay(publishing, encodeReplayRequest({ known: {}, prefix: '', max: 10, subscriber: '', maxBytes: 0, boundedScan: true })).reply)!;
+    expect(old.events.map((e) => e.seq)).toEqual([1]);
+    expect(old).toMatchObject({ scanned: 1, more: false, head: 3 });
+    const err = (() => { try { answerReplay(publishing, encodeReplayRequest({ known: { [publishing.storeId]: 1 }, prefix: '', max: 10, subscriber: '', maxBytes: 0, boundedScan: true })); } catch (e) { return e; } return undefined; })();
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).problem).toBe('corrupt');
-    expect((err as Error).message).toContain('0000000001.seg');
     expect((err as Error).message).toContain('CRC');
-    expect(log2.page({ after: 0, upTo: 1, prefix: '', maxEvents: 1, maxRows: 1, fits: () => true }).events[0]!.payload.equals(spillPayload(1, BIG))).toBe(true);
+    const told = decodeReplayReply(answerReplay(publishing, encodeReplayRequest({ known: {}, prefix: '', max: 10, subscriber: '', maxBytes: 0, boundedScan: true, takesDamaged: true })).reply)!;
+    expect(told.events.map((e) => [e.seq, e.damaged === undefined, e.payload.byteLength])).toEqual([[1, true, BIG], [2, false, 0], [3, true, BIG]]);
     expect(again.db.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(3);
     again.close();
 
@@ -275,6 +295,61 @@ describe('spill', () => {
     } finally {
       admin.close();
     }
+  });
+
+  it('spill - durability os: a durable subscriber moves past an event whose spilled payload is damaged, reports it lost once, and gets every other event in order, live ones after it too; the publisher keeps the row', async () => {
+    const storePath = join(dir, 'pub-os.db');
+    const port = await freePort();
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); done(); } }));
+    const mk = (service: string, o: object): MeshNode => {
+      const n = createNode({ insecure: true, service, host: '127.0.0.1', discovery: 'static', maxPayloadBytes: 1 << 20, reliable: { durability: 'os' }, ...o }, { logger });
+      cleanup.push(() => n.close());
+      return n;
+    };
+    let pub = mk('pub', { storePath, routerPort: port });
+    await pub.start();
+    // Events 1..6: the even ones are spilled, in segment 1 in that order.
+    const sent = [1, 2, 3, 4, 5, 6].map((n) => (n % 2 === 0 ? spillPayload(n, BIG) : Buffer.from(`small ${n}`)));
+    for (const p of sent) await pub.publishReliable('a.ev', p);
+    await pub.close();
+    const seg = `${storePath}-spill/0000000001.seg`;
+    const bytes = readFileSync(seg);
+    bytes.writeUInt8(bytes.readUInt8(BIG + 77) ^ 0xff, BIG + 77); // event 4, the second spilled
+    writeFileSync(seg, bytes);
+
+    pub = mk('pub', { storePath, routerPort: port });
+    await pub.start();
+    const sub = mk('sub', { storePath: join(dir, 'sub-os.db'), peers: [`tcp://127.0.0.1:${port}`] });
+    const lost: Array<{ seq: number; subscription: string | undefined; reason: string; stream: string }> = [];
+    sub.on('event:lost', (e) => lost.push(e));
+    await sub.start();
+    const got: number[] = [];
+    await sub.subscribeDurable('audit', 'a.', (e: MeshEvent) => {
+      const i = e.seq - 1;
+      expect(Buffer.from(e.payload).equals(sent[i]!)).toBe(true);
+      got.push(e.seq);
+    });
+    await vi.waitFor(() => expect(got).toEqual([1, 2, 3, 5, 6]), { timeout: 20_000, interval: 20 });
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ seq: 4, subscription: 'audit' });
+    expect(lost[0]!.reason).toContain('0000000001.seg');
+    expect(sub.stats().events.lost).toBe(1);
+    // One error line on each side, in the events schema, naming the event.
+    const line = (event: string): Array<Record<string, unknown>> => lines.filter((l) => l['event'] === event);
+    expect(line('event.lost')).toEqual([expect.objectContaining({ level: 50, schema: 'zmesh.audit.v1', seq: 4, topic: 'a.ev', subscription: 'audit', suppressed: 0, peer: expect.objectContaining({ service: 'pub' }) })]);
+    expect(line('event.damaged')).toEqual([expect.objectContaining({ level: 50, seq: 4, count: 1, peer: expect.objectContaining({ service: 'sub' }) })]);
+    // Progress stands past it: a live event applies at once, and the damaged event is
+    // never asked for again (the once-a-second poll runs meanwhile).
+    sent.push(Buffer.from('small 7'));
+    await pub.publishReliable('a.ev', sent[6]!);
+    await vi.waitFor(() => expect(got.at(-1)).toBe(7), { timeout: 10_000, interval: 20 });
+    const progress = sub.db!.prepare("SELECT last_seq FROM zmesh_durable WHERE name = 'audit'").pluck().get();
+    expect(progress).toBe(7);
+    expect(lost).toHaveLength(1);
+    // The publisher deleted nothing: the row is there, damaged as it was.
+    expect(pub.db!.prepare('SELECT count(*) FROM zmesh_events').pluck().get()).toBe(7);
+    expect(readFileSync(seg).equals(bytes)).toBe(true);
   });
 
   it('spill - a publisher of 64 KiB events SIGKILLed 5 times: every event whose publishReliable resolved is there, byte for byte, numbered without a gap', async () => {

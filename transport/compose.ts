@@ -44,6 +44,7 @@ import { TrustPolicy, ZAP_DOMAIN_PUB, ZAP_DOMAIN_ROUTER } from './security/polic
 import { SUB_REBUILD_AFTER_MS } from './bounds.js';
 import { PubSocket } from './pubsub/pub-socket.js';
 import { createPublisher, createRouter, createSubscriber, newContext, sendQueue, type QueueReport, type SocketSecurity } from './socket/sockets.js';
+import { lostReporter, type ReportLost } from './reliable/lost.js';
 import { Counters } from './stats.js';
 import type { Clock, Discovery, NodeComponents } from './types.js';
 
@@ -53,6 +54,8 @@ export interface NodeParts {
   clock: Clock;
   counters: Counters;
   bus: EventBus;
+  /** Counts, logs and emits an event a subscription moved past as damaged. */
+  reportLost: ReportLost;
   pending: PendingRequests;
   sockets: { router: zmq.Router };
   /** The XPUB, which a subscription flood gets replaced (pubsub/pub-socket.ts). */
@@ -88,6 +91,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const observer = guardObserver(fanOut([components.observer, summaries?.observer]), log);
   const counters = new Counters();
   const bus = createEventBus();
+  const reportLost = lostReporter(bus, counters, log);
   const drop = dropReporter(counters, log, observer?.dropped);
   const builder = new EnvelopeBuilder(opts.nodeId, opts.service, clock, counters.sentByKind);
   const decode = inbound({ maxPayloadBytes: opts.maxPayloadBytes, counters, drop });
@@ -210,7 +214,7 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   const reliable = opts.storePath === undefined ? undefined : new ReliableLayer({
     storePath: opts.storePath, migrations: opts.migrations, settings: opts.reliable, maxPayloadBytes: opts.maxPayloadBytes,
     subscribeTimeoutMs: opts.subscribeTimeoutMs, nodeId: opts.nodeId, service: opts.service, builder,
-    client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds,
+    client, peers: table, server, publisher, subscriber, bus, clock, log, bounds: counters.bounds, reportLost,
     ...(observer === undefined ? {} : { batchCommitted: observer.batchCommitted }),
     ...(trust === undefined ? {} : {
       trust: {
@@ -230,5 +234,5 @@ export function compose(opts: ResolvedOptions, components: NodeComponents, local
   if (opts.dns !== undefined) sources.push(['dns', dnsFromSettings(opts.dns, log)]);
   opts.sources.forEach((s, i) => sources.push([`source${i}`, s]));
 
-  return { log, clock, counters, bus, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket, summaries };
+  return { log, clock, counters, bus, reportLost, pending, sockets, queues, server, client, publisher, subscriber, table, members, reliable, sources, trust, pubSocket, summaries };
 }

@@ -25,14 +25,23 @@ export type NodeEvent =
    *  sequence number in the event log. */
   | { event: 'store.opened'; store: string; storeId: string; pending: number; eventHead: number }
   | { event: 'message.dead-lettered'; service: string; method: string; streamSeq: number; attempts: number; reason: string }
-  | { event: 'replay.served'; peer: EventPeer; prefix: string; events: number; fromSeq: number; toSeq: number };
+  | { event: 'replay.served'; peer: EventPeer; prefix: string; events: number; fromSeq: number; toSeq: number }
+  /** Publisher side: a replay told `peer` (which moves past them) that `count` of its
+   *  events cannot be read, the first of them `seq`; `suppressed`: answers with
+   *  damaged events to that peer not logged since the last line. */
+  | { event: 'event.damaged'; peer: EventPeer; seq: number; topic: string; reason: string; count: number; suppressed: number }
+  /** Subscriber side: a subscription moved past an event its publisher (`peer`)
+   *  reported damaged. */
+  | { event: 'event.lost'; peer: EventPeer; subscription?: string; prefix: string; stream: string; seq: number; topic: string; reason: string; suppressed: number };
 
 export type NodeEventName = NodeEvent['event'];
 
-/** Writes one event line: warn for a dead letter (an operator must act), info else. */
+/** Writes one event line: error for an event lost to damage, warn for a dead letter
+ *  (an operator must act), info else. */
 export function logEvent(log: Logger, e: NodeEvent): void {
   const line = { schema: AUDIT_SCHEMA, ...e };
-  if (e.event === 'message.dead-lettered') log.warn(line, e.event);
+  if (e.event === 'event.damaged' || e.event === 'event.lost') log.error(line, e.event);
+  else if (e.event === 'message.dead-lettered') log.warn(line, e.event);
   else log.info(line, e.event);
 }
 

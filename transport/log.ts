@@ -24,15 +24,23 @@ export class RateLimitedLog {
   ) {}
 
   warn(key: string, fields: Record<string, unknown>, msg: string): void {
+    const suppressed = this.take(key);
+    if (suppressed !== undefined) this.log.warn({ ...fields, suppressed }, msg);
+  }
+
+  /** For a line of `key` written some other way: undefined when one was written less
+   *  than the interval ago (this one is counted as suppressed); else the number
+   *  suppressed since the last, and the line is to be written now. */
+  take(key: string): number | undefined {
     const now = Date.now();
     const entry = this.last.get(key);
     if (entry !== undefined && now - entry.at < this.intervalMs) {
       entry.suppressed++;
-      return;
+      return undefined;
     }
-    this.log.warn({ ...fields, suppressed: entry?.suppressed ?? 0 }, msg);
     this.last.delete(key);
     this.last.set(key, { at: now, suppressed: 0 });
     if (this.last.size > RATE_LIMITED_KEYS) this.last.delete(this.last.keys().next().value!);
+    return entry?.suppressed ?? 0;
   }
 }

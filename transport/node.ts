@@ -275,7 +275,7 @@ class Node implements MeshNode {
    *  stops it and removes its listeners. */
   private catchUpFor(prefix: string, listener: EventListener): { onEvent: EventListener; release(): void } {
     const maxBytes = Math.max(1_024, this.opts.maxPayloadBytes - 1_024);
-    const catchUp = new CatchUp({ prefix, deliver: listener, log: this.p.log, replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, maxBytes }) });
+    const catchUp = new CatchUp({ prefix, deliver: listener, lost: this.p.reportLost, log: this.p.log, replay: (nodeId, request) => requestReplay(this.p.client, nodeId, { ...request, maxBytes }) });
     const offs = [
       this.p.bus.on('peer:down', ({ peer }) => catchUp.publisherDown(peer.nodeId)),
       this.p.bus.on('peer:up', ({ peer }) => catchUp.publisherUp(peer.nodeId, peer.service)),

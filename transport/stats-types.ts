@@ -30,7 +30,9 @@ export interface NodeStats {
   sendErrors: number;
   requests: { sent: number; answered: number; failed: number; timedOut: number; inFlight: number };
   handled: { ok: number; failed: number; running: number };
-  events: { published: number; delivered: number };
+  /** `lost`: reliable events this node's durable and catch-up subscriptions moved
+   *  past because their publisher's log cannot read them (proto/README.md 15.2). */
+  events: { published: number; delivered: number; lost: number };
   /** What the node refused or rebuilt to stay within its bounds (transport/bounds.ts,
    *  proto/README.md section 10). */
   bounds: BoundsStats;

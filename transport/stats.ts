@@ -32,7 +32,7 @@ export class Counters {
   readonly dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   readonly requests = { sent: 0, answered: 0, failed: 0, timedOut: 0, inFlight: 0 };
   readonly handled = { ok: 0, failed: 0, running: 0 };
-  readonly events = { published: 0, delivered: 0 };
+  readonly events = { published: 0, delivered: 0, lost: 0 };
   /** Envelopes by kind number: built for sending, received valid. A kind outside the
    *  array is not counted (the protocol has 17). */
   readonly sentByKind: number[] = new Array<number>(KIND_SLOTS).fill(0);

@@ -284,7 +284,12 @@ export type NodeEvent =
   | { type: 'peer:up'; peer: PeerInfo }
   | { type: 'peer:down'; peer: PeerInfo; reason: string }
   /** Reliable commands to `service` were acknowledged by the receiver (effect committed). */
-  | { type: 'outbox:acked'; service: string; count: number };
+  | { type: 'outbox:acked'; service: string; count: number }
+  /** A reliable event that no subscription can ever get: its publisher's log holds
+   *  its row but cannot read its payload (proto/README.md section 15.2). The
+   *  subscription (a durable one's name, or undefined for a catch-up subscription)
+   *  moved past it; the row is left as it is in the publisher's store. */
+  | { type: 'event:lost'; subscription: string | undefined; prefix: string; publisher: { node: string; service: string }; stream: string; seq: number; topic: string; reason: string };
 
 export type NodeEventType = NodeEvent['type'];
 export type NodeEventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>;

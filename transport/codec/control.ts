@@ -93,6 +93,10 @@ export interface ReplayRequest {
   /** The asker continues from ReplayReply.scanned, so the publisher may bound its
    *  scan of the log. Absent or false: the unbounded scan of earlier revisions. */
   boundedScan?: boolean;
+  /** The asker reads ReplayedEvent.damaged (an event the publisher cannot read is
+   *  answered as such). Absent or false: such a page is refused, as in earlier
+   *  revisions. */
+  takesDamaged?: boolean;
 }
 
 export interface ReplayedEvent {
@@ -104,6 +108,9 @@ export interface ReplayedEvent {
   id: Uint8Array;
   node: string;
   service: string;
+  /** The publisher cannot read this event's payload (why): `payload` is empty. Only
+   *  sent to askers with takesDamaged. */
+  damaged?: string;
 }
 
 export interface ReplayReply {
@@ -135,7 +142,7 @@ export function decodeReplayRequest(payload: Uint8Array): ReplayRequest | undefi
     if (utf8Over(r.prefix, MAX_SUBJECT_BYTES)) return undefined;
     const known: Record<string, number> = {};
     for (const [k, v] of Object.entries(r.known ?? {})) known[k] = toNumber(v);
-    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes, boundedScan: r.boundedScan };
+    return { known, prefix: r.prefix, max: r.max, subscriber: r.subscriber, maxBytes: r.maxBytes, boundedScan: r.boundedScan, takesDamaged: r.takesDamaged };
   } catch {
     return undefined;
   }
@@ -158,6 +165,7 @@ export function decodeReplayReply(payload: Uint8Array): ReplayReply | undefined 
       events: events.map((e) => ({
         seq: toNumber(e.seq), topic: e.topic, payload: e.payload, headers: e.headers ?? {},
         timestampMs: toNumber(e.timestampMs), id: e.id, node: e.node, service: e.service,
+        ...(e.damaged === '' ? {} : { damaged: e.damaged }),
       })),
       more: r.more,
       scanned: toNumber(r.scanned),

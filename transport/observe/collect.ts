@@ -39,6 +39,7 @@ export const FILLS: Record<Exclude<ScrapedName, 'elu'>, Fill> = {
   handlersInFlight: one((st) => st.handled.running),
   published: one((st) => st.events.published),
   delivered: one((st) => st.events.delivered),
+  lost: one((st) => st.events.lost),
   bounds: (s, add) => each(s.stats.bounds as unknown as Record<string, number>, 'reason', s.service, add),
   peers: (s, add, fold) => {
     for (const p of s.peers) add({ service: s.service, peer_service: fold(p.service), state: p.state }, 1);

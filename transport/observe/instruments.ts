@@ -59,6 +59,7 @@ export const SCRAPED = {
   handlersInFlight: def('zmesh_handlers_in_flight', 'gauge', ['service'], 'Handlers running now (load)'),
   published: def('zmesh_events_published_total', 'counter', ['service'], 'Events this node published'),
   delivered: def('zmesh_events_delivered_total', 'counter', ['service'], 'Events delivered to this node\'s subscriptions'),
+  lost: def('zmesh_events_lost_total', 'counter', ['service'], 'Reliable events this node\'s durable and catch-up subscriptions moved past: their publisher\'s log cannot read them'),
   bounds: def('zmesh_bounds_total', 'counter', ['service', 'reason'], 'What the node refused or rebuilt to stay within its bounds, by reason'),
   peers: def('zmesh_peers', 'gauge', ['service', 'peer_service', 'state'], 'Peers known now, by state'),
   rtt: def('zmesh_peer_rtt_seconds', 'gauge', ['service', 'peer_service'], 'Last heartbeat round trip, averaged over the peers of a service that are up'),

@@ -19,6 +19,8 @@
  *     of our prefix that we never had     something of ours was lost while connected)
  *   a live event at or below the       -> a duplicate (replayed already): dropped
  *     position
+ *   a replayed event is damaged (its   -> reported lost (lost.ts) and passed:
+ *     publisher cannot read it)           nobody can ever deliver it
  *   a replay fails (the publisher has  -> deliver what is held and go on live: a
  *     no log, left again, refused)        catch-up is best effort, never a stall
  * Fast-class events carry no stream and are delivered as they come.
@@ -31,6 +33,7 @@ import type { ReplayReply, ReplayRequest } from '../codec/control.js';
 import { HEADER_EPREV, HEADER_ESEQ, HEADER_ESTREAM, eventPrevFor, parseDecimal } from '../codec/stream-headers.js';
 import type { EventListener, MeshEvent } from '../types.js';
 import { MAX_REPLAY_EVENTS, reachOf } from './control.js';
+import type { ReportLost } from './lost.js';
 
 /** Live events held per stream while it catches up; beyond, the oldest are dropped
  *  (they are in the publisher's log, and the next catch-up fetches them). */
@@ -44,6 +47,8 @@ export interface CatchUpParts {
   deliver: EventListener;
   /** `$replay` to one node (reliable/control.ts requestReplay). */
   replay(nodeId: string, request: Omit<ReplayRequest, 'maxBytes'>): Promise<ReplayReply>;
+  /** An event its publisher reported damaged: delivered to nobody (lost.ts). */
+  lost: ReportLost;
   log: Logger;
 }
 
@@ -123,11 +128,15 @@ export class CatchUp {
     try {
       for (let page = 0; page < MAX_CATCH_UP_PAGES && !this.closed; page++) {
         const from = s.last;
-        const reply = await this.d.replay(s.publisher, { known: { [s.id]: from }, prefix: this.d.prefix, max: MAX_REPLAY_EVENTS, subscriber: '', boundedScan: true });
+        const reply = await this.d.replay(s.publisher, { known: { [s.id]: from }, prefix: this.d.prefix, max: MAX_REPLAY_EVENTS, subscriber: '', boundedScan: true, takesDamaged: true });
         if (this.closed || reply.stream !== s.id) break;
         for (const r of reply.events) {
           if (r.seq <= s.last) continue;
           s.last = r.seq;
+          if (r.damaged !== undefined) {
+            this.d.lost({ subscription: undefined, prefix: this.d.prefix, publisher: { node: r.node, service: r.service }, stream: s.id, seq: r.seq, topic: r.topic, reason: r.damaged });
+            continue;
+          }
           this.d.deliver({
             topic: r.topic, payload: r.payload, sender: { node: r.node, service: r.service }, id: r.id, seq: r.seq, timestampMs: r.timestampMs,
             headers: { ...r.headers, [HEADER_ESTREAM]: s.id, [HEADER_ESEQ]: String(r.seq) },

@@ -6,7 +6,7 @@
  * publisher answers, and how a subscriber asks.
  */
 import { MAX_REPLAY_BYTES, MAX_REPLAY_SCAN_ROWS } from '../bounds.js';
-import { BadMessageError, ForbiddenError } from '../errors.js';
+import { BadMessageError, ForbiddenError, StoreError } from '../errors.js';
 import {
   decodeDurableAck, decodeReplayReply, decodeReplayRequest, encodeDurableAck, encodeReplayReply, encodeReplayRequest,
   type ReplayReply, type ReplayRequest,
@@ -31,7 +31,7 @@ export interface Publishing {
 function sizeOf(e: LoggedEvent): number {
   let headers = 0;
   for (const [k, v] of Object.entries(e.headers ?? {})) headers += k.length * 3 + v.length * 3 + 8;
-  return e.payload.byteLength + e.topic.length * 3 + e.id.byteLength + headers + 64;
+  return e.payload.byteLength + e.topic.length * 3 + e.id.byteLength + headers + (e.damaged?.length ?? 0) * 3 + 64;
 }
 
 /** A page filter that lets events through while they fit in `maxBytes`, and always
@@ -66,8 +66,15 @@ export interface ReplayServed {
   toSeq: number;
 }
 
+/** An event of the page whose payload could not be read (event-log.ts page()). */
+export interface DamagedServed {
+  seq: number;
+  topic: string;
+  reason: string;
+}
+
 /** `$replay`, publisher side: the events a subscriber is missing, from our log. */
-export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPEN): { reply: Uint8Array; served: ReplayServed | undefined } {
+export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPEN): { reply: Uint8Array; served: ReplayServed | undefined; damaged: DamagedServed[] } {
   const req = decodeReplayRequest(body);
   if (req === undefined) throw new BadMessageError('$replay body is not a ReplayRequest');
   if (!asker.maySubscribe(req.prefix)) throw new ForbiddenError(`subscribing to "${req.prefix}" is not in its certificate`);
@@ -79,14 +86,27 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
   const maxBytes = req.maxBytes > 0 ? Math.min(req.maxBytes, MAX_REPLAY_BYTES) : MAX_REPLAY_BYTES;
   // An asker that does not read `scanned` would take an empty page for "caught up"
   // and never look past the bound: it gets the unbounded scan it always had.
-  const { events: page, more, scanned } = p.events.page({
+  const { events: page, more: cutBySize, scanned: looked } = p.events.page({
     after: last, upTo: head, prefix: req.prefix, maxEvents: Math.min(Math.max(req.max, 1), MAX_REPLAY_EVENTS),
     maxRows: req.boundedScan ? MAX_REPLAY_SCAN_ROWS : Infinity, fits: fitting(maxBytes),
   });
   // Events under the prefix that the asker may not read are left out, not refused:
   // its rules may be narrower than the prefix it asked for. `scanned` still covers
   // them: they are not for this asker.
-  const events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
+  let events = page.filter((e) => asker === OPEN || asker.maySubscribe(e.topic));
+  let more = cutBySize;
+  let scanned = looked;
+  // An asker of an earlier revision would take a damaged entry's empty payload for
+  // the event: it gets the events before the first damaged one, and is refused a page
+  // that starts with one, as before the field (section 15.2).
+  const first = req.takesDamaged === true ? -1 : events.findIndex((e) => e.damaged !== undefined);
+  if (first === 0) throw new StoreError('corrupt', `event ${events[0]!.seq} of this log is damaged: ${events[0]!.damaged!}`);
+  if (first > 0) {
+    scanned = events[first]!.seq - 1;
+    more = false;
+    events = events.slice(0, first);
+  }
+  const damaged = events.filter((e) => e.damaged !== undefined).map((e) => ({ seq: e.seq, topic: e.topic, reason: e.damaged! }));
   const served = events.length === 0 ? undefined
     : { prefix: req.prefix, events: events.length, fromSeq: events[0]!.seq, toSeq: events[events.length - 1]!.seq };
   const reply = encodeReplayReply({
@@ -96,10 +116,10 @@ export function answerReplay(p: Publishing, body: Uint8Array, asker: Asker = OPE
     scanned,
     events: events.map((e) => ({
       seq: e.seq, topic: e.topic, payload: e.payload, headers: e.headers ?? {}, timestampMs: e.createdMs,
-      id: e.id, node: p.nodeId, service: p.service,
+      id: e.id, node: p.nodeId, service: p.service, ...(e.damaged === undefined ? {} : { damaged: e.damaged }),
     })),
   });
-  return { reply, served };
+  return { reply, served, damaged };
 }
 
 /** `$ack`, publisher side: a durable subscriber's progress on our stream. Acks for

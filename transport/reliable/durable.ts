@@ -30,6 +30,7 @@ import type { StoreSpace } from '../store/space.js';
 import type { DurableEvent, DurableHandler, MeshEvent } from '../types.js';
 import { MAX_REPLAY_EVENTS, reachOf } from './control.js';
 import { EventBatch, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, type BatchDeps, type BatchItem } from './event-batch.js';
+import type { ReportLost } from './lost.js';
 import type { OpenTransaction } from './transaction.js';
 
 export const REPLAY_BATCH = MAX_REPLAY_EVENTS;
@@ -97,6 +98,8 @@ export interface DurableDeps {
    *  publisher's key fingerprint and "/" in a secure one, so that no member can move
    *  the progress of another's stream by naming its store id. */
   scope(nodeId: string): string;
+  /** An event its publisher reported damaged, once progress moved past it (lost.ts). */
+  lost: ReportLost;
   log: Logger;
 }
 
@@ -239,7 +242,7 @@ export class DurableSubscription {
           if (++pages > MAX_PAGES_PER_CATCH_UP || this.closed) return;
           // Only this publisher's progress, by its own stream ids.
           const known = Object.fromEntries([...this.streams.values()].filter((v) => v.key.startsWith(scope)).map((v) => [v.raw, v.last]));
-          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0, boundedScan: true });
+          const reply = await this.d.replay(nodeId, { known, prefix: this.d.prefix, max: REPLAY_BATCH, subscriber: this.d.name, maxBytes: 0, boundedScan: true, takesDamaged: true });
           if (this.closed) return;
           s = this.streamOf(nodeId, reply.stream);
           if (s === undefined) return;
@@ -249,7 +252,9 @@ export class DurableSubscription {
           const from = known[reply.stream] ?? 0;
           const reach = reachOf(reply, from, REPLAY_BATCH);
           // One transaction for the page, with progress moved to `through`.
-          if (this.batch.apply(this.pageItems(s, reply, from, reach.through)).has(s)) return;
+          const stopped = this.batch.apply(this.pageItems(s, reply, from, reach.through)).has(s);
+          this.reportDamaged(s, reply);
+          if (stopped) return;
           done = reach.done;
         }
         if (await this.drain(s!) !== 'more') return;
@@ -270,11 +275,18 @@ export class DurableSubscription {
   }
 
   /** A page as batch items: each event follows the one before it in the page (the
-   *  first follows `from`), and a last item moves progress on to `through`. */
+   *  first follows `from`), and a last item moves progress on to `through`. An event
+   *  its publisher cannot read (damaged) only moves progress past it: nobody can
+   *  deliver it, and waiting for it would stall the stream for good (lost.ts). */
   private pageItems(s: StreamState, reply: ReplayReply, from: number, through: number): Array<BatchItem<StreamState>> {
     const items: Array<BatchItem<StreamState>> = [];
     let prev = from;
     for (const r of reply.events) {
+      if (r.damaged !== undefined) {
+        items.push({ stream: s, seq: r.seq, prev });
+        prev = Math.max(prev, r.seq);
+        continue;
+      }
       items.push({
         stream: s, seq: r.seq, prev,
         event: { topic: r.topic, payload: r.payload, sender: { node: r.node, service: r.service }, id: r.id, seq: r.seq, stream: s.raw, timestampMs: r.timestampMs, headers: r.headers },
@@ -283,6 +295,15 @@ export class DurableSubscription {
     }
     if (through > prev) items.push({ stream: s, seq: through, prev });
     return items;
+  }
+
+  /** Reports the page's damaged events that progress has now moved past (a batch
+   *  that stopped short of one reports it when a later page gets there). */
+  private reportDamaged(s: StreamState, reply: ReplayReply): void {
+    for (const r of reply.events) {
+      if (r.damaged === undefined || r.seq > s.last) continue;
+      this.d.lost({ subscription: this.d.name, prefix: this.d.prefix, publisher: { node: r.node, service: r.service }, stream: s.raw, seq: r.seq, topic: r.topic, reason: r.damaged });
+    }
   }
 
   /** Live events that arrived meanwhile: applies what continues the stream, a batch

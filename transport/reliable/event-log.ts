@@ -27,6 +27,7 @@
  * and the events it would have wanted are gone by age anyway.
  */
 import { MAX_DURABLE_NAMES, MAX_DURABLE_NAMES_PER_ASKER } from '../bounds.js';
+import { StoreError } from '../errors.js';
 import { GroupCommit } from '../store/group-commit.js';
 import type { Db } from '../store/open.js';
 import { oldestSpillSegment } from '../store/spill-refs.js';
@@ -35,6 +36,8 @@ import type { WalSync } from '../store/wal-sync.js';
 import type { StoreSpace } from '../store/space.js';
 import type { BoundsStats } from '../types.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface LoggedEvent {
   seq: number;
   id: Buffer;
@@ -42,6 +45,10 @@ export interface LoggedEvent {
   headers: Record<string, string> | undefined;
   payload: Buffer;
   createdMs: number;
+  /** Set by page() when the row is there but its spilled payload cannot be read (cut
+   *  short, or failing its CRC): why. `payload` is then empty. The row is left as it
+   *  is; nothing is ever deleted to recover. */
+  damaged?: string;
 }
 
 export interface PageQuery {
@@ -171,8 +178,19 @@ export class EventLog {
     const events: LoggedEvent[] = [];
     const rows = this.stmts.range.iterate(first, end, [...q.prefix].length, q.prefix, q.maxEvents) as IterableIterator<EventRow>;
     for (const r of rows) {
-      const payload = r.spill_segment === null ? r.payload : this.spill.read({ segment: r.spill_segment, offset: r.spill_offset, length: r.spill_length, crc: r.spill_crc ?? undefined });
-      const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload, createdMs: r.created_ms };
+      const e: LoggedEvent = { seq: r.seq, id: r.id, topic: r.topic, headers: r.headers === null ? undefined : JSON.parse(r.headers) as Record<string, string>, payload: r.payload, createdMs: r.created_ms };
+      if (r.spill_segment !== null) {
+        try {
+          e.payload = this.spill.read({ segment: r.spill_segment, offset: r.spill_offset, length: r.spill_length, crc: r.spill_crc ?? undefined });
+        } catch (err) {
+          // Damage stays damage: reading again cannot mend it, so the caller is told
+          // which event it is (and may skip it) rather than refused for good. Any
+          // other failure (EIO) may pass, and fails the page.
+          if (!(err instanceof StoreError) || err.problem !== 'corrupt') throw err;
+          e.payload = EMPTY;
+          e.damaged = err.message;
+        }
+      }
       if (!q.fits(e)) return { events, more: true, scanned: events.at(-1)?.seq ?? q.after }; // leaving the loop resets the statement
       events.push(e);
     }

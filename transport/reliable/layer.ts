@@ -16,7 +16,7 @@
  */
 import type { Logger } from 'pino';
 import { MAX_REPLAY_ASKERS, REPLAY_BURST_BYTES, REPLAY_BYTES_PER_SECOND, REPLAY_MIN_COST_BYTES } from '../bounds.js';
-import { BadMessageError, ClosedError, QueueFullError, StoreFullError, UnknownMethodError } from '../errors.js';
+import { BadMessageError, ClosedError, QueueFullError, StoreError, StoreFullError, UnknownMethodError } from '../errors.js';
 import { headersOf, type Envelope } from '../codec/envelope.js';
 import { HEADER_EPREV, HEADER_ESEQ, HEADER_ESTREAM, encodeEventPrevs, parseStreamPosition } from '../codec/stream-headers.js';
 import { checkMethodName, type CommandDef, type EventDef } from '../defs.js';
@@ -28,6 +28,7 @@ import type { RequestServer, Responder } from '../protocol/server.js';
 import type { Publisher } from '../pubsub/publisher.js';
 import type { EventSubscriber } from '../pubsub/subscriber.js';
 import { validatePrefix } from '../pubsub/topics.js';
+import { RateLimitedLog } from '../log.js';
 import { KeyedBudget } from '../rate.js';
 import { openStore, type Db, type OpenedStore } from '../store/open.js';
 import type { BoundsStats, Clock, DurableHandler, Migration, PeerInfo, ReliableContext, ReliableHandler, ReliableStats, Sender, Transaction } from '../types.js';
@@ -36,6 +37,7 @@ import { WriteBatch } from './write-batch.js';
 import { Dispatcher } from './dispatcher.js';
 import { DurableSubscription } from './durable.js';
 import { EventLog, type LoggedEvent } from './event-log.js';
+import type { ReportLost } from './lost.js';
 import { eventPeer, logEvent } from '../events.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
@@ -73,6 +75,8 @@ export interface ReliableParts {
   log: Logger;
   /** Where refusals for the sake of bounds are counted (stats().bounds). */
   bounds: BoundsStats;
+  /** An event a durable subscription moved past as damaged (lost.ts). */
+  reportLost: ReportLost;
   /** Told of each committed write batch: its writes and ms (NodeObserver). */
   batchCommitted?: (writes: number, durationMs: number) => void;
   /** A secure node: peers' key fingerprints and read rights (security/policy.ts). */
@@ -104,8 +108,10 @@ export class ReliableLayer {
   private readonly replays: KeyedBudget;
   /** Since start: commands applied, `$replay` requests served and sent (stats()). */
   private readonly tally = { applied: 0, served: 0, requested: 0 };
+  private readonly limited: RateLimitedLog;
 
   constructor(private readonly p: ReliableParts) {
+    this.limited = new RateLimitedLog(p.log);
     this.replays = new KeyedBudget(REPLAY_BYTES_PER_SECOND, REPLAY_BURST_BYTES, MAX_REPLAY_ASKERS, () => p.clock.monotonic());
     p.server.receiveStreams((env, caller, answer) => this.receive(env, caller, answer));
     p.server.handle(REPLAY_METHOD, (body, ctx) => {
@@ -114,10 +120,23 @@ export class ReliableLayer {
         p.bounds.replaysLimited++;
         throw new QueueFullError(`${ctx.caller.node} asked for more than ${REPLAY_BYTES_PER_SECOND >> 20} MiB of replays a second: retry later`);
       }
-      const { reply, served } = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      let answer;
+      try {
+        answer = answerReplay(this.store().publishing, body, this.asker(ctx.caller));
+      } catch (err) {
+        // An asker of an earlier revision, refused a page with a damaged event: it asks
+        // again every second, so this is said once in a while, not every time.
+        if (err instanceof StoreError && err.problem === 'corrupt') this.limited.warn('damaged-refused', { asker: ctx.caller.node, err: err.message }, 'replay refused: a damaged event, and the asker cannot be told which');
+        throw err;
+      }
+      const { reply, served, damaged } = answer;
       this.tally.served++;
       this.replays.spend(key, Math.max(reply.byteLength, REPLAY_MIN_COST_BYTES));
       if (served !== undefined) logEvent(p.log, { event: 'replay.served', peer: eventPeer(ctx.caller), ...served });
+      // Once in a while per asker: one that asks again and again from the start must
+      // not turn each answer into lines.
+      const suppressed = damaged.length === 0 ? undefined : this.limited.take(`damaged:${key}`);
+      if (suppressed !== undefined) logEvent(p.log, { event: 'event.damaged', peer: eventPeer(ctx.caller), ...damaged[0]!, count: damaged.length, suppressed });
       return reply;
     });
     p.server.handle(ACK_METHOD, (body, ctx) => { takeAck(this.store().publishing, body, this.asker(ctx.caller)); });
@@ -264,6 +283,7 @@ export class ReliableLayer {
       isUp: (nodeId) => this.p.peers.byNode(nodeId) !== undefined,
       upOf: (service) => this.p.peers.upOf(service),
       scope: (nodeId) => this.scope(nodeId),
+      lost: this.p.reportLost,
       log: this.p.log,
     });
     this.durables.add(durable);
