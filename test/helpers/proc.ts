@@ -26,6 +26,8 @@ export class NodeProc {
   readonly peersUp = new Set<string>();
   /** When (Date.now()) this node reported each peer down, latest first wins. */
   readonly downAt = new Map<string, number>();
+  /** Why this node last reported each peer down (the peer:down event's reason). */
+  readonly downReason = new Map<string, string>();
   nodeId = '';
   endpoints!: NodeEndpoints;
   private nextId = 0;
@@ -48,6 +50,7 @@ export class NodeProc {
       else if (m.type === 'peer:down') {
         this.peersUp.delete(m.nodeId);
         this.downAt.set(m.nodeId, Date.now());
+        this.downReason.set(m.nodeId, m.reason ?? '');
       }
     });
   }
