@@ -339,6 +339,11 @@ describe('spill', () => {
     const line = (event: string): Array<Record<string, unknown>> => lines.filter((l) => l['event'] === event);
     expect(line('event.lost')).toEqual([expect.objectContaining({ level: 50, schema: 'zmesh.audit.v1', seq: 4, topic: 'a.ev', subscription: 'audit', suppressed: 0, peer: expect.objectContaining({ service: 'pub' }) })]);
     expect(line('event.damaged')).toEqual([expect.objectContaining({ level: 50, seq: 4, count: 1, peer: expect.objectContaining({ service: 'sub' }) })]);
+    // And the mesh hears of it in the subscriber's summary (what zmesh top shows red).
+    const lostInSummary: number[] = [];
+    const watching = await pub.watchSummaries((s) => { if (s.service === 'sub') lostInSummary.push(s.eventsLost); });
+    await vi.waitFor(() => expect(lostInSummary.at(-1)).toBe(1), { timeout: 10_000, interval: 50 });
+    watching.unsubscribe();
     // Progress stands past it: a live event applies at once, and the damaged event is
     // never asked for again (the once-a-second poll runs meanwhile).
     sent.push(Buffer.from('small 7'));

@@ -193,7 +193,7 @@ describe('summary', () => {
     const s: NodeSummary = {
       nodeId: 'a-1', service: 'a', mesh: 'm', version: '9.9.9', state: 'running', uptimeMs: 5_000_000_000, intervalMs: 1_000,
       requestsInPerS: 1.5, requestsOutPerS: 2, handlerP50Ms: 0.25, handlerP99Ms: 3, errorsPerS: 0.5, inFlight: 2, outboxDepth: 7,
-      deadLetters: 1, durableLag: 12, dropsTotal: 3, rssBytes: 123_456_789, eventLoopP99Ms: 11.5, peersUp: 4, sentMs: 1_700_000_000_000,
+      deadLetters: 1, durableLag: 12, dropsTotal: 3, rssBytes: 123_456_789, eventLoopP99Ms: 11.5, peersUp: 4, sentMs: 1_700_000_000_000, eventsLost: 2,
     };
     const bytes = encodeSummary(s);
     expect(decodeSummary(bytes)).toEqual(s);

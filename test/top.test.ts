@@ -42,7 +42,7 @@ function summary(o: Partial<NodeSummary> & { service: string }): NodeSummary {
   return {
     nodeId: `${o.service}-${(++k).toString(16).padStart(8, '0')}`, mesh: 'shop', version: '0.1.0', state: 'running', uptimeMs: 3_723_000, intervalMs: 1_000,
     requestsInPerS: 0, requestsOutPerS: 0, handlerP50Ms: 0, handlerP99Ms: 0, errorsPerS: 0, inFlight: 0, outboxDepth: 0, deadLetters: 0,
-    durableLag: 0, dropsTotal: 0, rssBytes: 90 * 1024 * 1024, eventLoopP99Ms: 1.2, peersUp: 2, sentMs: 0, ...o,
+    durableLag: 0, dropsTotal: 0, rssBytes: 90 * 1024 * 1024, eventLoopP99Ms: 1.2, peersUp: 2, sentMs: 0, eventsLost: 0, ...o,
   };
 }
 

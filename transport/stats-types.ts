@@ -164,4 +164,7 @@ export interface NodeSummary {
   peersUp: number;
   /** Unix ms, the sender's clock. */
   sentMs: number;
+  /** Reliable events its subscriptions moved past since start: damaged at their
+   *  publisher (proto/README.md section 15.2). 0 from a node that predates the field. */
+  eventsLost: number;
 }

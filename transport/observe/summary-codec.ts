@@ -37,7 +37,7 @@ export function decodeSummary(bytes: Uint8Array): NodeSummary | undefined {
     handlerP50Ms: num(m.handlerP50Ms), handlerP99Ms: num(m.handlerP99Ms), errorsPerS: num(m.errorsPerS),
     inFlight: num(m.inFlight), outboxDepth: num(m.outboxDepth), deadLetters: num(m.deadLetters), durableLag: num(m.durableLag),
     dropsTotal: num(m.dropsTotal), rssBytes: num(m.rssBytes), eventLoopP99Ms: num(m.eventLoopP99Ms), peersUp: num(m.peersUp),
-    sentMs: num(m.sentMs),
+    sentMs: num(m.sentMs), eventsLost: num(m.eventsLost),
   };
 }
 

@@ -113,7 +113,7 @@ export class NodeSummaries {
       outboxDepth: r.store?.outboxDepth ?? 0, deadLetters: r.store?.deadLetters ?? 0, durableLag: r.store?.durableLag ?? 0,
       dropsTotal: Object.values(r.stats.dropped).reduce((a, b) => a + b, 0),
       rssBytes: process.memoryUsage.rss(), eventLoopP99Ms: Math.round(loopP99 * 1_000) / 1_000, peersUp: r.peersUp,
-      sentMs: this.p.clock.now(),
+      sentMs: this.p.clock.now(), eventsLost: r.stats.events.lost,
     };
     d.reset();
     this.loop?.reset();

@@ -29,7 +29,7 @@ export function TopScreen({ snapshot, sort, live = true }: { snapshot: Snapshot;
     h(Text, { inverse: true, wrap: 'truncate-end' }, lines[0]!),
     ...snapshot.nodes.map((r, i) => h(Text, {
       key: r.nodeId, wrap: 'truncate-end', dimColor: r.stale,
-      ...(r.stale ? { color: 'yellow' } : r.errorsPerS > 0 || r.deadLetters > 0 ? { color: 'red' } : {}),
+      ...(r.stale ? { color: 'yellow' } : r.errorsPerS > 0 || r.deadLetters > 0 || r.eventsLost > 0 ? { color: 'red' } : {}),
     }, lines[i + 1]!)),
     ...(snapshot.nodes.length === 0 ? [h(Text, { key: 'none', dimColor: true }, 'no summaries yet')] : []),
   );
