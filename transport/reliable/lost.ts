@@ -28,7 +28,8 @@ const MAX_REASON_CHARS = 300;
 export function lostReporter(bus: EventBus, counters: { events: { lost: number } }, log: Logger): ReportLost {
   const limited = new RateLimitedLog(log);
   return (e) => {
-    const reason = e.reason.length > MAX_REASON_CHARS ? `${e.reason.slice(0, MAX_REASON_CHARS)}…` : e.reason;
+    const flat = e.reason.replace(/[\r\n]+/g, ' ');
+    const reason = flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS)}…` : flat;
     counters.events.lost++;
     const suppressed = limited.take(`${e.publisher.node}/${e.stream}`);
     if (suppressed !== undefined) {
