@@ -13,6 +13,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createNode, type MeshNode } from '../transport/index.js';
+import { createEventBus } from '../transport/bus.js';
+import { lostReporter } from '../transport/reliable/lost.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zmesh-events-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,5 +75,29 @@ describe('events', () => {
     expect(senderLog.events('message.dead-lettered')[0]).toMatchObject({
       level: 40, schema: 'zmesh.audit.v1', service: 'sink', method: 'Take', streamSeq: 1, attempts: 2, reason: expect.stringContaining('never takes it'),
     });
+  });
+
+  it('events - lost events: each one counted and on the bus, at most one error line per stream per interval, a peer\'s reason kept to one short line', () => {
+    const log = capture();
+    const bus = createEventBus();
+    const counters = { events: { lost: 0 } };
+    const seen: Array<{ seq: number; reason: string }> = [];
+    bus.on('event:lost', (e) => seen.push(e));
+    const report = lostReporter(bus, counters, log.logger);
+    const lost = (stream: string, seq: number): void => report({
+      subscription: 'audit', prefix: 'a.', publisher: { node: 'pub-1', service: 'pub' }, stream, seq, topic: 'a.x', reason: `damaged\nsegment ${'x'.repeat(1_000)}`,
+    });
+    for (let seq = 1; seq <= 100; seq++) lost('s1', seq);
+    lost('s2', 1);
+    expect(counters.events.lost).toBe(101);
+    expect(seen.map((e) => e.seq)).toEqual([...Array.from({ length: 100 }, (_, i) => i + 1), 1]);
+    const lines = log.events('event.lost');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ level: 50, schema: 'zmesh.audit.v1', stream: 's1', seq: 1, suppressed: 0, subscription: 'audit', peer: { nodeId: 'pub-1', service: 'pub' } });
+    expect(lines[1]).toMatchObject({ stream: 's2', seq: 1 });
+    for (const r of [lines[0]!['reason'] as string, seen[0]!.reason]) {
+      expect(r).not.toContain('\n');
+      expect(r.length).toBeLessThanOrEqual(301);
+    }
   });
 });
