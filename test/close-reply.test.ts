@@ -54,6 +54,51 @@ describe('close', () => {
     expect(outcomes).toEqual(Array.from({ length: 15 }, () => 'done'));
   });
 
+  it('close - a closing node welcomes no HELLO (a WELCOME after its BYE would make the peer take it for up again), while PING is still answered', async () => {
+    const server = createNode({ insecure: true, service: 'slow', host: '127.0.0.1', discovery: 'static' });
+    nodes.push(server);
+    await server.start();
+    let running!: () => void;
+    const arrived = new Promise<void>((resolve) => { running = resolve; });
+    let finish!: () => void;
+    server.handle('wait', async () => {
+      running();
+      await new Promise<void>((resolve) => { finish = resolve; });
+      return Buffer.from('done');
+    });
+    const client = createNode({ insecure: true, service: 'client', host: '127.0.0.1', peers: [server.endpoints.router] });
+    nodes.push(client);
+    await client.start();
+    await client.waitForService('slow');
+    const answer = client.request('slow', 'wait', Buffer.alloc(0), { timeoutMs: 10_000 });
+    await arrived;
+    const raw = new RawDealer(server.endpoints.router);
+    raws.push(raw);
+    const helloFrom = (name: string): Buffer[] => envelope({
+      kind: pb.Kind.HELLO, senderNode: `${name}-1`, senderService: name,
+      payload: pb.Hello.encode({ nodeId: `${name}-1`, service: name, mesh: 'default', pubPort: 1, protocolVersion: 1 }).finish(),
+    });
+    const idOf = (frames: Buffer[]): Uint8Array => pb.Envelope.decode(frames[0]!).id;
+    const ping = (): Buffer[] => envelope({ kind: pb.Kind.PING, senderNode: 'late-1', senderService: 'late', payload: pb.Heartbeat.encode({ sentMs: 1 }).finish() });
+    // Before close(): a HELLO is welcomed (the check below can fail).
+    const before = helloFrom('early');
+    await raw.send(before);
+    expect((await raw.answerTo(idOf(before))).kind).toBe(pb.Kind.WELCOME);
+    // While it closes (its handler holds close() open): no answer to a HELLO. The PING
+    // after it on the same connection is answered, and the ROUTER answers in order,
+    // so by its PONG the HELLO was read and left unanswered.
+    const closing = server.close();
+    const during = helloFrom('late');
+    await raw.send(during);
+    const p = ping();
+    await raw.send(p);
+    expect((await raw.answerTo(idOf(p))).kind).toBe(pb.Kind.PONG);
+    expect(raw.received.filter((e) => Buffer.from(e.correlationId).equals(Buffer.from(idOf(during))))).toEqual([]);
+    finish();
+    expect(Buffer.from(await answer).toString()).toBe('done');
+    await closing;
+  });
+
   it('close - hellos that keep arriving while a node closes leave no socket behind: its process exits by itself, 5 times out of 5', async () => {
     for (let i = 0; i < 5; i++) {
       const server = await NodeProc.start({ service: 'slow' });

@@ -165,7 +165,8 @@ export class RequestServer {
     this.listener = listener;
   }
 
-  /** New requests now get CLOSED (retryable, so callers may try another instance). */
+  /** New requests now get CLOSED (retryable, so callers may try another instance),
+   *  and HELLOs no answer (onHello). */
   stopAccepting(): void {
     this.accepting = false;
   }
@@ -235,6 +236,10 @@ export class RequestServer {
   }
 
   private onHello(identity: Buffer, env: Envelope, header: Buffer): void {
+    // A closing node welcomes nobody. Its BYE makes each peer mark it down and say
+    // HELLO again at once; a WELCOME now would bring it back up there, and the peer
+    // would then wait out liveness (deadAfterMs) to learn that it left after all.
+    if (!this.accepting) return;
     const hello = decodeHello(env.payload, { fromCaller: true });
     if (hello === undefined) {
       this.d.drop('invalid', 'undecodable Hello', env.senderNode);
