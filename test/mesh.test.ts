@@ -161,6 +161,8 @@ describe('mesh', () => {
     const peer = await NodeProc.start({ service: 'echo' });
     const child = await NodeProc.start({ service: 'leaver', peers: [peer.endpoints.router] });
     await vi.waitFor(() => expect(child.peersUp.has(peer.nodeId)).toBe(true));
+    // Both ways: the peer must have the leaver up, or its going down proves nothing.
+    await vi.waitFor(() => expect(peer.peersUp.has(child.nodeId)).toBe(true));
     expect(await child.request('echo', 'echo', 'x')).toBe('x');
     await child.subscribe('anything.');
     await child.close();
